@@ -1,0 +1,366 @@
+// Package server owns the listener and the connections: framing, the
+// request header, per-connection ordering and the broker-wide budget of
+// in-flight request bytes. It knows nothing of what requests mean; a Handler
+// (internal/api) does.
+//
+// Each connection has two goroutines:
+//
+//	reader: read frame -> parse header -> Handler.Handle (phase one, in order)
+//	        -> queue the pending reply
+//	writer: take pending replies in request order -> wait (phase two)
+//	        -> encode -> write
+//
+// Phase one runs in request order on the reader goroutine, so a produce's
+// append happens in the order the client pipelined it; phase two (waiting
+// for fsync, for a fetch's min_bytes, ...) runs on the writer, so the next
+// request's phase one proceeds while an earlier one waits, and several
+// in-flight produces share one fsync. Replies are written strictly in
+// request order, as Kafka clients require.
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kmsg"
+	"golang.org/x/sync/semaphore"
+
+	"github.com/samsa-io/samsa/internal/wire"
+)
+
+// Pending yields the response to one request. It is called exactly once, on
+// the connection's writer goroutine, in request order. A nil response means
+// "send nothing" (Produce with acks=0).
+type Pending func() kmsg.Response
+
+// Ready wraps an already-built response as a Pending.
+func Ready(resp kmsg.Response) Pending { return func() kmsg.Response { return resp } }
+
+// ErrCloseConnection, returned by a Handler, closes the connection after the
+// replies already queued are written. Wrap it with the reason to log.
+var ErrCloseConnection = errors.New("server: close connection")
+
+// Handler answers requests. Handle runs phase one on the reader goroutine;
+// it must not block for long (no long polls, no fsync waits: return those as
+// the Pending).
+type Handler interface {
+	Handle(ctx context.Context, c *Conn, h wire.RequestHeader, body []byte) (Pending, error)
+}
+
+// Config for a Server.
+type Config struct {
+	// MaxFrameBytes is socket.request.max.bytes: larger frames close the
+	// connection before anything is allocated for them.
+	MaxFrameBytes int32
+	// QueuedMaxBytes bounds the bytes of requests read but not yet answered,
+	// across all connections. A connection whose next frame does not fit
+	// waits (stops reading its socket) until earlier replies go out.
+	QueuedMaxBytes int64
+	// MaxInFlight bounds the replies queued per connection.
+	MaxInFlight int
+	Logger      *slog.Logger
+}
+
+// Server accepts connections and serves them until Close.
+type Server struct {
+	cfg     Config
+	handler Handler
+	log     *slog.Logger
+	budget  *semaphore.Weighted
+
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup // accept loop and every connection goroutine
+
+	mu    sync.Mutex
+	ln    net.Listener
+	conns map[*Conn]struct{}
+}
+
+// New returns a server that will dispatch to h.
+func New(cfg Config, h Handler) *Server {
+	if cfg.MaxFrameBytes <= 0 {
+		cfg.MaxFrameBytes = 100 << 20
+	}
+	if cfg.QueuedMaxBytes <= 0 {
+		cfg.QueuedMaxBytes = 256 << 20
+	}
+	if int64(cfg.MaxFrameBytes) > cfg.QueuedMaxBytes {
+		cfg.QueuedMaxBytes = int64(cfg.MaxFrameBytes)
+	}
+	if cfg.MaxInFlight <= 0 {
+		cfg.MaxInFlight = 128
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	return &Server{
+		cfg: cfg, handler: h, log: cfg.Logger,
+		budget: semaphore.NewWeighted(cfg.QueuedMaxBytes),
+		ctx:    ctx, cancel: cancel,
+		conns: make(map[*Conn]struct{}),
+	}
+}
+
+// Serve accepts on ln until Close. It returns at once; the accept loop runs
+// in its own goroutine.
+func (s *Server) Serve(ln net.Listener) {
+	s.mu.Lock()
+	s.ln = ln
+	s.mu.Unlock()
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		var delay time.Duration
+		for {
+			nc, err := ln.Accept()
+			if err != nil {
+				if s.ctx.Err() != nil {
+					return
+				}
+				if errors.Is(err, net.ErrClosed) {
+					return
+				}
+				// Temporary (EMFILE...): back off instead of spinning.
+				delay = min(max(2*delay, 5*time.Millisecond), time.Second)
+				s.log.Warn("accept failed; retrying", "err", err, "retry_in", delay)
+				select {
+				case <-time.After(delay):
+					continue
+				case <-s.ctx.Done():
+					return
+				}
+			}
+			delay = 0
+			s.startConn(nc)
+		}
+	}()
+}
+
+func (s *Server) startConn(nc net.Conn) {
+	if tc, ok := nc.(*net.TCPConn); ok {
+		_ = tc.SetNoDelay(true)
+	}
+	c := &Conn{
+		srv:     s,
+		nc:      nc,
+		Remote:  nc.RemoteAddr().String(),
+		pending: make(chan queued, s.cfg.MaxInFlight),
+		done:    make(chan struct{}),
+	}
+	s.mu.Lock()
+	if s.ctx.Err() != nil {
+		s.mu.Unlock()
+		nc.Close()
+		return
+	}
+	s.conns[c] = struct{}{}
+	s.mu.Unlock()
+
+	s.wg.Add(2)
+	go c.readLoop()
+	go c.writeLoop()
+}
+
+// Close stops accepting, closes every connection and waits for all
+// connection goroutines to exit. Replies already being waited for are
+// abandoned: call it after the layers below have been told to stop.
+func (s *Server) Close() error {
+	s.cancel()
+	s.mu.Lock()
+	var err error
+	if s.ln != nil {
+		err = s.ln.Close()
+	}
+	for c := range s.conns {
+		c.nc.Close()
+	}
+	s.mu.Unlock()
+	s.wg.Wait()
+	if errors.Is(err, net.ErrClosed) {
+		err = nil
+	}
+	return err
+}
+
+// Drain stops reading new requests on every connection, lets the replies
+// already queued be written (bounded by ctx), then closes. Used for a clean
+// SIGTERM shutdown: in-flight requests are answered.
+func (s *Server) Drain(ctx context.Context) {
+	s.mu.Lock()
+	if s.ln != nil {
+		s.ln.Close()
+	}
+	conns := make([]*Conn, 0, len(s.conns))
+	for c := range s.conns {
+		conns = append(conns, c)
+	}
+	s.mu.Unlock()
+	for _, c := range conns {
+		// Unblock the reader; the writer finishes the queue, then closes.
+		_ = c.nc.SetReadDeadline(time.Now())
+	}
+	for _, c := range conns {
+		select {
+		case <-c.done:
+		case <-ctx.Done():
+		}
+	}
+}
+
+func (s *Server) removeConn(c *Conn) {
+	s.mu.Lock()
+	delete(s.conns, c)
+	s.mu.Unlock()
+}
+
+// Conn is one client connection. Handlers may read its exported fields.
+type Conn struct {
+	srv    *Server
+	nc     net.Conn
+	Remote string // client address, for logs
+
+	pending chan queued   // reader -> writer, in request order; bounded by MaxInFlight
+	done    chan struct{} // closed when the writer has exited
+
+	closeOnce sync.Once
+}
+
+type queued struct {
+	h       wire.RequestHeader
+	reply   Pending
+	charged int64 // bytes charged against the server budget, released after the write
+}
+
+func (c *Conn) close() {
+	c.closeOnce.Do(func() { c.nc.Close() })
+}
+
+func (c *Conn) readLoop() {
+	defer c.srv.wg.Done()
+	defer close(c.pending) // the writer drains what is queued and exits
+	s := c.srv
+	for {
+		frame, charged, err := c.readFrame()
+		if err != nil {
+			switch {
+			case errors.Is(err, io.EOF), errors.Is(err, net.ErrClosed), s.ctx.Err() != nil, isTimeout(err):
+			case errors.Is(err, wire.ErrFrameTooLarge), errors.Is(err, wire.ErrBadFrameSize):
+				s.log.Warn("closing connection: bad frame size (raise socket.request.max.bytes if the client is legitimate)",
+					"client", c.Remote, "err", err)
+			default:
+				s.log.Info("closing connection: read failed", "client", c.Remote, "err", err)
+			}
+			return
+		}
+		h, body, err := wire.ParseRequestHeader(frame)
+		if err != nil {
+			s.budget.Release(charged)
+			s.log.Warn("closing connection: undecodable request header", "client", c.Remote, "err", err)
+			return
+		}
+		reply, err := c.handle(h, body)
+		if err != nil {
+			s.budget.Release(charged)
+			s.log.Warn("closing connection", "client", c.Remote, "api_key", h.APIKey,
+				"api_version", h.APIVersion, "client_id", h.ClientID, "reason", err)
+			return
+		}
+		select {
+		case c.pending <- queued{h: h, reply: reply, charged: charged}:
+		case <-c.done: // writer died (write error); stop reading
+			s.budget.Release(charged)
+			return
+		}
+	}
+}
+
+// handle runs phase one, converting a handler panic into a closed connection
+// rather than a dead broker: a panic here is a bug, but one client's request
+// must not take everyone else down.
+func (c *Conn) handle(h wire.RequestHeader, body []byte) (p Pending, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			c.srv.log.Error("BUG: handler panicked", "client", c.Remote, "api_key", h.APIKey, "api_version", h.APIVersion, "panic", r)
+			p, err = nil, fmt.Errorf("%w: internal error", ErrCloseConnection)
+		}
+	}()
+	return c.srv.handler.Handle(c.srv.ctx, c, h, body)
+}
+
+// readFrame reads the size, charges it to the broker-wide budget (waiting if
+// it is spent: that is the backpressure), then reads the body into a fresh
+// buffer. The buffer is not reused: decoded requests alias it until the
+// reply is written.
+func (c *Conn) readFrame() ([]byte, int64, error) {
+	var sz [4]byte
+	if _, err := io.ReadFull(c.nc, sz[:]); err != nil {
+		return nil, 0, err
+	}
+	n := int32(uint32(sz[0])<<24 | uint32(sz[1])<<16 | uint32(sz[2])<<8 | uint32(sz[3]))
+	if n <= 0 {
+		return nil, 0, fmt.Errorf("%w: %d", wire.ErrBadFrameSize, n)
+	}
+	if n > c.srv.cfg.MaxFrameBytes {
+		return nil, 0, fmt.Errorf("%w: %d bytes > socket.request.max.bytes %d", wire.ErrFrameTooLarge, n, c.srv.cfg.MaxFrameBytes)
+	}
+	charged := int64(n)
+	if err := c.srv.budget.Acquire(c.srv.ctx, charged); err != nil {
+		return nil, 0, err
+	}
+	buf := make([]byte, n)
+	if _, err := io.ReadFull(c.nc, buf); err != nil {
+		c.srv.budget.Release(charged)
+		if errors.Is(err, io.EOF) {
+			err = io.ErrUnexpectedEOF
+		}
+		return nil, 0, err
+	}
+	return buf, charged, nil
+}
+
+func (c *Conn) writeLoop() {
+	defer c.srv.wg.Done()
+	defer c.srv.removeConn(c)
+	defer close(c.done)
+	defer c.close()
+	var buf []byte
+	var broken bool
+	for q := range c.pending {
+		if broken {
+			c.srv.budget.Release(q.charged)
+			continue
+		}
+		resp := q.reply()
+		if resp != nil {
+			// ApiVersions always answers with a v0 response header, even
+			// at a flexible version: the client does not know our versions
+			// yet, so it cannot expect tagged fields in the header.
+			flexHeader := q.h.Flexible && q.h.APIKey != int16(kmsg.ApiVersions)
+			buf = wire.AppendResponse(buf[:0], q.h.CorrelationID, flexHeader, resp)
+			if _, err := c.nc.Write(buf); err != nil {
+				if !errors.Is(err, net.ErrClosed) {
+					c.srv.log.Info("closing connection: write failed", "client", c.Remote, "err", err)
+				}
+				broken = true
+				c.close()
+			}
+			if cap(buf) > 1<<20 {
+				buf = nil // don't pin a large fetch response's buffer
+			}
+		}
+		c.srv.budget.Release(q.charged)
+	}
+}
+
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
+}
