@@ -1,0 +1,251 @@
+package cli
+
+// samsa produce: one record per stdin line.
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"sync"
+
+	"github.com/spf13/cobra"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// produceOptions are the flags of "samsa produce".
+type produceOptions struct {
+	keyDelimiter string
+	headers      []string
+	partition    int32 // -1: let the partitioner choose
+	acks         string
+	compression  string
+}
+
+func newProduceCommand(g *globalOptions) *cobra.Command {
+	o := &produceOptions{}
+	c := &cobra.Command{
+		Use:   "produce TOPIC",
+		Short: "Produce records read from stdin, one per line",
+		Long: `Read lines from stdin and produce each as one record to TOPIC.
+
+The trailing newline is not part of the record; an empty line is an
+empty-valued record. With -k SEP each line is split at the first SEP into
+key and value; a line without SEP is produced with no key (null) and the
+whole line as value.
+
+Keyed records go to murmur2(key) mod partitions, the partition the Java
+client and kafka-python's default partitioner choose, so keys written by
+any of them land together. Records without a key stick to one partition per
+batch. -p forces a partition.
+
+Records are sent in batches, asynchronously; the command waits for every
+acknowledgement, prints a summary to stderr, and fails if any record did
+not make it. --timeout bounds each record's delivery. The topic is created
+on first use if the broker allows it (auto.create.topics.enable).`,
+		Example: `  echo hello | samsa produce greetings
+  printf 'user1:login\nuser2:logout\n' | samsa produce events -k :
+  samsa produce events -H source=cli -H trace-id=42 < events.txt
+  samsa produce logs -z zstd --acks 1 < app.log`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runProduce(cmd, g, o, args[0])
+		},
+	}
+	f := c.Flags()
+	f.StringVarP(&o.keyDelimiter, "key-delimiter", "k", "", "split each line into key and value at the first occurrence of this string")
+	f.StringArrayVarP(&o.headers, "header", "H", nil, "header key=value added to every record (repeatable)")
+	f.Int32VarP(&o.partition, "partition", "p", -1, "produce every record to this partition (-1: by key)")
+	f.StringVar(&o.acks, "acks", "all", "acknowledgements to wait for: all, 1 or 0")
+	f.StringVarP(&o.compression, "compression", "z", "none", "batch compression: none, gzip, snappy, lz4, zstd")
+	return c
+}
+
+// clientOpts turns the flags into kgo producer options.
+func (o *produceOptions) clientOpts(g *globalOptions) ([]kgo.Opt, error) {
+	opts := []kgo.Opt{
+		// Let the broker's auto.create.topics.enable decide, as librdkafka's
+		// producer does by default.
+		kgo.AllowAutoTopicCreation(),
+		kgo.RecordDeliveryTimeout(g.timeout),
+	}
+	switch o.acks {
+	case "all", "-1":
+		opts = append(opts, kgo.RequiredAcks(kgo.AllISRAcks()))
+	case "1":
+		// Idempotence requires acks=all (KIP-98), so it goes with it.
+		opts = append(opts, kgo.RequiredAcks(kgo.LeaderAck()), kgo.DisableIdempotentWrite())
+	case "0":
+		opts = append(opts, kgo.RequiredAcks(kgo.NoAck()), kgo.DisableIdempotentWrite())
+	default:
+		return nil, usageErrorf("--acks %q: want all, 1 or 0", o.acks)
+	}
+	codec, err := parseCompression(o.compression)
+	if err != nil {
+		return nil, err
+	}
+	opts = append(opts, kgo.ProducerBatchCompression(codec))
+	if o.partition >= 0 {
+		opts = append(opts, kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	} else {
+		// nil hasher: Kafka's murmur2, sign bit masked, mod partitions.
+		opts = append(opts, kgo.RecordPartitioner(kgo.StickyKeyPartitioner(nil)))
+	}
+	if o.partition < -1 {
+		return nil, usageErrorf("--partition %d: want a partition number, or -1 to choose by key", o.partition)
+	}
+	return opts, nil
+}
+
+// parseCompression maps a --compression name to a kgo codec.
+func parseCompression(s string) (kgo.CompressionCodec, error) {
+	switch strings.ToLower(s) {
+	case "none", "":
+		return kgo.NoCompression(), nil
+	case "gzip":
+		return kgo.GzipCompression(), nil
+	case "snappy":
+		return kgo.SnappyCompression(), nil
+	case "lz4":
+		return kgo.Lz4Compression(), nil
+	case "zstd":
+		return kgo.ZstdCompression(), nil
+	}
+	return kgo.CompressionCodec{}, usageErrorf("--compression %q: want none, gzip, snappy, lz4 or zstd", s)
+}
+
+// lineRecord builds the record for one input line (without its newline).
+// With a delimiter the key is the text before its first occurrence; a line
+// without the delimiter has a nil key. The line buffer is copied: the
+// caller reuses it.
+func lineRecord(line []byte, delim string, headers []kgo.RecordHeader) *kgo.Record {
+	r := &kgo.Record{Headers: headers}
+	if delim != "" {
+		if k, v, ok := bytes.Cut(line, []byte(delim)); ok {
+			r.Key = bytes.Clone(k)
+			r.Value = bytes.Clone(v)
+			if r.Key == nil {
+				r.Key = []byte{} // empty, not null: the line had a delimiter
+			}
+			if r.Value == nil {
+				r.Value = []byte{}
+			}
+			return r
+		}
+	}
+	r.Value = append([]byte{}, line...)
+	return r
+}
+
+// produceTally counts acknowledgements from kgo's callbacks, which run on
+// kgo's goroutines; mu guards every field.
+type produceTally struct {
+	mu       sync.Mutex
+	ok       int
+	failed   int
+	firstErr error
+}
+
+func (t *produceTally) done(_ *kgo.Record, err error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if err != nil {
+		t.failed++
+		if t.firstErr == nil {
+			t.firstErr = err
+		}
+		return
+	}
+	t.ok++
+}
+
+func runProduce(cmd *cobra.Command, g *globalOptions, o *produceOptions, topic string) error {
+	kvs, err := parseKeyValues("header", o.headers)
+	if err != nil {
+		return err
+	}
+	headers := make([]kgo.RecordHeader, len(kvs))
+	for i, kv := range kvs {
+		headers[i] = kgo.RecordHeader{Key: kv.Key, Value: []byte(kv.Value)}
+	}
+	extra, err := o.clientOpts(g)
+	if err != nil {
+		return err
+	}
+	ctx := cmd.Context()
+	cl, err := g.newClient(ctx, extra...)
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+
+	tally := &produceTally{}
+	in := bufio.NewReaderSize(cmd.InOrStdin(), 64<<10)
+	sent := 0
+	var readErr error
+	for {
+		line, err := in.ReadBytes('\n')
+		if len(line) > 0 && line[len(line)-1] == '\n' {
+			line = line[:len(line)-1]
+		} else if err == io.EOF && len(line) == 0 {
+			break // no trailing partial line
+		}
+		if err != nil && err != io.EOF {
+			readErr = err
+			break
+		}
+		r := lineRecord(line, o.keyDelimiter, headers)
+		r.Topic = topic
+		if o.partition >= 0 {
+			r.Partition = o.partition
+		}
+		cl.Produce(ctx, r, tally.done)
+		sent++
+		if err == io.EOF || ctx.Err() != nil {
+			break
+		}
+		// Stop reading early once something failed: the rest would most
+		// likely fail the same way (unknown topic, authorization).
+		tally.mu.Lock()
+		failed := tally.firstErr != nil
+		tally.mu.Unlock()
+		if failed {
+			break
+		}
+	}
+	flushErr := cl.Flush(ctx)
+
+	tally.mu.Lock()
+	defer tally.mu.Unlock()
+	switch {
+	case tally.firstErr != nil:
+		return fmt.Errorf("produced %d of %d records to %s: %w", tally.ok, sent, topic, produceError(topic, tally.firstErr))
+	case readErr != nil:
+		return fmt.Errorf("reading stdin after %d records: %w", sent, readErr)
+	case flushErr != nil:
+		return fmt.Errorf("produced %d of %d records to %s: %w", tally.ok, sent, topic, flushErr)
+	}
+	noun := "records"
+	if tally.ok == 1 {
+		noun = "record"
+	}
+	fmt.Fprintf(stderr(cmd), "produced %d %s to %s\n", tally.ok, noun, topic)
+	return nil
+}
+
+// produceError puts a failed record's error in words.
+func produceError(topic string, err error) error {
+	switch {
+	case errors.Is(err, kerr.UnknownTopicOrPartition):
+		return topicError(topic, err, "")
+	case errors.Is(err, context.Canceled):
+		return fmt.Errorf("interrupted: %w", err)
+	case errors.Is(err, kgo.ErrRecordTimeout):
+		return fmt.Errorf("not acknowledged within --timeout: %w", err)
+	}
+	return err
+}
