@@ -11,6 +11,7 @@ import (
 
 	"github.com/spf13/cobra"
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
@@ -272,7 +273,10 @@ func resolvePartitions(ctx context.Context, g *globalOptions, adm *kadm.Client, 
 	}
 	var committed kadm.OffsetResponses
 	if group != "" {
-		if committed, err = adm.FetchOffsets(ctx, group); err != nil {
+		// Kafka answers an unknown group with no offsets; some brokers
+		// say GROUP_ID_NOT_FOUND instead. Both mean "nothing committed".
+		committed, err = adm.FetchOffsets(ctx, group)
+		if err != nil && !errors.Is(err, kerr.GroupIDNotFound) {
 			return nil, nil, nil, fmt.Errorf("fetch committed offsets of group %q: %w", group, err)
 		}
 	}

@@ -286,6 +286,16 @@ func withTimeout(ctx context.Context, g *globalOptions) (context.Context, contex
 	return context.WithTimeout(ctx, g.timeout)
 }
 
+// groupRunE is the RunE of a command that only groups subcommands: bare,
+// it shows help; with an argument it is a mistyped subcommand, which must
+// fail rather than print help and exit 0 (cobra's default below the root).
+func groupRunE(cmd *cobra.Command, args []string) error {
+	if len(args) > 0 {
+		return fmt.Errorf("unknown command %q for %q", args[0], cmd.CommandPath())
+	}
+	return cmd.Help()
+}
+
 // stdout and stderr are short names for a command's writers.
 func stdout(c *cobra.Command) io.Writer { return c.OutOrStdout() }
 func stderr(c *cobra.Command) io.Writer { return c.ErrOrStderr() }

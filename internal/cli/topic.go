@@ -22,6 +22,8 @@ func newTopicCommand(g *globalOptions) *cobra.Command {
 These are the Kafka admin APIs (CreateTopics, Metadata, DescribeConfigs,
 IncrementalAlterConfigs, CreatePartitions, DeleteTopics), so they work
 against any Kafka-compatible cluster.`,
+		Args: cobra.ArbitraryArgs,
+		RunE: groupRunE,
 	}
 	c.AddCommand(
 		newTopicCreateCommand(g),
