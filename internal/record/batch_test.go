@@ -183,7 +183,10 @@ func TestValidateErrors(t *testing.T) {
 		{"bad crc", func(b []byte) []byte { b[offCRC] ^= 1; return b }, false},
 		{"flipped record byte", func(b []byte) []byte { b[len(b)-1] ^= 0x40; return b }, false},
 		{"length lies up", put32(offBatchLength, int32(0)+0x7fff), false},
-		{"length lies down", func(b []byte) []byte { binary.BigEndian.PutUint32(b[offBatchLength:], uint32(len(b)-LogOverhead-1)); return b }, false},
+		{"length lies down", func(b []byte) []byte {
+			binary.BigEndian.PutUint32(b[offBatchLength:], uint32(len(b)-LogOverhead-1))
+			return b
+		}, false},
 		{"length below header", put32(offBatchLength, 10), false},
 		{"negative length", put32(offBatchLength, -1), false},
 		{"truncated", func(b []byte) []byte { return b[:len(b)-5] }, false},

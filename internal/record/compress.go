@@ -58,8 +58,14 @@ var (
 
 // Decompress returns the decompressed form of src, a batch's records area
 // compressed with c. Output larger than MaxDecompressedSize, malformed input
-// and unknown codecs are errors wrapping ErrCorrupt. None returns src itself.
+// empty input and unknown codecs are errors wrapping ErrCorrupt. None
+// returns src itself.
 func Decompress(c Compression, src []byte) ([]byte, error) {
+	if len(src) == 0 && c != None {
+		// Every codec writes a header even for empty input; some readers
+		// would take zero bytes as zero frames.
+		return nil, corruptf("empty %s data", c)
+	}
 	switch c {
 	case None:
 		return src, nil

@@ -133,7 +133,7 @@ func walkLegacy(b []byte, fn func(m *legacyMessage) error) error {
 // other than 0 or 1.
 func FromLegacy(msgset []byte) ([]byte, error) {
 	var (
-		out  []byte
+		out      []byte
 		run      []Record // pending uncompressed run
 		opts     BuildOptions
 		runMagic int8
