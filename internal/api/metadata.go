@@ -1,0 +1,128 @@
+package api
+
+// Metadata.
+//
+// Lists brokers (just us), the cluster id and controller (us), and the
+// requested topics with their partitions. A single broker leads every
+// partition with itself as the only replica and ISR.
+//
+// Topic selection: v0 with an empty list means all topics; v1+ uses null
+// for all and empty for none. v10+ may name topics by id.
+//
+// Auto-creation (auto.create.topics.enable): v4+ asks with
+// allow_auto_topic_creation; v0-v3 imply it, as Kafka does — kafka-python
+// 2.0.2 sends Metadata v1 and relies on that. A new topic is answered
+// ready, with its partitions, in the same response.
+//
+// Version notes: v1 controller/rack/internal; v2 cluster id; v5 offline
+// replicas; v7 leader epoch; v8-v10 authorized operations; v9 flexible;
+// v10 topic ids.
+
+import (
+	"context"
+	"errors"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/samsa-io/samsa/internal/broker"
+	"github.com/samsa-io/samsa/internal/metadata"
+	"github.com/samsa-io/samsa/internal/server"
+)
+
+// authorizedOperationsOmitted is Kafka's INT32_MIN: "not requested".
+const authorizedOperationsOmitted = -2147483648
+
+func (a *API) handleMetadata(_ context.Context, _ *server.Conn, kreq kmsg.Request) (server.Pending, error) {
+	req := kreq.(*kmsg.MetadataRequest)
+	resp := req.ResponseKind().(*kmsg.MetadataResponse)
+	cfg := a.b.Config()
+	host, port := a.advertised()
+
+	br := kmsg.NewMetadataResponseBroker()
+	br.NodeID, br.Host, br.Port = cfg.NodeID, host, port
+	resp.Brokers = append(resp.Brokers, br)
+	cid := a.b.ClusterID()
+	resp.ClusterID = &cid
+	resp.ControllerID = cfg.NodeID
+	resp.AuthorizedOperations = authorizedOperationsOmitted
+
+	autoCreate := cfg.AutoCreateTopics && (req.Version < 4 || req.AllowAutoTopicCreation)
+
+	all := req.Topics == nil || (req.Version == 0 && len(req.Topics) == 0)
+	if all {
+		for _, t := range a.b.Topics() {
+			resp.Topics = append(resp.Topics, a.metadataTopic(t, req.Version))
+		}
+		return server.Ready(resp), nil
+	}
+	for _, rt := range req.Topics {
+		var t *broker.Topic
+		switch {
+		case rt.Topic != nil && *rt.Topic != "":
+			t = a.b.Topic(*rt.Topic)
+			if t == nil && autoCreate {
+				var err error
+				t, err = a.b.AutoCreate(*rt.Topic)
+				if err != nil {
+					mt := kmsg.NewMetadataResponseTopic()
+					mt.Topic = rt.Topic
+					mt.ErrorCode = errorCode(err)
+					if !errors.Is(err, broker.ErrInvalidTopic) {
+						a.lg.Warn("auto-creating topic failed", "topic", *rt.Topic, "err", err)
+					}
+					mt.AuthorizedOperations = authorizedOperationsOmitted
+					resp.Topics = append(resp.Topics, mt)
+					continue
+				}
+			}
+		case rt.TopicID != [16]byte{}:
+			t = a.b.TopicByID(metadata.TopicID(rt.TopicID))
+			if t == nil {
+				mt := kmsg.NewMetadataResponseTopic()
+				mt.TopicID = rt.TopicID
+				mt.ErrorCode = kerr.UnknownTopicID.Code
+				mt.AuthorizedOperations = authorizedOperationsOmitted
+				resp.Topics = append(resp.Topics, mt)
+				continue
+			}
+		}
+		if t == nil {
+			mt := kmsg.NewMetadataResponseTopic()
+			mt.Topic = rt.Topic
+			mt.ErrorCode = kerr.UnknownTopicOrPartition.Code
+			if rt.Topic != nil {
+				if err := broker.ValidateTopicName(*rt.Topic); err != nil {
+					mt.ErrorCode = kerr.InvalidTopicException.Code
+				}
+			}
+			mt.AuthorizedOperations = authorizedOperationsOmitted
+			resp.Topics = append(resp.Topics, mt)
+			continue
+		}
+		resp.Topics = append(resp.Topics, a.metadataTopic(t, req.Version))
+	}
+	return server.Ready(resp), nil
+}
+
+func (a *API) metadataTopic(t *broker.Topic, version int16) kmsg.MetadataResponseTopic {
+	node := a.b.Config().NodeID
+	mt := kmsg.NewMetadataResponseTopic()
+	name := t.Name
+	mt.Topic = &name
+	mt.TopicID = t.ID
+	mt.IsInternal = t.Internal
+	mt.AuthorizedOperations = authorizedOperationsOmitted
+	mt.Partitions = make([]kmsg.MetadataResponseTopicPartition, 0, len(t.Partitions))
+	for _, p := range t.Partitions {
+		mp := kmsg.NewMetadataResponseTopicPartition()
+		mp.Partition = p.Index
+		mp.Leader = node
+		mp.LeaderEpoch = p.LeaderEpoch()
+		mp.Replicas = []int32{node}
+		mp.ISR = []int32{node}
+		mp.OfflineReplicas = []int32{}
+		mt.Partitions = append(mt.Partitions, mp)
+	}
+	return mt
+}

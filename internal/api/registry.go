@@ -1,0 +1,146 @@
+// Package api answers Kafka requests: one file per API family, declared
+// once in the table below. Bodies are franz-go's kmsg types; the server
+// package owns framing and headers.
+package api
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/samsa-io/samsa/internal/broker"
+	"github.com/samsa-io/samsa/internal/server"
+	"github.com/samsa-io/samsa/internal/wire"
+)
+
+// handlerFunc answers one decoded request. It runs phase one (on the
+// connection's reader goroutine) and returns the Pending that yields the
+// response in phase two.
+type handlerFunc func(ctx context.Context, c *server.Conn, req kmsg.Request) (server.Pending, error)
+
+// entry declares one API: the versions we accept and its handler.
+type entry struct {
+	key      kmsg.Key
+	min, max int16
+	fn       handlerFunc
+}
+
+// API dispatches requests to handlers. It implements server.Handler.
+type API struct {
+	b   *broker.Broker
+	lg  *slog.Logger
+	now func() time.Time
+	// advertised returns the host and port clients should connect to.
+	advertised func() (string, int32)
+
+	table map[int16]entry // immutable after New
+
+	pidMu          sync.Mutex
+	pidNext, pidHi int64 // producer ids handed out from the reserved block [pidNext, pidHi); guarded by pidMu
+
+	extras []entry
+}
+
+// Option adds handlers from other packages (groups, ...).
+type Option func(*API)
+
+// New returns the dispatcher for broker b.
+func New(b *broker.Broker, lg *slog.Logger, advertised func() (string, int32)) *API {
+	a := &API{b: b, lg: lg, now: time.Now, advertised: advertised}
+	a.table = make(map[int16]entry)
+	// The supported range of every API: all versions kmsg knows, including
+	// the old ones Kafka 4.0 dropped (kafka-python 2.0.2, old librdkafka and
+	// kafka-go still send them).
+	for _, e := range []entry{
+		{key: kmsg.ApiVersions, fn: a.handleApiVersions},
+		{key: kmsg.Metadata, fn: a.handleMetadata},
+		{key: kmsg.Produce, fn: a.handleProduce},
+		{key: kmsg.Fetch, fn: a.handleFetch},
+		{key: kmsg.ListOffsets, fn: a.handleListOffsets},
+		{key: kmsg.InitProducerID, fn: a.handleInitProducerID},
+	} {
+		a.register(e)
+	}
+	for _, e := range a.adminEntries() {
+		a.register(e)
+	}
+	return a
+}
+
+// register adds e with the full kmsg version range unless set.
+func (a *API) register(e entry) {
+	if e.max == 0 {
+		e.max = kmsg.RequestForKey(int16(e.key)).MaxVersion()
+	}
+	a.table[int16(e.key)] = e
+}
+
+// Handle implements server.Handler.
+func (a *API) Handle(ctx context.Context, c *server.Conn, h wire.RequestHeader, body []byte) (server.Pending, error) {
+	e, ok := a.table[h.APIKey]
+	if !ok {
+		// Kafka closes the connection on an API it does not serve; there is
+		// no response format to answer in.
+		return nil, fmt.Errorf("%w: unsupported api key %d (%s)", server.ErrCloseConnection, h.APIKey, kmsg.NameForKey(h.APIKey))
+	}
+	if h.APIVersion < e.min || h.APIVersion > e.max {
+		if e.key == kmsg.ApiVersions {
+			// KIP-511: answer an unknown ApiVersions version at v0 with
+			// UNSUPPORTED_VERSION and our ranges, so the client can retry
+			// with a version we know.
+			resp := a.apiVersionsResponse(0)
+			resp.ErrorCode = kerr.UnsupportedVersion.Code
+			return server.Ready(resp), nil
+		}
+		return nil, fmt.Errorf("%w: %s v%d is not supported (we support v%d-v%d)",
+			server.ErrCloseConnection, kmsg.NameForKey(h.APIKey), h.APIVersion, e.min, e.max)
+	}
+	req := kmsg.RequestForKey(h.APIKey)
+	req.SetVersion(h.APIVersion)
+	if err := req.ReadFrom(body); err != nil {
+		if e.key == kmsg.ApiVersions {
+			// A newer client's ApiVersions body may carry fields we cannot
+			// parse; the header was fine, so answer with our versions.
+			resp := a.apiVersionsResponse(h.APIVersion)
+			resp.ErrorCode = kerr.InvalidRequest.Code
+			return server.Ready(resp), nil
+		}
+		return nil, fmt.Errorf("%w: malformed %s v%d body: %v", server.ErrCloseConnection, kmsg.NameForKey(h.APIKey), h.APIVersion, err)
+	}
+	return e.fn(ctx, c, req)
+}
+
+// advertisedFrom returns a func giving the host/port to advertise: adv
+// when set ("host:port"), else the bound listener address (so a broker on
+// port 0 advertises the port it got).
+func AdvertisedFrom(adv string, bound net.Addr) func() (string, int32) {
+	host, port := "", int32(0)
+	if adv != "" {
+		if h, p, err := net.SplitHostPort(adv); err == nil {
+			n, _ := strconv.Atoi(p)
+			host, port = h, int32(n)
+		}
+	}
+	if bound != nil {
+		if h, p, err := net.SplitHostPort(bound.String()); err == nil {
+			n, _ := strconv.Atoi(p)
+			if host == "" {
+				host = h
+			}
+			if port == 0 {
+				port = int32(n)
+			}
+		}
+	}
+	if host == "" || host == "0.0.0.0" || host == "::" {
+		host = "localhost"
+	}
+	return func() (string, int32) { return host, port }
+}

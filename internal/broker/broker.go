@@ -1,0 +1,545 @@
+// Package broker holds one broker's state: its settings, the metadata
+// store, and the open partitions of every topic. The api handlers ask it for
+// topics and partitions; it runs the background work (retention, deferred
+// flushes) and owns the lifetimes of everything it opens.
+package broker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"maps"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/samsa-io/samsa/internal/config"
+	"github.com/samsa-io/samsa/internal/log"
+	"github.com/samsa-io/samsa/internal/metadata"
+	"github.com/samsa-io/samsa/internal/partition"
+)
+
+var (
+	ErrInvalidTopic             = errors.New("broker: invalid topic name")
+	ErrTopicExists              = metadata.ErrTopicExists
+	ErrUnknownTopic             = metadata.ErrUnknownTopic
+	ErrInvalidPartitions        = errors.New("broker: invalid number of partitions")
+	ErrInvalidReplicationFactor = errors.New("broker: invalid replication factor")
+	ErrClosed                   = errors.New("broker: closed")
+)
+
+// maxTopicNameLen is Kafka's limit: 249, so that "<topic>-<partition>"
+// directory names stay under 255 bytes.
+const maxTopicNameLen = 249
+
+var legalTopic = regexp.MustCompile(`^[a-zA-Z0-9._-]+$`)
+
+// ValidateTopicName applies Kafka's topic naming rules.
+func ValidateTopicName(name string) error {
+	switch {
+	case name == "":
+		return fmt.Errorf("%w: the name is empty", ErrInvalidTopic)
+	case name == "." || name == "..":
+		return fmt.Errorf("%w: %q is not allowed", ErrInvalidTopic, name)
+	case len(name) > maxTopicNameLen:
+		return fmt.Errorf("%w: %d characters, the limit is %d", ErrInvalidTopic, len(name), maxTopicNameLen)
+	case !legalTopic.MatchString(name):
+		return fmt.Errorf("%w: %q may only contain ASCII letters, digits, '.', '_' and '-'", ErrInvalidTopic, name)
+	}
+	return nil
+}
+
+// Topic is a topic as the broker serves it. A *Topic is immutable once
+// published: changes (new partitions, configs) publish a new *Topic, so a
+// handler may use the one it got for the whole request.
+type Topic struct {
+	Name       string
+	ID         metadata.TopicID
+	Internal   bool
+	Partitions []*partition.Partition
+	Overrides  map[string]string // topic-level config overrides
+	Config     config.Topic      // effective settings
+}
+
+// Partition returns partition i or nil.
+func (t *Topic) Partition(i int32) *partition.Partition {
+	if i < 0 || int(i) >= len(t.Partitions) {
+		return nil
+	}
+	return t.Partitions[i]
+}
+
+// Broker is one broker's state.
+type Broker struct {
+	cfg  config.Broker
+	meta *metadata.Store
+	lg   *slog.Logger
+
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+
+	// adminMu serialises topic creation/deletion/alteration so metadata
+	// and open partitions change together. Lock order: adminMu -> mu.
+	adminMu sync.Mutex
+	mu      sync.RWMutex
+	topics  map[string]*Topic // guarded by mu; values replaced, never mutated
+
+	flushMu     sync.Mutex
+	flushQueued map[*partition.Partition]bool // guarded by flushMu
+	flushCh     chan *partition.Partition
+}
+
+// Open opens the metadata and every partition under cfg.DataDir,
+// recovering their logs.
+func Open(cfg config.Broker, lg *slog.Logger) (*Broker, error) {
+	if lg == nil {
+		lg = slog.Default()
+	}
+	if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
+		return nil, fmt.Errorf("data directory %s: %w", cfg.DataDir, err)
+	}
+	metaDir := filepath.Join(cfg.DataDir, "__samsa_metadata")
+	_, statErr := os.Stat(filepath.Join(metaDir, "metadata.json"))
+	fresh := errors.Is(statErr, os.ErrNotExist)
+	meta, err := metadata.Open(metaDir)
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	b := &Broker{
+		cfg: cfg, meta: meta, lg: lg,
+		ctx: ctx, cancel: cancel,
+		topics:      make(map[string]*Topic),
+		flushQueued: make(map[*partition.Partition]bool),
+		flushCh:     make(chan *partition.Partition, 4096),
+	}
+	st := meta.State()
+	for _, name := range st.TopicNames() {
+		t, err := b.openTopic(st.Topics[name], nil)
+		if err != nil {
+			b.closePartitions()
+			cancel()
+			return nil, err
+		}
+		b.topics[name] = t
+	}
+	if !fresh {
+		b.removeOrphans()
+	}
+	b.wg.Add(2)
+	go b.retentionLoop()
+	go b.flushLoop()
+	return b, nil
+}
+
+// Config returns the broker settings.
+func (b *Broker) Config() config.Broker { return b.cfg }
+
+// ClusterID returns the cluster id, fixed when the data directory was made.
+func (b *Broker) ClusterID() string {
+	if b.cfg.ClusterID != "" {
+		return b.cfg.ClusterID
+	}
+	return b.meta.State().ClusterID
+}
+
+// Metadata returns the metadata store (producer id allocation, etc.).
+func (b *Broker) Metadata() *metadata.Store { return b.meta }
+
+// Topic returns the named topic or nil.
+func (b *Broker) Topic(name string) *Topic {
+	b.mu.RLock()
+	defer b.mu.RUnlock()
+	return b.topics[name]
+}
+
+// TopicByID returns the topic with that id or nil.
+func (b *Broker) TopicByID(id metadata.TopicID) *Topic {
+	b.mu.RLock()
+	defer b.mu.RUnlock()
+	for _, t := range b.topics {
+		if t.ID == id {
+			return t
+		}
+	}
+	return nil
+}
+
+// Topics returns every topic, sorted by name.
+func (b *Broker) Topics() []*Topic {
+	b.mu.RLock()
+	ts := make([]*Topic, 0, len(b.topics))
+	for _, t := range b.topics {
+		ts = append(ts, t)
+	}
+	b.mu.RUnlock()
+	slices.SortFunc(ts, func(a, c *Topic) int { return strings.Compare(a.Name, c.Name) })
+	return ts
+}
+
+// CreateTopicRequest describes a topic to create.
+type CreateTopicRequest struct {
+	Name              string
+	Partitions        int32 // -1 = num.partitions
+	ReplicationFactor int16 // -1 = default.replication.factor
+	Configs           map[string]string
+	Internal          bool
+	ValidateOnly      bool
+}
+
+// CreateTopic validates and (unless ValidateOnly) creates a topic, durably.
+func (b *Broker) CreateTopic(req CreateTopicRequest) (*Topic, error) {
+	if err := ValidateTopicName(req.Name); err != nil {
+		return nil, err
+	}
+	if req.Partitions == -1 {
+		req.Partitions = b.cfg.NumPartitions
+	}
+	if req.Partitions < 1 {
+		return nil, fmt.Errorf("%w: %d (must be at least 1)", ErrInvalidPartitions, req.Partitions)
+	}
+	if req.Partitions > 100000 {
+		return nil, fmt.Errorf("%w: %d is more than one broker should hold for one topic", ErrInvalidPartitions, req.Partitions)
+	}
+	if req.ReplicationFactor == -1 {
+		req.ReplicationFactor = b.cfg.DefaultReplicationFactor
+	}
+	if req.ReplicationFactor != 1 {
+		return nil, fmt.Errorf("%w: %d, but this cluster has 1 broker", ErrInvalidReplicationFactor, req.ReplicationFactor)
+	}
+	if err := config.ValidateTopicConfigs(req.Configs); err != nil {
+		return nil, err
+	}
+
+	b.adminMu.Lock()
+	defer b.adminMu.Unlock()
+	if b.ctx.Err() != nil {
+		return nil, ErrClosed
+	}
+	if b.Topic(req.Name) != nil {
+		return nil, fmt.Errorf("%w: %q", ErrTopicExists, req.Name)
+	}
+	if err := b.checkCollision(req.Name); err != nil {
+		return nil, err
+	}
+	if req.ValidateOnly {
+		return nil, nil
+	}
+	mt := &metadata.Topic{Name: req.Name, ID: metadata.NewTopicID(), Partitions: req.Partitions, Configs: req.Configs, Internal: req.Internal}
+	if _, err := b.meta.Apply(metadata.Record{Type: metadata.RecordCreateTopic, Topic: mt}); err != nil {
+		return nil, err
+	}
+	t, err := b.openTopic(mt, nil)
+	if err != nil {
+		return nil, err
+	}
+	b.mu.Lock()
+	b.topics[t.Name] = t
+	b.mu.Unlock()
+	b.lg.Info("created topic", "topic", t.Name, "partitions", len(t.Partitions), "id", t.ID.String())
+	return t, nil
+}
+
+// checkCollision refuses names that differ only in '.' vs '_' from an
+// existing topic, as Kafka does (they collide in metric names).
+func (b *Broker) checkCollision(name string) error {
+	norm := strings.ReplaceAll(name, ".", "_")
+	for _, t := range b.Topics() {
+		if strings.ReplaceAll(t.Name, ".", "_") == norm {
+			return fmt.Errorf("%w: %q collides with existing topic %q ('.' and '_' are the same in metric names)", ErrInvalidTopic, name, t.Name)
+		}
+	}
+	return nil
+}
+
+// AutoCreate creates a topic with the broker defaults if
+// auto.create.topics.enable is on and the name is valid. It returns the
+// topic (existing or new) or the reason it cannot.
+func (b *Broker) AutoCreate(name string) (*Topic, error) {
+	if t := b.Topic(name); t != nil {
+		return t, nil
+	}
+	t, err := b.CreateTopic(CreateTopicRequest{Name: name, Partitions: -1, ReplicationFactor: -1})
+	if errors.Is(err, ErrTopicExists) {
+		if t := b.Topic(name); t != nil {
+			return t, nil
+		}
+	}
+	return t, err
+}
+
+// DeleteTopic deletes a topic and its data.
+func (b *Broker) DeleteTopic(name string) error {
+	b.adminMu.Lock()
+	defer b.adminMu.Unlock()
+	t := b.Topic(name)
+	if t == nil {
+		return fmt.Errorf("%w: %q", ErrUnknownTopic, name)
+	}
+	// Metadata first: once that is durable the topic is gone; a crash
+	// before the files are removed leaves orphans that Open removes.
+	if _, err := b.meta.Apply(metadata.Record{Type: metadata.RecordDeleteTopic, Topic: &metadata.Topic{Name: name}}); err != nil {
+		return err
+	}
+	b.mu.Lock()
+	delete(b.topics, name)
+	b.mu.Unlock()
+	for _, p := range t.Partitions {
+		if err := p.Delete(); err != nil {
+			b.lg.Warn("deleting partition files failed; remove the directory by hand", "dir", p.Dir(), "err", err)
+		}
+	}
+	b.lg.Info("deleted topic", "topic", name)
+	return nil
+}
+
+// CreatePartitions grows a topic to count partitions.
+func (b *Broker) CreatePartitions(name string, count int32, validateOnly bool) error {
+	b.adminMu.Lock()
+	defer b.adminMu.Unlock()
+	t := b.Topic(name)
+	if t == nil {
+		return fmt.Errorf("%w: %q", ErrUnknownTopic, name)
+	}
+	if count <= int32(len(t.Partitions)) {
+		return fmt.Errorf("%w: topic %q has %d partitions; the new count %d must be larger", ErrInvalidPartitions, name, len(t.Partitions), count)
+	}
+	if count > 100000 {
+		return fmt.Errorf("%w: %d", ErrInvalidPartitions, count)
+	}
+	if validateOnly {
+		return nil
+	}
+	st, err := b.meta.Apply(metadata.Record{Type: metadata.RecordSetPartitions, Topic: &metadata.Topic{Name: name, Partitions: count}})
+	if err != nil {
+		return err
+	}
+	nt, err := b.openTopic(st.Topics[name], t.Partitions)
+	if err != nil {
+		return err
+	}
+	b.mu.Lock()
+	b.topics[name] = nt
+	b.mu.Unlock()
+	b.lg.Info("added partitions", "topic", name, "partitions", count)
+	return nil
+}
+
+// SetTopicConfigs replaces a topic's config overrides.
+func (b *Broker) SetTopicConfigs(name string, overrides map[string]string, validateOnly bool) error {
+	if err := config.ValidateTopicConfigs(overrides); err != nil {
+		return err
+	}
+	b.adminMu.Lock()
+	defer b.adminMu.Unlock()
+	t := b.Topic(name)
+	if t == nil {
+		return fmt.Errorf("%w: %q", ErrUnknownTopic, name)
+	}
+	if validateOnly {
+		return nil
+	}
+	st, err := b.meta.Apply(metadata.Record{Type: metadata.RecordSetTopicConfigs, Topic: &metadata.Topic{Name: name, Configs: overrides}})
+	if err != nil {
+		return err
+	}
+	mt := st.Topics[name]
+	nt := &Topic{Name: t.Name, ID: t.ID, Internal: t.Internal, Partitions: t.Partitions,
+		Overrides: maps.Clone(mt.Configs), Config: config.ResolveTopic(b.cfg, mt.Configs)}
+	for _, p := range nt.Partitions {
+		p.SetConfig(b.partitionConfig(nt, p.Index))
+	}
+	b.mu.Lock()
+	b.topics[name] = nt
+	b.mu.Unlock()
+	return nil
+}
+
+// openTopic opens the partitions of mt, reusing the already open ones.
+func (b *Broker) openTopic(mt *metadata.Topic, open []*partition.Partition) (*Topic, error) {
+	t := &Topic{Name: mt.Name, ID: mt.ID, Internal: mt.Internal,
+		Overrides: maps.Clone(mt.Configs), Config: config.ResolveTopic(b.cfg, mt.Configs)}
+	t.Partitions = append([]*partition.Partition(nil), open...)
+	for i := int32(len(open)); i < mt.Partitions; i++ {
+		p, err := partition.Open(b.partitionConfig(t, i))
+		if err != nil {
+			for _, q := range t.Partitions[len(open):] {
+				q.Close()
+			}
+			return nil, err
+		}
+		t.Partitions = append(t.Partitions, p)
+	}
+	return t, nil
+}
+
+func (b *Broker) partitionDir(topic string, i int32) string {
+	return filepath.Join(b.cfg.DataDir, topic+"-"+strconv.Itoa(int(i)))
+}
+
+func (b *Broker) partitionConfig(t *Topic, i int32) partition.Config {
+	c := t.Config
+	return partition.Config{
+		Topic: t.Name, Index: i, Dir: b.partitionDir(t.Name, i),
+		Log: log.Options{
+			SegmentBytes:       c.SegmentBytes,
+			SegmentAge:         c.SegmentAge,
+			IndexIntervalBytes: c.IndexIntervalBytes,
+			RetentionAge:       c.Retention,
+			RetentionBytes:     c.RetentionBytes,
+		},
+		LogAppendTime:   c.LogAppendTime,
+		MaxMessageBytes: c.MaxMessageBytes,
+		SyncOnAck:       b.cfg.LogFlushIntervalMessages <= 1,
+		Logger:          b.lg.With("topic", t.Name, "partition", i),
+	}
+}
+
+// removeOrphans removes partition directories whose topic no longer exists
+// (a crash between a DeleteTopics and the removal of its files).
+func (b *Broker) removeOrphans() {
+	entries, err := os.ReadDir(b.cfg.DataDir)
+	if err != nil {
+		return
+	}
+	for _, e := range entries {
+		if !e.IsDir() || strings.HasPrefix(e.Name(), "__samsa") {
+			continue
+		}
+		i := strings.LastIndexByte(e.Name(), '-')
+		if i <= 0 {
+			continue
+		}
+		n, err := strconv.Atoi(e.Name()[i+1:])
+		if err != nil || n < 0 {
+			continue
+		}
+		name := e.Name()[:i]
+		if t := b.Topic(name); t != nil && n < len(t.Partitions) {
+			continue
+		}
+		dir := filepath.Join(b.cfg.DataDir, e.Name())
+		b.lg.Info("removing the files of a deleted topic", "dir", dir)
+		if err := os.RemoveAll(dir); err != nil {
+			b.lg.Warn("could not remove orphan partition directory", "dir", dir, "err", err)
+		}
+	}
+}
+
+// ScheduleFlush asks the background flusher to make p durable soon (for
+// acks=0 produces, whose data must still become visible to consumers).
+func (b *Broker) ScheduleFlush(p *partition.Partition) {
+	b.flushMu.Lock()
+	if b.flushQueued[p] {
+		b.flushMu.Unlock()
+		return
+	}
+	b.flushQueued[p] = true
+	b.flushMu.Unlock()
+	select {
+	case b.flushCh <- p:
+	default:
+		// Queue full: flush inline rather than lose the wake-up.
+		b.flushMu.Lock()
+		delete(b.flushQueued, p)
+		b.flushMu.Unlock()
+		b.flush(p)
+	}
+}
+
+func (b *Broker) flush(p *partition.Partition) {
+	if err := p.Flush(); err != nil && !errors.Is(err, log.ErrClosed) && !errors.Is(err, partition.ErrClosed) {
+		b.lg.Error("fsync failed; the partition refuses writes until restart", "topic", p.Topic, "partition", p.Index, "err", err)
+	}
+}
+
+func (b *Broker) flushLoop() {
+	defer b.wg.Done()
+	var tick <-chan time.Time
+	if b.cfg.LogFlushIntervalMessages > 1 && b.cfg.LogFlushInterval > 0 {
+		t := time.NewTicker(b.cfg.LogFlushInterval)
+		defer t.Stop()
+		tick = t.C
+	}
+	for {
+		select {
+		case <-b.ctx.Done():
+			return
+		case p := <-b.flushCh:
+			b.flushMu.Lock()
+			delete(b.flushQueued, p)
+			b.flushMu.Unlock()
+			b.flush(p)
+		case <-tick:
+			for _, t := range b.Topics() {
+				for _, p := range t.Partitions {
+					b.flush(p)
+				}
+			}
+		}
+	}
+}
+
+func (b *Broker) retentionLoop() {
+	defer b.wg.Done()
+	every := b.cfg.LogRetentionCheckInterval
+	if every <= 0 {
+		every = 5 * time.Minute
+	}
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-b.ctx.Done():
+			return
+		case <-t.C:
+			b.ApplyRetention()
+		}
+	}
+}
+
+// ApplyRetention runs retention on every partition now.
+func (b *Broker) ApplyRetention() {
+	for _, t := range b.Topics() {
+		for _, p := range t.Partitions {
+			n, err := p.ApplyRetention()
+			if err != nil {
+				b.lg.Warn("retention failed", "topic", t.Name, "partition", p.Index, "err", err)
+			} else if n > 0 {
+				b.lg.Info("retention deleted segments", "topic", t.Name, "partition", p.Index, "segments", n, "log_start_offset", p.LogStartOffset())
+			}
+		}
+	}
+}
+
+func (b *Broker) closePartitions() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for _, t := range b.topics {
+		for _, p := range t.Partitions {
+			if err := p.Close(); err != nil {
+				b.lg.Warn("closing partition", "topic", t.Name, "partition", p.Index, "err", err)
+			}
+		}
+	}
+}
+
+// Close stops background work and flushes and closes every partition.
+func (b *Broker) Close() error {
+	b.adminMu.Lock()
+	b.cancel()
+	b.adminMu.Unlock()
+	b.wg.Wait()
+	b.closePartitions()
+	return nil
+}
+
+// Context is cancelled when the broker closes; long polls watch it.
+func (b *Broker) Context() context.Context { return b.ctx }

@@ -1,0 +1,405 @@
+// Package partition is one partition replica: its log, leader epoch, high
+// watermark, idempotent-producer state and the fetch waiters woken when the
+// high watermark moves.
+//
+// A single broker is a cluster of one: its partitions lead with an ISR of
+// themselves, and the high watermark is the offset up to which the leader's
+// log is durable (fsynced) — so a consumer never reads a record that a crash
+// could take back. When durability is relaxed (log.flush.interval.messages
+// > 1) the high watermark follows the log end offset at once.
+package partition
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/samsa-io/samsa/internal/log"
+	"github.com/samsa-io/samsa/internal/record"
+)
+
+var (
+	// ErrMessageTooLarge: a batch is over the topic's max.message.bytes.
+	ErrMessageTooLarge = errors.New("partition: batch larger than max.message.bytes")
+	// ErrClosed: the partition was closed or deleted.
+	ErrClosed = errors.New("partition: closed")
+	// ErrOffsetOutOfRange: fetch/delete-records offset outside the log.
+	ErrOffsetOutOfRange = log.ErrOffsetOutOfRange
+	// ErrTransactionsUnsupported: transactional batches are refused until the
+	// transaction coordinator exists (the producer sees a clear error
+	// instead of half-working transactions).
+	ErrTransactionsUnsupported = errors.New("partition: transactional produce is not supported yet")
+)
+
+// Config configures a partition.
+type Config struct {
+	Topic string
+	Index int32
+	Dir   string
+	Log   log.Options
+	// LogAppendTime: the topic's message.timestamp.type is LogAppendTime.
+	LogAppendTime bool
+	// MaxMessageBytes is the topic's max.message.bytes (per batch).
+	MaxMessageBytes int32
+	// SyncOnAck: the high watermark only covers fsynced data, and
+	// produce acknowledgements wait for the fsync (durable by default).
+	SyncOnAck bool
+	Logger    *slog.Logger
+}
+
+// Partition is one partition replica, the leader on a single broker.
+type Partition struct {
+	Topic string
+	Index int32
+	log   *log.Log
+	lg    *slog.Logger
+
+	// mu serialises appends together with the producer-state checks they
+	// depend on. Lock order: Partition.mu -> log's internal mutex.
+	// It is never held across an fsync.
+	mu        sync.Mutex
+	producers producers // guarded by mu
+	cfg       Config    // guarded by mu (topic configs change at runtime)
+
+	leaderEpoch atomic.Int32
+	// highWatermark: offsets below it are committed (durable, and
+	// replicated once there are replicas). Invariant: LogStartOffset <=
+	// highWatermark <= LogEndOffset; it only moves forward while this
+	// replica leads (truncation may move it back on a follower).
+	highWatermark atomic.Int64
+	closed        atomic.Bool
+
+	watchMu  sync.Mutex
+	watchers map[chan struct{}]struct{} // fetches waiting for the HW to move; guarded by watchMu
+}
+
+// Open opens (recovering) the partition's log and rebuilds the producer
+// state from its batch headers.
+func Open(cfg Config) (*Partition, error) {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	cfg.Log.Logger = cfg.Logger
+	l, err := log.Open(cfg.Dir, cfg.Log)
+	if err != nil {
+		return nil, fmt.Errorf("partition %s-%d: %w", cfg.Topic, cfg.Index, err)
+	}
+	p := &Partition{
+		Topic: cfg.Topic, Index: cfg.Index,
+		log: l, lg: cfg.Logger, cfg: cfg,
+		producers: newProducers(),
+		watchers:  make(map[chan struct{}]struct{}),
+	}
+	// Everything that survived recovery is on disk: it is committed.
+	p.highWatermark.Store(l.LogEndOffset())
+	err = l.ScanBatches(l.LogStartOffset(), func(h record.BatchHeader) bool {
+		p.producers.record(h, -1)
+		return true
+	})
+	if err != nil {
+		l.Close()
+		return nil, fmt.Errorf("partition %s-%d: rebuild producer state: %w", cfg.Topic, cfg.Index, err)
+	}
+	return p, nil
+}
+
+// SetConfig applies changed topic configs.
+func (p *Partition) SetConfig(cfg Config) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	cfg.Dir, cfg.Topic, cfg.Index, cfg.Logger = p.cfg.Dir, p.cfg.Topic, p.cfg.Index, p.cfg.Logger
+	cfg.Log.Logger = p.cfg.Logger
+	p.cfg = cfg
+	p.log.SetOptions(cfg.Log)
+}
+
+// AppendResult says where a produce landed.
+type AppendResult struct {
+	BaseOffset     int64
+	NextOffset     int64 // LogEndOffset after the append: what an ack must wait for
+	LogAppendTime  int64 // -1 unless the topic uses LogAppendTime
+	LogStartOffset int64
+	Duplicate      bool // a retried idempotent batch: nothing was written
+}
+
+// Append validates and appends the record batches of one produce request
+// (v2 batches, concatenated). Nothing of an invalid request is written.
+// It returns once the data is in the log (page cache); call Flush to make it
+// durable before acknowledging.
+func (p *Partition) Append(batches []byte, now time.Time) (AppendResult, error) {
+	res := AppendResult{LogAppendTime: -1}
+	if p.closed.Load() {
+		return res, ErrClosed
+	}
+	// Validate everything before touching the log: a bad CRC or lying
+	// length anywhere rejects the whole request.
+	var hdrs [4]record.BatchHeader
+	headers := hdrs[:0]
+	idempotent := false
+	p.mu.Lock()
+	maxBytes := p.cfg.MaxMessageBytes
+	appendTime := p.cfg.LogAppendTime
+	p.mu.Unlock()
+	err := record.Split(batches, func(h record.BatchHeader, b []byte) error {
+		if _, err := record.Validate(b); err != nil {
+			return err
+		}
+		if maxBytes > 0 && len(b) > int(maxBytes) {
+			return fmt.Errorf("%w: %d bytes > %d", ErrMessageTooLarge, len(b), maxBytes)
+		}
+		if h.Transactional() || h.Control() {
+			return ErrTransactionsUnsupported
+		}
+		if h.ProducerID >= 0 {
+			idempotent = true
+		}
+		headers = append(headers, h)
+		return nil
+	})
+	if err != nil {
+		return res, err
+	}
+	if len(headers) == 0 {
+		return res, fmt.Errorf("%w: produce with no record batch", record.ErrCorrupt)
+	}
+	epoch := p.leaderEpoch.Load()
+	if appendTime {
+		res.LogAppendTime = now.UnixMilli()
+	}
+	prep := func(b []byte) {
+		record.SetPartitionLeaderEpoch(b, epoch)
+		if appendTime {
+			record.SetLogAppendTime(b, res.LogAppendTime)
+		}
+	}
+
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed.Load() {
+		return res, ErrClosed
+	}
+	if !idempotent {
+		_ = record.Split(batches, func(_ record.BatchHeader, b []byte) error { prep(b); return nil })
+		base, next, err := p.log.Append(batches)
+		if err != nil {
+			return res, err
+		}
+		res.BaseOffset, res.NextOffset = base, next
+	} else {
+		// Idempotent batches go one at a time: each is checked against the
+		// state the previous one left.
+		first := true
+		err := record.Split(batches, func(h record.BatchHeader, b []byte) error {
+			cached, err := p.producers.check(h)
+			if errors.Is(err, errDuplicate) {
+				if first {
+					res.BaseOffset, res.Duplicate = cached.firstOffset, true
+					res.LogAppendTime = cached.timestamp
+					first = false
+				}
+				res.NextOffset = max(res.NextOffset, cached.lastOffset+1)
+				return nil
+			}
+			if err != nil {
+				return err
+			}
+			prep(b)
+			base, next, err := p.log.Append(b)
+			if err != nil {
+				return err
+			}
+			h.BaseOffset = base
+			p.producers.record(h, res.LogAppendTime)
+			if first {
+				res.BaseOffset = base
+				first = false
+			}
+			res.Duplicate = false
+			res.NextOffset = next
+			return nil
+		})
+		if err != nil {
+			return res, err
+		}
+	}
+	res.LogStartOffset = p.log.LogStartOffset()
+	if !p.cfg.SyncOnAck {
+		p.advanceHighWatermark(p.log.LogEndOffset())
+	}
+	return res, nil
+}
+
+// Flush makes the log durable up to at least what was appended before the
+// call (group commit: concurrent callers share fsyncs) and moves the high
+// watermark to the durable offset, waking fetches. A failed fsync is
+// returned and the log refuses further writes.
+func (p *Partition) Flush() error {
+	flushed, err := p.log.Flush()
+	if err != nil {
+		return err
+	}
+	if p.syncOnAck() {
+		p.advanceHighWatermark(flushed)
+	}
+	return nil
+}
+
+func (p *Partition) syncOnAck() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.cfg.SyncOnAck
+}
+
+func (p *Partition) advanceHighWatermark(off int64) {
+	for {
+		cur := p.highWatermark.Load()
+		if off <= cur {
+			return
+		}
+		if p.highWatermark.CompareAndSwap(cur, off) {
+			break
+		}
+	}
+	p.notify()
+}
+
+func (p *Partition) notify() {
+	p.watchMu.Lock()
+	for ch := range p.watchers {
+		select {
+		case ch <- struct{}{}:
+		default:
+		}
+	}
+	p.watchMu.Unlock()
+}
+
+// Watch registers ch (buffered, capacity >= 1) to receive a signal whenever
+// the high watermark moves or the partition closes. The returned func
+// unregisters it.
+func (p *Partition) Watch(ch chan struct{}) (cancel func()) {
+	p.watchMu.Lock()
+	p.watchers[ch] = struct{}{}
+	p.watchMu.Unlock()
+	return func() {
+		p.watchMu.Lock()
+		delete(p.watchers, ch)
+		p.watchMu.Unlock()
+	}
+}
+
+// ReadResult is what a fetch of one partition gets.
+type ReadResult struct {
+	Records        []byte
+	HighWatermark  int64
+	LogStartOffset int64
+}
+
+// Read returns whole batches from offset, below the high watermark, up to
+// maxBytes (at least one batch when minOne, KIP-74).
+func (p *Partition) Read(offset int64, maxBytes int, minOne bool) (ReadResult, error) {
+	if p.closed.Load() {
+		return ReadResult{}, ErrClosed
+	}
+	hw := p.highWatermark.Load()
+	res := ReadResult{HighWatermark: hw, LogStartOffset: p.log.LogStartOffset()}
+	leo := p.log.LogEndOffset()
+	if offset < res.LogStartOffset || offset > leo {
+		return res, fmt.Errorf("%w: offset %d not in [%d, %d]", ErrOffsetOutOfRange, offset, res.LogStartOffset, leo)
+	}
+	if offset >= hw {
+		return res, nil // committed data ends here; the fetch may wait
+	}
+	b, err := p.log.Read(offset, hw, maxBytes, minOne)
+	if err != nil {
+		if errors.Is(err, log.ErrClosed) {
+			return res, ErrClosed
+		}
+		return res, err
+	}
+	res.Records = b
+	return res, nil
+}
+
+// HighWatermark returns the high watermark.
+func (p *Partition) HighWatermark() int64 { return p.highWatermark.Load() }
+
+// LogStartOffset returns the first offset still in the log.
+func (p *Partition) LogStartOffset() int64 { return p.log.LogStartOffset() }
+
+// LogEndOffset returns the offset the next append gets.
+func (p *Partition) LogEndOffset() int64 { return p.log.LogEndOffset() }
+
+// LeaderEpoch returns the partition's leader epoch.
+func (p *Partition) LeaderEpoch() int32 { return p.leaderEpoch.Load() }
+
+// Size returns the bytes the log occupies on disk.
+func (p *Partition) Size() int64 { return p.log.Size() }
+
+// Dir returns the partition directory.
+func (p *Partition) Dir() string { return p.cfg.Dir }
+
+// OffsetForTimestamp answers ListOffsets by timestamp: the first committed
+// offset whose record timestamp is >= ts.
+func (p *Partition) OffsetForTimestamp(ts int64) (offset, timestamp int64, found bool, err error) {
+	off, t, ok, err := p.log.OffsetForTimestamp(ts)
+	if err != nil || !ok || off >= p.highWatermark.Load() {
+		return -1, -1, false, err
+	}
+	return off, t, true, nil
+}
+
+// MaxTimestamp answers ListOffsets -3 (KIP-734).
+func (p *Partition) MaxTimestamp() (timestamp, offset int64) {
+	ts, off := p.log.MaxTimestamp()
+	if off >= p.highWatermark.Load() {
+		// Not committed yet: fall back to nothing rather than leak it.
+		return -1, -1
+	}
+	return ts, off
+}
+
+// DeleteRecords moves the log start offset to offset (-1 = the high
+// watermark), as DeleteRecords does, and returns the new log start offset.
+func (p *Partition) DeleteRecords(offset int64) (int64, error) {
+	hw := p.highWatermark.Load()
+	if offset == -1 {
+		offset = hw
+	}
+	if offset < 0 || offset > hw {
+		return p.log.LogStartOffset(), fmt.Errorf("%w: %d is beyond the high watermark %d", ErrOffsetOutOfRange, offset, hw)
+	}
+	if offset <= p.log.LogStartOffset() {
+		return p.log.LogStartOffset(), nil
+	}
+	if err := p.log.SetLogStartOffset(offset); err != nil {
+		return p.log.LogStartOffset(), err
+	}
+	return p.log.LogStartOffset(), nil
+}
+
+// ApplyRetention deletes segments past retention.ms/retention.bytes.
+func (p *Partition) ApplyRetention() (int, error) { return p.log.ApplyRetention() }
+
+// Close closes the log (after a final flush) and wakes waiters.
+func (p *Partition) Close() error {
+	if p.closed.Swap(true) {
+		return nil
+	}
+	p.notify()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.log.Close()
+}
+
+// Delete closes the partition and removes its directory.
+func (p *Partition) Delete() error {
+	p.closed.Store(true)
+	p.notify()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.log.Delete()
+}
