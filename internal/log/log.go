@@ -1,0 +1,436 @@
+package log
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/samsa-io/samsa/internal/record"
+)
+
+var (
+	// ErrOffsetOutOfRange is returned by Read for an offset below
+	// LogStartOffset or above LogEndOffset (OFFSET_OUT_OF_RANGE).
+	ErrOffsetOutOfRange = errors.New("log: offset out of range")
+	// ErrClosed is returned by every call after Close or Delete.
+	ErrClosed = errors.New("log: closed")
+	// ErrCorrupt marks damage outside the recoverable tail of the active
+	// segment. The message names the file and position; the partition must
+	// go offline (KAFKA_STORAGE_ERROR), nothing is truncated.
+	ErrCorrupt = errors.New("log: corrupt segment")
+	// ErrStorage marks a failed write or fsync. It is sticky: once a Log
+	// has returned it, every later Append, Flush and Read returns it too,
+	// because the page cache can no longer be trusted to match the disk.
+	ErrStorage = errors.New("log: storage failure")
+	// ErrInvalidBatch is returned by Append and AppendAt for bytes that are
+	// not whole v2 batches (the caller should have validated them).
+	ErrInvalidBatch = errors.New("log: invalid batch")
+	// ErrUnexpectedOffset is returned by AppendAt when the batches do not
+	// start at LogEndOffset or are not contiguous.
+	ErrUnexpectedOffset = errors.New("log: unexpected offset")
+)
+
+// Defaults, Kafka's.
+const (
+	DefaultSegmentBytes       = 1 << 30
+	DefaultSegmentAge         = 7 * 24 * time.Hour
+	DefaultIndexIntervalBytes = 4096
+	DefaultRetentionAge       = 7 * 24 * time.Hour
+)
+
+// Options are a partition's log settings. The zero value of a field means
+// its default; to disable time retention, set RetentionAge < 0.
+type Options struct {
+	SegmentBytes       int64         // segment.bytes; default 1 GiB
+	SegmentAge         time.Duration // segment.ms; default 7 days
+	IndexIntervalBytes int           // index.interval.bytes; default 4096
+	RetentionAge       time.Duration // retention.ms; < 0 keeps forever; default 7 days
+	RetentionBytes     int64         // retention.bytes; < 0 (or 0) is unlimited
+	Now                func() time.Time
+	Logger             *slog.Logger
+}
+
+func (o Options) withDefaults() Options {
+	if o.SegmentBytes <= 0 {
+		o.SegmentBytes = DefaultSegmentBytes
+	}
+	if o.SegmentAge == 0 {
+		o.SegmentAge = DefaultSegmentAge
+	}
+	if o.IndexIntervalBytes <= 0 {
+		o.IndexIntervalBytes = DefaultIndexIntervalBytes
+	}
+	if o.RetentionAge == 0 {
+		o.RetentionAge = DefaultRetentionAge
+	}
+	if o.RetentionBytes == 0 {
+		o.RetentionBytes = -1
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	return o
+}
+
+// Log is the append-only record log of one partition replica.
+//
+// Lock order (see also internal/LOCKING.md): flushMu -> mu. Segment
+// reference counts are atomics taken under mu and dropped without it.
+// No fsync runs under mu except at a segment roll, a truncation, and a
+// log-start-offset checkpoint, all rare.
+type Log struct {
+	dir    string // immutable after Open
+	logger *slog.Logger
+
+	// leo and lso mirror mu.segments' last next offset and
+	// mu.logStartOffset for lock-free readers; written only under mu.
+	leo, lso atomic.Int64
+	// flushed is the offset below which everything is durable.
+	// Invariant: flushed <= leo. Written under flushMu and mu both, or by
+	// a truncation under mu.
+	flushed atomic.Int64
+	syncs   atomic.Int64 // fsync calls made, for tests and metrics
+
+	// syncHook replaces (*os.File).Sync in tests that inject a failure.
+	syncHook func(*os.File) error
+
+	flushMu   sync.Mutex
+	flushCond *sync.Cond // on flushMu; broadcast when a flush ends
+	flushing  bool       // guarded by flushMu: one fsync round at a time
+	flushErr  error      // guarded by flushMu: sticky
+
+	mu struct {
+		sync.Mutex
+		opts Options
+		// segments is sorted by base offset and never empty while open;
+		// the last is active. Invariant: segments[i].next ==
+		// segments[i+1].base (offsets are contiguous across segments).
+		segments []*segment
+		// Invariant: segments[0].base <= logStartOffset <= LEO.
+		logStartOffset int64
+		failed         error // sticky ErrStorage
+		closed         bool
+		// dirDirty is set when a segment file was created and the
+		// directory has not been fsynced since.
+		dirDirty bool
+		// truncations counts TruncateTo calls, so that a flush that
+		// started before one does not publish a stale flushed offset.
+		truncations uint64
+		// offBuf and timeBuf are Append's scratch for index entries.
+		offBuf, timeBuf []byte
+	}
+}
+
+func (l *Log) activeLocked() *segment { return l.mu.segments[len(l.mu.segments)-1] }
+
+func (l *Log) now() time.Time { return l.mu.opts.Now() }
+
+// usableLocked returns the error that makes the Log refuse work, if any.
+func (l *Log) usableLocked() error {
+	if l.mu.closed {
+		return ErrClosed
+	}
+	return l.mu.failed
+}
+
+// failLocked makes err sticky. Called for every write or fsync failure: after
+// one the files may hold anything, so nothing more is written or served.
+func (l *Log) failLocked(err error) error {
+	if l.mu.failed == nil {
+		l.mu.failed = fmt.Errorf("%w: %s: %w", ErrStorage, l.dir, err)
+		l.logger.Error("log failed; partition must go offline", "dir", l.dir, "err", err)
+	}
+	return l.mu.failed
+}
+
+// sync fsyncs f and counts it.
+func (l *Log) sync(f *os.File) error {
+	l.syncs.Add(1)
+	if l.syncHook != nil {
+		return l.syncHook(f)
+	}
+	return f.Sync()
+}
+
+// syncDir fsyncs the log directory, making file creations, renames and
+// removals durable.
+func (l *Log) syncDir() error {
+	d, err := os.Open(l.dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return l.sync(d)
+}
+
+// Append writes one or more v2 batches, concatenated in b and validated by
+// the caller, assigning offsets from LogEndOffset: each batch's base offset
+// is rewritten in b. It returns the first base offset and the new
+// LogEndOffset. The bytes reach the page cache with one write(2); they are
+// durable only after Flush.
+func (l *Log) Append(b []byte) (baseOffset, nextOffset int64, err error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	baseOffset = l.leo.Load()
+	nextOffset, err = l.appendLocked(b, true)
+	return baseOffset, nextOffset, err
+}
+
+// AppendAt is Append for batches that already carry their offsets
+// (followers copying the leader, tests). They must start at LogEndOffset
+// and be contiguous, else ErrUnexpectedOffset and nothing is written.
+func (l *Log) AppendAt(b []byte) (nextOffset int64, err error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.appendLocked(b, false)
+}
+
+// appendLocked implements Append and AppendAt. REQUIRES: l.mu held.
+func (l *Log) appendLocked(b []byte, assign bool) (int64, error) {
+	if err := l.usableLocked(); err != nil {
+		return 0, err
+	}
+	if len(b) == 0 {
+		return 0, fmt.Errorf("%w: no batches", ErrInvalidBatch)
+	}
+	// Pass 1 checks the framing and assigns offsets without touching the
+	// files, so a bad batch anywhere in b leaves the log unchanged.
+	next := l.leo.Load()
+	firstMaxTS := int64(-1)
+	for pos := 0; pos < len(b); {
+		h, err := record.ParseHeader(b[pos:])
+		if err != nil {
+			return 0, fmt.Errorf("%w: batch at byte %d: %w", ErrInvalidBatch, pos, err)
+		}
+		if h.BatchLength < record.BatchHeaderSize-record.LogOverhead || h.Size() > len(b)-pos || h.LastOffsetDelta < 0 {
+			return 0, fmt.Errorf("%w: batch at byte %d: batchLength %d, lastOffsetDelta %d, %d bytes left",
+				ErrInvalidBatch, pos, h.BatchLength, h.LastOffsetDelta, len(b)-pos)
+		}
+		if assign {
+			record.SetBaseOffset(b[pos:], next)
+		} else if h.BaseOffset != next {
+			return 0, fmt.Errorf("%w: batch at byte %d has base offset %d, log end offset is %d", ErrUnexpectedOffset, pos, h.BaseOffset, next)
+		}
+		if pos == 0 {
+			firstMaxTS = h.MaxTimestamp
+		}
+		next += int64(h.LastOffsetDelta) + 1
+		pos += h.Size()
+	}
+
+	active := l.activeLocked()
+	if l.shouldRollLocked(active, int64(len(b)), next-1, firstMaxTS) {
+		if err := l.rollLocked(); err != nil {
+			return 0, err
+		}
+		active = l.activeLocked()
+	}
+	if !fitsIndex(active.base, next-1, active.size+int64(len(b))) {
+		return 0, fmt.Errorf("%w: %d bytes ending at offset %d do not fit one segment", ErrInvalidBatch, len(b), next-1)
+	}
+
+	if _, err := active.log.WriteAt(b, active.size); err != nil {
+		return 0, l.failLocked(fmt.Errorf("write %s at %d: %w", active.logPath, active.size, err))
+	}
+	// Pass 2: index the batches now that they are in the file.
+	interval := l.mu.opts.IndexIntervalBytes
+	offBuf, timeBuf := l.mu.offBuf[:0], l.mu.timeBuf[:0]
+	for pos := 0; pos < len(b); {
+		h, _ := record.ParseHeader(b[pos:]) // checked in pass 1
+		offBuf, timeBuf = active.track(h, active.size, interval, offBuf, timeBuf)
+		pos += h.Size()
+	}
+	l.mu.offBuf, l.mu.timeBuf = offBuf, timeBuf
+	if err := active.writeIndexes(offBuf, timeBuf); err != nil {
+		return 0, l.failLocked(err)
+	}
+	l.leo.Store(next)
+	return next, nil
+}
+
+// shouldRollLocked reports whether n more bytes ending at offset lastOffset,
+// whose first batch has max timestamp ts, need a new segment: the active one
+// would pass SegmentBytes or its 32-bit index range, or is older than
+// SegmentAge. Age follows Kafka (LogSegment.shouldRoll): the incoming
+// timestamp minus the first batch's, or, without timestamps, the time since
+// the segment was created. An empty segment never rolls.
+// REQUIRES: l.mu held.
+func (l *Log) shouldRollLocked(active *segment, n, lastOffset, ts int64) bool {
+	if active.size == 0 {
+		return false
+	}
+	o := &l.mu.opts
+	if active.size+n > o.SegmentBytes || !fitsIndex(active.base, lastOffset, active.size+n) {
+		return true
+	}
+	if o.SegmentAge <= 0 {
+		return false
+	}
+	if active.firstTS >= 0 && ts >= 0 {
+		return ts-active.firstTS > o.SegmentAge.Milliseconds()
+	}
+	return l.now().Sub(active.created) > o.SegmentAge
+}
+
+// rollLocked closes the active segment for appends and starts a new one at
+// LogEndOffset. The outgoing segment is fsynced (with its final time-index
+// entry) BEFORE the new file exists: that keeps the invariant that every
+// segment but the last is whole on disk, so recovery validates only the
+// last. The directory is fsynced by the next Flush.
+// REQUIRES: l.mu held.
+func (l *Log) rollLocked() error {
+	old := l.activeLocked()
+	timeBuf := old.maybeTimeEntry(l.mu.timeBuf[:0])
+	if err := old.writeIndexes(nil, timeBuf); err != nil {
+		return l.failLocked(err)
+	}
+	for _, f := range []*os.File{old.log, old.offIdx, old.timeIdx} {
+		if err := l.sync(f); err != nil {
+			return l.failLocked(fmt.Errorf("fsync %s: %w", f.Name(), err))
+		}
+	}
+	s, err := openSegment(l.dir, old.next, true, l.now())
+	if err != nil {
+		// Nothing was lost: the old segment stays active.
+		return fmt.Errorf("roll: %w", err)
+	}
+	l.mu.segments = append(l.mu.segments, s)
+	l.mu.dirDirty = true
+	l.logger.Debug("rolled segment", "dir", l.dir, "base", s.base)
+	return nil
+}
+
+// Read returns whole batches starting with the one that holds offset, from a
+// single segment, up to maxBytes, and only batches whose base offset is below
+// upTo (the high watermark). When the first batch alone exceeds maxBytes it
+// is returned anyway if minOne is set (KIP-74), else nothing is. An offset
+// equal to LogEndOffset or >= upTo gives an empty result; one below
+// LogStartOffset or above LogEndOffset gives ErrOffsetOutOfRange. The result
+// is a fresh buffer owned by the caller. The lock is held only to snapshot
+// the segment; the pread runs concurrently with appends.
+func (l *Log) Read(offset, upTo int64, maxBytes int, minOne bool) ([]byte, error) {
+	l.mu.Lock()
+	if err := l.usableLocked(); err != nil {
+		l.mu.Unlock()
+		return nil, err
+	}
+	lso, leo := l.mu.logStartOffset, l.leo.Load()
+	if offset < lso || offset > leo {
+		l.mu.Unlock()
+		return nil, fmt.Errorf("%w: %d not in [%d, %d]", ErrOffsetOutOfRange, offset, lso, leo)
+	}
+	if offset == leo || offset >= upTo {
+		l.mu.Unlock()
+		return nil, nil
+	}
+	v := l.viewLocked(l.mu.segments[l.segmentIndexLocked(offset)])
+	l.mu.Unlock()
+	defer v.seg.release()
+	return v.read(offset, upTo, maxBytes, minOne)
+}
+
+// segmentIndexLocked returns the index of the segment that holds offset:
+// the last one whose base is <= offset, skipping empty segments.
+// REQUIRES: l.mu held; LogStartOffset <= offset < LogEndOffset.
+func (l *Log) segmentIndexLocked(offset int64) int {
+	segs := l.mu.segments
+	i := sort.Search(len(segs), func(i int) bool { return segs[i].base > offset }) - 1
+	i = max(i, 0)
+	for i < len(segs)-1 && segs[i].next <= offset {
+		i++
+	}
+	return i
+}
+
+// LogStartOffset is the first offset a reader may ask for.
+func (l *Log) LogStartOffset() int64 { return l.lso.Load() }
+
+// LogEndOffset is the offset the next appended record will get.
+func (l *Log) LogEndOffset() int64 { return l.leo.Load() }
+
+// FlushedOffset is the offset below which every record is durable.
+func (l *Log) FlushedOffset() int64 { return l.flushed.Load() }
+
+// Syncs is the number of fsync calls the Log has made, for tests and metrics.
+func (l *Log) Syncs() int64 { return l.syncs.Load() }
+
+// Dir is the partition directory.
+func (l *Log) Dir() string { return l.dir }
+
+// Size is the number of bytes in all segment .log files.
+func (l *Log) Size() int64 {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.sizeLocked()
+}
+
+func (l *Log) sizeLocked() int64 {
+	var n int64
+	for _, s := range l.mu.segments {
+		n += s.size
+	}
+	return n
+}
+
+// NumSegments is the number of segments, the active one included.
+func (l *Log) NumSegments() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return len(l.mu.segments)
+}
+
+// SetOptions applies changed topic configs. They take effect at the next
+// append (roll decisions) or retention pass; existing index entries stay.
+func (l *Log) SetOptions(o Options) {
+	o = o.withDefaults()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.mu.opts = o
+	l.logger = o.Logger
+}
+
+// Close flushes, then closes the files. Reads still in flight finish first
+// (they hold segment references). Later calls return ErrClosed.
+func (l *Log) Close() error {
+	_, err := l.Flush()
+	if errors.Is(err, ErrClosed) {
+		return nil
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.closeLocked()
+	return err
+}
+
+// closeLocked drops the Log's references to its segments.
+// REQUIRES: l.mu held.
+func (l *Log) closeLocked() {
+	if l.mu.closed {
+		return
+	}
+	l.mu.closed = true
+	for _, s := range l.mu.segments {
+		s.release()
+	}
+	l.mu.segments = nil
+}
+
+// Delete closes the Log without flushing and removes its directory (topic
+// deletion).
+func (l *Log) Delete() error {
+	l.mu.Lock()
+	l.closeLocked()
+	l.mu.Unlock()
+	if err := os.RemoveAll(l.dir); err != nil {
+		return fmt.Errorf("delete log %s: %w", l.dir, err)
+	}
+	return nil
+}

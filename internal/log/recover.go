@@ -1,0 +1,275 @@
+package log
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+)
+
+// logStartOffsetFile holds the log start offset (on-disk format; do not
+// change): the text "0\n<offset>\n", version 0 like Kafka's checkpoint files.
+const logStartOffsetFile = "log-start-offset"
+
+// strayFileSuffixes are left by an interrupted operation (a checkpoint
+// write, a deletion, Kafka's cleaner); Open removes them.
+var strayFileSuffixes = []string{".tmp", ".deleted", ".cleaned", ".swap"}
+
+// Open opens the log in dir, creating the directory and a first segment if
+// needed, and recovers it (see the package doc): the active segment's torn
+// or corrupt tail is truncated, damaged indexes are rebuilt, stray files are
+// removed. Everything that survives is treated as durable. Damage that
+// recovery must not truncate (in an older segment) fails Open with
+// ErrCorrupt naming the file and position.
+func Open(dir string, opts Options) (*Log, error) {
+	opts = opts.withDefaults()
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("open log: %w", err)
+	}
+	l := &Log{dir: dir, logger: opts.Logger}
+	l.flushCond = sync.NewCond(&l.flushMu)
+	l.mu.opts = opts
+	if err := l.recover(); err != nil {
+		for _, s := range l.mu.segments {
+			s.release()
+		}
+		return nil, fmt.Errorf("open log %s: %w", dir, err)
+	}
+	return l, nil
+}
+
+// recover loads the segments. It runs before the Log is shared, so it
+// touches l.mu's fields without the lock.
+func (l *Log) recover() error {
+	entries, err := os.ReadDir(l.dir)
+	if err != nil {
+		return err
+	}
+	var bases []int64
+	hasLog := map[int64]bool{}
+	for _, e := range entries {
+		name := e.Name()
+		if e.IsDir() {
+			continue
+		}
+		for _, suffix := range strayFileSuffixes {
+			if strings.HasSuffix(name, suffix) {
+				l.logger.Info("removing stray file", "dir", l.dir, "file", name)
+				if err := os.Remove(filepath.Join(l.dir, name)); err != nil {
+					return err
+				}
+			}
+		}
+		if base, ok := parseSegmentName(name, logSuffix); ok {
+			bases = append(bases, base)
+			hasLog[base] = true
+		}
+	}
+	// An index without its .log is what an interrupted segment deletion
+	// leaves (the .log is removed first).
+	for _, e := range entries {
+		for _, suffix := range []string{indexSuffix, timeIndexSuffix} {
+			if base, ok := parseSegmentName(e.Name(), suffix); ok && !hasLog[base] {
+				if err := os.Remove(filepath.Join(l.dir, e.Name())); err != nil && !errors.Is(err, os.ErrNotExist) {
+					return err
+				}
+			}
+		}
+	}
+	sort.Slice(bases, func(i, j int) bool { return bases[i] < bases[j] })
+
+	lso, haveLSO := l.readCheckpoint()
+	now := l.mu.opts.Now()
+	if len(bases) == 0 {
+		s, err := openSegment(l.dir, max(lso, 0), true, now)
+		if err != nil {
+			return err
+		}
+		l.mu.segments = []*segment{s}
+		if err := l.syncDir(); err != nil {
+			return fmt.Errorf("fsync dir: %w", err)
+		}
+	}
+	for i, base := range bases {
+		s, err := openSegment(l.dir, base, false, now)
+		if err != nil {
+			return err
+		}
+		l.mu.segments = append(l.mu.segments, s)
+		fi, err := s.log.Stat()
+		if err != nil {
+			return err
+		}
+		if i < len(bases)-1 {
+			err = l.loadInactive(s, fi.Size(), bases[i+1])
+		} else {
+			err = l.recoverActive(s, fi.Size())
+		}
+		if err != nil {
+			return err
+		}
+	}
+
+	segs := l.mu.segments
+	leo := segs[len(segs)-1].next
+	if !haveLSO || lso < segs[0].base {
+		lso = segs[0].base
+	}
+	if lso > leo {
+		// The checkpoint is ahead of the data: DeleteRecords moved the
+		// start to the end and then a torn tail was cut. Nothing below
+		// lso may be served again, so start over empty at lso.
+		l.logger.Warn("log start offset is past the recovered end; starting empty",
+			"dir", l.dir, "log_start_offset", lso, "log_end_offset", leo)
+		if err := l.restartAtLocked(lso); err != nil {
+			return err
+		}
+		leo = lso
+	}
+	l.mu.logStartOffset = lso
+	l.lso.Store(lso)
+	if _, err := l.deleteBelowStartLocked(); err != nil {
+		return err
+	}
+	l.leo.Store(leo)
+	l.flushed.Store(leo)
+	return nil
+}
+
+// loadInactive loads the indexes of a segment that is not the last. It was
+// fsynced whole when it rolled, so its .log is trusted; an index that fails
+// the sanity checks is rebuilt from it. Framing damage found while rebuilding
+// is ErrCorrupt: it is not a torn tail and must not be cut.
+func (l *Log) loadInactive(s *segment, size, nextBase int64) error {
+	s.size = size
+	s.next = nextBase
+	index, ierr := readIndexFile(s.offIdx, size, offsetEntrySize)
+	if ierr == nil {
+		s.index, ierr = decodeOffsetIndex(index, s.base, size)
+	}
+	times, terr := readIndexFile(s.timeIdx, size, timeEntrySize)
+	if terr == nil {
+		s.times, terr = decodeTimeIndex(times, s.base)
+	}
+	if ierr == nil && terr == nil {
+		if n := len(s.times); n > 0 {
+			s.maxTS, s.maxTSLast = s.times[n-1].timestamp, s.times[n-1].offset
+		}
+		return nil
+	}
+	l.logger.Warn("rebuilding damaged index", "dir", l.dir, "segment", filepath.Base(s.logPath),
+		"index_err", ierr, "timeindex_err", terr)
+	end, reason, err := s.scanSegment(size, scanHeaders, l.mu.opts.IndexIntervalBytes)
+	if err != nil {
+		return err
+	}
+	if reason != "" {
+		return fmt.Errorf("%w: %s at position %d: %s", ErrCorrupt, s.logPath, end, reason)
+	}
+	// The final time entry that roll writes, so maxTS survives a reopen.
+	s.maybeTimeEntry(nil)
+	s.next = nextBase
+	if err := s.rewriteIndexes(); err != nil {
+		return err
+	}
+	for _, f := range []*os.File{s.offIdx, s.timeIdx} {
+		if err := l.sync(f); err != nil {
+			return fmt.Errorf("fsync %s: %w", f.Name(), err)
+		}
+	}
+	return nil
+}
+
+// recoverActive validates every batch of the last segment (CRC, records,
+// contiguous offsets) and truncates the file at the first bad one: after a
+// crash the tail of the active segment may hold a torn write, or pages that
+// never reached the disk. Its indexes are always rebuilt.
+func (l *Log) recoverActive(s *segment, size int64) error {
+	end, reason, err := s.scanSegment(size, scanValidate, l.mu.opts.IndexIntervalBytes)
+	if err != nil {
+		return err
+	}
+	if reason != "" {
+		l.logger.Warn("truncating corrupt tail of active segment", "dir", l.dir,
+			"file", filepath.Base(s.logPath), "position", end, "dropped_bytes", size-end, "reason", reason)
+		if err := s.log.Truncate(end); err != nil {
+			return fmt.Errorf("truncate %s: %w", s.logPath, err)
+		}
+		if err := l.sync(s.log); err != nil {
+			return fmt.Errorf("fsync %s: %w", s.logPath, err)
+		}
+	}
+	return s.rewriteIndexes()
+}
+
+// readIndexFile reads a whole index file, refusing one larger than a .log of
+// logSize bytes could need (one entry per minimal batch) before allocating.
+func readIndexFile(f *os.File, logSize int64, entrySize int) ([]byte, error) {
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	limit := (logSize/61 + 2) * int64(entrySize)
+	if fi.Size() > limit {
+		return nil, fmt.Errorf("%w: %d bytes for a %d-byte log", errBadIndex, fi.Size(), logSize)
+	}
+	b := make([]byte, fi.Size())
+	if _, err := f.ReadAt(b, 0); err != nil && !errors.Is(err, io.EOF) {
+		return nil, err
+	}
+	return b, nil
+}
+
+// readCheckpoint returns the persisted log start offset. A missing or
+// unreadable file is not fatal: the first segment's base is then the start,
+// which is at most one deletion behind.
+func (l *Log) readCheckpoint() (int64, bool) {
+	b, err := os.ReadFile(filepath.Join(l.dir, logStartOffsetFile))
+	if err != nil {
+		if !errors.Is(err, os.ErrNotExist) {
+			l.logger.Warn("cannot read log start offset", "dir", l.dir, "err", err)
+		}
+		return 0, false
+	}
+	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+	if len(lines) == 2 && lines[0] == "0" {
+		if off, err := strconv.ParseInt(lines[1], 10, 64); err == nil && off >= 0 {
+			return off, true
+		}
+	}
+	l.logger.Warn("ignoring malformed log start offset file", "dir", l.dir, "content", string(b[:min(len(b), 64)]))
+	return 0, false
+}
+
+// writeCheckpoint persists the log start offset atomically: write a temp
+// file, fsync it, rename it over the old one, fsync the directory.
+func (l *Log) writeCheckpoint(off int64) error {
+	path := filepath.Join(l.dir, logStartOffsetFile)
+	tmp := path + ".tmp"
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
+	if err != nil {
+		return fmt.Errorf("write log start offset: %w", err)
+	}
+	_, err = fmt.Fprintf(f, "0\n%d\n", off)
+	if err == nil {
+		err = l.sync(f)
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp, path)
+	}
+	if err == nil {
+		err = l.syncDir()
+	}
+	if err != nil {
+		return fmt.Errorf("write log start offset: %w", err)
+	}
+	return nil
+}

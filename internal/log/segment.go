@@ -1,0 +1,428 @@
+package log
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strconv"
+	"sync/atomic"
+	"time"
+
+	"github.com/samsa-io/samsa/internal/record"
+)
+
+// File name suffixes (on-disk format; do not change: Kafka's names).
+const (
+	logSuffix       = ".log"
+	indexSuffix     = ".index"
+	timeIndexSuffix = ".timeindex"
+)
+
+// segmentName is the 20-digit zero-padded base offset Kafka names files by.
+func segmentName(base int64) string {
+	return fmt.Sprintf("%020d", base)
+}
+
+// parseSegmentName returns the base offset of a file named
+// <20 digits><suffix>, or ok=false.
+func parseSegmentName(name, suffix string) (base int64, ok bool) {
+	if len(name) != 20+len(suffix) || name[20:] != suffix {
+		return 0, false
+	}
+	for _, c := range name[:20] {
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+	}
+	base, err := strconv.ParseInt(name[:20], 10, 64)
+	return base, err == nil
+}
+
+// segment is one .log file and its two indexes.
+//
+// The files stay open while refs > 0: the Log holds one reference for as long
+// as the segment is in its list, and every reader that snapshotted the
+// segment holds one more while it preads. Deleting a segment unlinks its
+// files and drops the Log's reference; the last reader closes the
+// descriptors. Reads of an unlinked file still see its bytes (POSIX).
+type segment struct {
+	base    int64  // immutable: first offset this segment may hold
+	logPath string // immutable
+	log     *os.File
+	offIdx  *os.File
+	timeIdx *os.File
+
+	refs atomic.Int32
+
+	// The fields below are guarded by Log.mu. The slices are copy-on-truncate:
+	// appends only add elements past a snapshot's length, truncation
+	// replaces the slice, so a reader may search a snapshot without the lock.
+	size            int64 // bytes of whole batches in .log; the file is never shorter
+	next            int64 // offset after the last batch; base when empty
+	index           []offsetEntry
+	times           []timeEntry
+	bytesSinceIndex int64
+	// maxTS is the largest batch MaxTimestamp in the segment (-1 when none),
+	// maxTSBase and maxTSLast the first and last offset of the first batch
+	// that reached it. The time index's last entry lags these until roll.
+	maxTS, maxTSBase, maxTSLast int64
+	// firstTS is the MaxTimestamp of the first batch (-1 when empty or
+	// none): segment.ms measures the segment's age from it, as Kafka's
+	// rollingBasedTimestamp does.
+	firstTS int64
+	created time.Time // when this process created or opened the segment
+}
+
+// openSegment opens (creating when create is set) the three files of the
+// segment with the given base. The .log is opened without O_APPEND: appends
+// use WriteAt at the tracked size, so that a truncation needs no seek.
+func openSegment(dir string, base int64, create bool, now time.Time) (*segment, error) {
+	prefix := filepath.Join(dir, segmentName(base))
+	flag := os.O_RDWR
+	if create {
+		flag |= os.O_CREATE | os.O_TRUNC
+	}
+	s := &segment{base: base, logPath: prefix + logSuffix, next: base, maxTS: -1, maxTSBase: -1, maxTSLast: -1, firstTS: -1, created: now}
+	var err error
+	if s.log, err = os.OpenFile(s.logPath, flag, 0o644); err != nil {
+		return nil, fmt.Errorf("open segment %d: %w", base, err)
+	}
+	// Index files are always created on demand: a missing index is rebuilt.
+	if s.offIdx, err = os.OpenFile(prefix+indexSuffix, os.O_RDWR|os.O_CREATE, 0o644); err != nil {
+		s.closeFiles()
+		return nil, fmt.Errorf("open segment %d: %w", base, err)
+	}
+	if s.timeIdx, err = os.OpenFile(prefix+timeIndexSuffix, os.O_RDWR|os.O_CREATE, 0o644); err != nil {
+		s.closeFiles()
+		return nil, fmt.Errorf("open segment %d: %w", base, err)
+	}
+	s.refs.Store(1)
+	return s, nil
+}
+
+// closeFiles closes whichever descriptors are open. Close errors are
+// ignored: every write that matters was fsynced (or is lost either way).
+func (s *segment) closeFiles() {
+	for _, f := range []*os.File{s.log, s.offIdx, s.timeIdx} {
+		if f != nil {
+			_ = f.Close()
+		}
+	}
+}
+
+// acquire takes a reader reference. REQUIRES: Log.mu held and s in the
+// Log's list (so refs >= 1 and cannot reach 0 concurrently).
+func (s *segment) acquire() { s.refs.Add(1) }
+
+// release drops a reference; the last one closes the files.
+func (s *segment) release() {
+	if s.refs.Add(-1) == 0 {
+		s.closeFiles()
+	}
+}
+
+// remove unlinks the segment's files and drops the Log's reference.
+// REQUIRES: Log.mu held; s already taken out of the list. The .log goes
+// first: an index left behind by a crash has no .log and Open deletes it,
+// whereas a .log left without its index is merely re-indexed.
+func (s *segment) remove() error {
+	var errs []error
+	for _, f := range []*os.File{s.log, s.offIdx, s.timeIdx} {
+		if err := os.Remove(f.Name()); err != nil && !errors.Is(err, os.ErrNotExist) {
+			errs = append(errs, err)
+		}
+	}
+	s.release()
+	return errors.Join(errs...)
+}
+
+// largestTimestamp is the segment's age for retention.ms: its largest
+// timestamp or, when no batch carries one, the .log's modification time
+// (as in Kafka's LogSegment.largestTimestamp).
+func (s *segment) largestTimestamp() int64 {
+	if s.maxTS >= 0 {
+		return s.maxTS
+	}
+	if fi, err := s.log.Stat(); err == nil {
+		return fi.ModTime().UnixMilli()
+	}
+	return -1
+}
+
+// resetIndexes forgets everything known about the batches in the segment;
+// track then re-learns them. Fresh slices keep readers' snapshots intact.
+func (s *segment) resetIndexes() {
+	s.size, s.next = 0, s.base
+	s.index, s.times = nil, nil
+	s.bytesSinceIndex = 0
+	s.maxTS, s.maxTSBase, s.maxTSLast, s.firstTS = -1, -1, -1, -1
+}
+
+// track records the batch h, which starts at pos == s.size, in the
+// in-memory state and appends any new index entries, encoded, to offBuf and
+// timeBuf (the caller writes them to the files). The index rule is Kafka's:
+// an entry for a batch that starts more than interval bytes after the
+// previous entry (or segment start), and a time entry at the same moment
+// when the max timestamp grew since the last time entry.
+// REQUIRES: Log.mu held (or s not yet shared).
+func (s *segment) track(h record.BatchHeader, pos int64, interval int, offBuf, timeBuf []byte) ([]byte, []byte) {
+	if s.size == 0 {
+		s.firstTS = h.MaxTimestamp
+	}
+	if h.MaxTimestamp > s.maxTS {
+		s.maxTS, s.maxTSBase, s.maxTSLast = h.MaxTimestamp, h.BaseOffset, h.LastOffset()
+	}
+	if s.bytesSinceIndex > int64(interval) {
+		e := offsetEntry{offset: h.LastOffset(), pos: pos}
+		s.index = append(s.index, e)
+		offBuf = appendOffsetEntry(offBuf, s.base, e)
+		timeBuf = s.maybeTimeEntry(timeBuf)
+		s.bytesSinceIndex = 0
+	}
+	size := int64(h.Size())
+	s.bytesSinceIndex += size
+	s.size = pos + size
+	s.next = h.NextOffset()
+	return offBuf, timeBuf
+}
+
+// maybeTimeEntry appends a time entry for the current max timestamp if it
+// is newer than the last entry. Called at index points and at roll (Kafka's
+// onBecomeInactiveSegment), so an inactive segment's last time entry holds
+// its largest timestamp.
+func (s *segment) maybeTimeEntry(timeBuf []byte) []byte {
+	if s.maxTS < 0 {
+		return timeBuf
+	}
+	if n := len(s.times); n > 0 && s.times[n-1].timestamp >= s.maxTS {
+		return timeBuf
+	}
+	e := timeEntry{timestamp: s.maxTS, offset: s.maxTSLast}
+	s.times = append(s.times, e)
+	return appendTimeEntry(timeBuf, s.base, e)
+}
+
+// writeIndexes appends encoded entries to the index files at their ends.
+// REQUIRES: Log.mu held.
+func (s *segment) writeIndexes(offBuf, timeBuf []byte) error {
+	if len(offBuf) > 0 {
+		at := int64(len(s.index))*offsetEntrySize - int64(len(offBuf))
+		if _, err := s.offIdx.WriteAt(offBuf, at); err != nil {
+			return fmt.Errorf("write %s: %w", s.offIdx.Name(), err)
+		}
+	}
+	if len(timeBuf) > 0 {
+		at := int64(len(s.times))*timeEntrySize - int64(len(timeBuf))
+		if _, err := s.timeIdx.WriteAt(timeBuf, at); err != nil {
+			return fmt.Errorf("write %s: %w", s.timeIdx.Name(), err)
+		}
+	}
+	return nil
+}
+
+// rewriteIndexes replaces both index files with the in-memory entries.
+func (s *segment) rewriteIndexes() error {
+	var offBuf, timeBuf []byte
+	for _, e := range s.index {
+		offBuf = appendOffsetEntry(offBuf, s.base, e)
+	}
+	for _, e := range s.times {
+		timeBuf = appendTimeEntry(timeBuf, s.base, e)
+	}
+	for _, w := range []struct {
+		f *os.File
+		b []byte
+	}{{s.offIdx, offBuf}, {s.timeIdx, timeBuf}} {
+		if err := w.f.Truncate(0); err != nil {
+			return fmt.Errorf("rebuild %s: %w", w.f.Name(), err)
+		}
+		if _, err := w.f.WriteAt(w.b, 0); err != nil {
+			return fmt.Errorf("rebuild %s: %w", w.f.Name(), err)
+		}
+	}
+	return nil
+}
+
+// scanMode says how much scanSegment checks.
+type scanMode int
+
+const (
+	// scanHeaders checks framing and offset order only: for re-indexing
+	// an inactive segment, which was fsynced whole before it stopped being
+	// active, and for truncation.
+	scanHeaders scanMode = iota
+	// scanValidate also checks each batch's CRC and records
+	// (record.Validate) and that offsets are contiguous: for the active
+	// segment's tail, which a crash may have torn.
+	scanValidate
+)
+
+// scanSegment walks the batches of s.log from position 0 up to limit bytes,
+// re-tracking them into s (after resetIndexes). It stops at the first batch
+// that fails the checks of mode and returns the position where the valid
+// prefix ends and why it stopped ("" when it reached limit cleanly).
+// Every length is checked against the bytes left before anything is
+// allocated, so a damaged file cannot cause a huge allocation.
+// REQUIRES: Log.mu held (or s not yet shared).
+func (s *segment) scanSegment(limit int64, mode scanMode, interval int) (end int64, reason string, err error) {
+	s.resetIndexes()
+	r := bufio.NewReaderSize(io.NewSectionReader(s.log, 0, limit), 1<<20)
+	var offBuf, timeBuf, batch []byte
+	pos := int64(0)
+	for pos < limit {
+		left := limit - pos
+		if left < record.BatchHeaderSize {
+			return pos, fmt.Sprintf("%d trailing bytes, shorter than a batch header", left), nil
+		}
+		hb, err := r.Peek(record.BatchHeaderSize)
+		if err != nil {
+			return pos, "", fmt.Errorf("read %s at %d: %w", s.logPath, pos, err)
+		}
+		h, err := record.ParseHeader(hb)
+		if err != nil {
+			return pos, err.Error(), nil
+		}
+		if h.BatchLength < record.BatchHeaderSize-record.LogOverhead {
+			return pos, fmt.Sprintf("batchLength %d is shorter than a header", h.BatchLength), nil
+		}
+		size := int64(h.Size())
+		if size > left {
+			return pos, fmt.Sprintf("batch of %d bytes runs past the end of the file (%d bytes left)", size, left), nil
+		}
+		if h.LastOffsetDelta < 0 {
+			return pos, fmt.Sprintf("lastOffsetDelta %d", h.LastOffsetDelta), nil
+		}
+		if (mode == scanValidate && h.BaseOffset != s.next) || h.BaseOffset < s.next {
+			return pos, fmt.Sprintf("base offset %d, expected %d", h.BaseOffset, s.next), nil
+		}
+		if !fitsIndex(s.base, h.LastOffset(), pos+size) {
+			return pos, fmt.Sprintf("batch at offset %d does not fit the segment's 32-bit index", h.BaseOffset), nil
+		}
+		if mode == scanValidate {
+			if int64(cap(batch)) < size {
+				batch = make([]byte, size)
+			}
+			batch = batch[:size]
+			if _, err := io.ReadFull(r, batch); err != nil {
+				return pos, "", fmt.Errorf("read %s at %d: %w", s.logPath, pos, err)
+			}
+			if _, err := record.Validate(batch); err != nil {
+				return pos, err.Error(), nil
+			}
+		} else if _, err := r.Discard(int(size)); err != nil {
+			return pos, "", fmt.Errorf("read %s at %d: %w", s.logPath, pos, err)
+		}
+		offBuf, timeBuf = s.track(h, pos, interval, offBuf[:0], timeBuf[:0])
+		pos += size
+	}
+	return pos, "", nil
+}
+
+// view is a reader's snapshot of one segment, taken under Log.mu. The
+// segment holds a reference for it until release.
+type view struct {
+	seg   *segment
+	size  int64
+	index []offsetEntry
+	times []timeEntry
+}
+
+func (l *Log) viewLocked(s *segment) view {
+	s.acquire()
+	return view{seg: s, size: s.size, index: s.index, times: s.times}
+}
+
+// readHeader preads the header of the batch at pos and checks that the batch
+// lies inside the snapshot. Damage here is outside the recoverable tail (the
+// snapshot only covers bytes that were appended whole or survived recovery),
+// so it is ErrCorrupt naming the file and position.
+func (v view) readHeader(pos int64, buf *[record.BatchHeaderSize]byte) (record.BatchHeader, error) {
+	if v.size-pos < record.BatchHeaderSize {
+		return record.BatchHeader{}, fmt.Errorf("%w: %s at position %d: %d bytes left, shorter than a batch header", ErrCorrupt, v.seg.logPath, pos, v.size-pos)
+	}
+	if _, err := v.seg.log.ReadAt(buf[:], pos); err != nil {
+		return record.BatchHeader{}, v.ioError(pos, err)
+	}
+	h, err := record.ParseHeader(buf[:])
+	if err != nil {
+		return h, fmt.Errorf("%w: %s at position %d: %w", ErrCorrupt, v.seg.logPath, pos, err)
+	}
+	if h.BatchLength < record.BatchHeaderSize-record.LogOverhead || int64(h.Size()) > v.size-pos {
+		return h, fmt.Errorf("%w: %s at position %d: batchLength %d does not fit", ErrCorrupt, v.seg.logPath, pos, h.BatchLength)
+	}
+	return h, nil
+}
+
+// ioError maps a pread failure. A short read means the file shrank under us:
+// a TruncateTo raced this read, which the caller sees as out of range.
+func (v view) ioError(pos int64, err error) error {
+	if errors.Is(err, io.EOF) || errors.Is(err, os.ErrClosed) {
+		return fmt.Errorf("%w: %s shrank under a read at position %d", ErrOffsetOutOfRange, v.seg.logPath, pos)
+	}
+	return fmt.Errorf("read %s at %d: %w", v.seg.logPath, pos, err)
+}
+
+// find returns the position and header of the first batch at or after
+// position from whose last offset is >= offset, or ok=false when the snapshot
+// ends first.
+func (v view) find(from, offset int64) (pos int64, h record.BatchHeader, ok bool, err error) {
+	var buf [record.BatchHeaderSize]byte
+	for pos = from; pos < v.size; pos += int64(h.Size()) {
+		if h, err = v.readHeader(pos, &buf); err != nil {
+			return pos, h, false, err
+		}
+		if h.LastOffset() >= offset {
+			return pos, h, true, nil
+		}
+	}
+	return pos, h, false, nil
+}
+
+// read implements Log.Read within one segment.
+func (v view) read(offset, upTo int64, maxBytes int, minOne bool) ([]byte, error) {
+	pos, h, ok, err := v.find(lookupPosition(v.index, offset), offset)
+	if err != nil || !ok || h.BaseOffset >= upTo {
+		return nil, err
+	}
+	n := min(int64(max(maxBytes, 0)), v.size-pos)
+	if first := int64(h.Size()); first > n {
+		if !minOne {
+			return nil, nil
+		}
+		n = first
+	}
+	buf := make([]byte, n)
+	if _, err := v.seg.log.ReadAt(buf, pos); err != nil {
+		return nil, v.ioError(pos, err)
+	}
+	// Cut at the last whole batch that fits and starts below upTo. The
+	// first batch fits by construction.
+	cut := 0
+	for len(buf)-cut >= record.BatchHeaderSize {
+		bh, err := record.ParseHeader(buf[cut:])
+		if err != nil || bh.BatchLength < record.BatchHeaderSize-record.LogOverhead {
+			return nil, fmt.Errorf("%w: %s at position %d: %v", ErrCorrupt, v.seg.logPath, pos+int64(cut), err)
+		}
+		if bh.BaseOffset >= upTo || bh.Size() > len(buf)-cut {
+			break
+		}
+		cut += bh.Size()
+	}
+	if cut < len(buf)/2 && len(buf)-cut > 64<<10 {
+		// Do not hand a fetch response a mostly unused buffer to hold.
+		return append([]byte(nil), buf[:cut]...), nil
+	}
+	return buf[:cut:cut], nil
+}
+
+// readBatch returns the whole batch at pos (header h already read).
+func (v view) readBatch(pos int64, h record.BatchHeader) ([]byte, error) {
+	batch := make([]byte, h.Size())
+	if _, err := v.seg.log.ReadAt(batch, pos); err != nil {
+		return nil, v.ioError(pos, err)
+	}
+	return batch, nil
+}
