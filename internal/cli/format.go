@@ -97,6 +97,9 @@ func parseOffsetSpec(s string) (offsetSpec, error) {
 	}
 	if strings.HasPrefix(s, "-") {
 		// "-0" parses as 0 but means "zero records before the end".
+		if -n < 0 { // math.MinInt64 has no positive counterpart
+			return offsetSpec{}, usageErrorf("--offset %q: out of range", s)
+		}
 		return offsetSpec{kind: offsetFromEnd, n: -n}, nil
 	}
 	return offsetSpec{kind: offsetExact, n: n}, nil
