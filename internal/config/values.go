@@ -126,6 +126,14 @@ func parseInteger(name, v string, bits int, min, max int64) (int64, error) {
 		}
 		return 0, invalid(name, v, "is not an integer")
 	}
+	// A bound at the type's own limit is no bound worth naming: say "at
+	// least 1", not "between 1 and 2147483647".
+	if bits < 64 && max >= 1<<(bits-1)-1 {
+		max = math.MaxInt64
+	}
+	if bits < 64 && min <= -1<<(bits-1) {
+		min = math.MinInt64
+	}
 	return n, checkRange(name, v, n, min, max)
 }
 
