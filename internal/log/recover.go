@@ -156,6 +156,9 @@ func (l *Log) loadInactive(s *segment, size, nextBase int64) error {
 	if terr == nil {
 		s.times, terr = decodeTimeIndex(times, s.base)
 	}
+	if s.indexMissing && size > 0 {
+		ierr = fmt.Errorf("%w: missing", errBadIndex)
+	}
 	if ierr == nil && terr == nil {
 		if n := len(s.times); n > 0 {
 			s.maxTS, s.maxTSLast = s.times[n-1].timestamp, s.times[n-1].offset

@@ -74,6 +74,8 @@ type segment struct {
 	// rollingBasedTimestamp does.
 	firstTS int64
 	created time.Time // when this process created or opened the segment
+	// indexMissing is set by openSegment when an index file did not exist.
+	indexMissing bool
 }
 
 // openSegment opens (creating when create is set) the three files of the
@@ -90,7 +92,12 @@ func openSegment(dir string, base int64, create bool, now time.Time) (*segment, 
 	if s.log, err = os.OpenFile(s.logPath, flag, 0o644); err != nil {
 		return nil, fmt.Errorf("open segment %d: %w", base, err)
 	}
-	// Index files are always created on demand: a missing index is rebuilt.
+	// Index files are created on demand; a missing one is rebuilt.
+	for _, suffix := range []string{indexSuffix, timeIndexSuffix} {
+		if _, err := os.Stat(prefix + suffix); errors.Is(err, os.ErrNotExist) {
+			s.indexMissing = true
+		}
+	}
 	if s.offIdx, err = os.OpenFile(prefix+indexSuffix, os.O_RDWR|os.O_CREATE, 0o644); err != nil {
 		s.closeFiles()
 		return nil, fmt.Errorf("open segment %d: %w", base, err)
