@@ -79,6 +79,7 @@ func (a *API) fetch(ctx context.Context, _ *server.Conn, req *kmsg.FetchRequest)
 			sp.Partition = rp.Partition
 			sp.HighWatermark, sp.LastStableOffset, sp.LogStartOffset = -1, -1, -1
 			sp.PreferredReadReplica = -1
+			sp.RecordBatches = []byte{}
 			var p *partition.Partition
 			if t != nil {
 				p = t.Partition(rp.Partition)
@@ -155,7 +156,8 @@ func (a *API) readTargets(req *kmsg.FetchRequest, resp *kmsg.FetchResponse, targ
 	hasErr := false
 	for _, t := range targets {
 		sp := &resp.Topics[t.ti].Partitions[t.pi]
-		sp.RecordBatches = nil
+		// Never null: librdkafka rejects a null record set (size -1).
+		sp.RecordBatches = []byte{}
 		sp.ErrorCode = 0
 		budget := min(int(t.max), maxBytes-total)
 		minOne := total == 0
@@ -193,7 +195,9 @@ func (a *API) readTargets(req *kmsg.FetchRequest, resp *kmsg.FetchResponse, targ
 			}
 			recs = conv
 		}
-		sp.RecordBatches = recs
+		if recs != nil {
+			sp.RecordBatches = recs
+		}
 		total += len(recs)
 	}
 	return total, hasErr
