@@ -1,0 +1,33 @@
+# samsa — make targets. `make test` is what the README promises; CI runs `make ci`.
+GO ?= go
+FUZZTIME ?= 10s
+
+.PHONY: build test race vet fuzz interop bench ci serve
+
+build:
+	$(GO) build -o samsa ./cmd/samsa
+
+serve:
+	$(GO) run ./cmd/samsa serve
+
+test:
+	$(GO) test ./...
+
+race:
+	$(GO) test -race -timeout 20m ./...
+
+vet:
+	$(GO) vet ./...
+	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { echo "gofmt needed on:"; gofmt -l $$(git ls-files '*.go'); exit 1; }
+
+# Runs every fuzz target for FUZZTIME each (go test -fuzz takes one target at a time).
+fuzz:
+	FUZZTIME=$(FUZZTIME) ./scripts/fuzz.sh
+
+interop:
+	$(GO) test -race -count=1 -v ./test/interop/
+
+bench:
+	SAMSA_BENCH=1 $(GO) test ./bench -run TestReport -v -timeout 10m
+
+ci: vet race fuzz

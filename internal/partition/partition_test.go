@@ -1,0 +1,162 @@
+package partition
+
+import (
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/samsa-io/samsa/internal/record"
+)
+
+func openTest(t *testing.T, dir string) *Partition {
+	t.Helper()
+	p, err := Open(Config{Topic: "t", Index: 0, Dir: dir, SyncOnAck: true, MaxMessageBytes: 1 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func batch(pid int64, epoch int16, seq int32, n int) []byte {
+	recs := make([]record.Record, n)
+	for i := range recs {
+		recs[i] = record.Record{OffsetDelta: int32(i), Value: []byte("v")}
+	}
+	return record.BuildBatch(record.BuildOptions{
+		FirstTimestamp: time.Now().UnixMilli(), ProducerID: pid, ProducerEpoch: epoch, BaseSequence: seq,
+	}, recs)
+}
+
+func TestIdempotentProduce(t *testing.T) {
+	dir := t.TempDir()
+	p := openTest(t, dir)
+	now := time.Now()
+
+	type step struct {
+		name      string
+		b         []byte
+		wantErr   error
+		wantBase  int64
+		duplicate bool
+	}
+	steps := []step{
+		{"first batch", batch(7, 0, 0, 3), nil, 0, false},
+		{"next batch", batch(7, 0, 3, 2), nil, 3, false},
+		{"retry of the first is a duplicate", batch(7, 0, 0, 3), nil, 0, true},
+		{"retry of the second is a duplicate", batch(7, 0, 3, 2), nil, 3, true},
+		{"gap is out of order", batch(7, 0, 9, 1), ErrOutOfOrderSequence, 0, false},
+		{"bumped epoch starts at 0", batch(7, 1, 0, 1), nil, 5, false},
+		{"unknown producer must start at 0", batch(8, 0, 4, 1), ErrOutOfOrderSequence, 0, false},
+		{"non-idempotent always appends", batch(-1, -1, -1, 1), nil, 6, false},
+		{"older epoch is now invalid", batch(7, 0, 5, 1), ErrInvalidEpoch, 0, false},
+		{"bumped epoch must start at 0", batch(7, 2, 3, 1), ErrOutOfOrderSequence, 0, false},
+	}
+
+	for _, s := range steps {
+		res, err := p.Append(s.b, now)
+		if !errors.Is(err, s.wantErr) {
+			t.Fatalf("%s: err = %v, want %v", s.name, err, s.wantErr)
+		}
+		if err != nil {
+			continue
+		}
+		if res.BaseOffset != s.wantBase || res.Duplicate != s.duplicate {
+			t.Fatalf("%s: base %d dup %v, want %d %v", s.name, res.BaseOffset, res.Duplicate, s.wantBase, s.duplicate)
+		}
+	}
+	if err := p.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	if hw := p.HighWatermark(); hw != 7 {
+		t.Fatalf("hw = %d, want 7", hw)
+	}
+	if err := p.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	// Producer state survives a restart: the retry of epoch 1's batch is
+	// still recognised, and the sequence continues.
+	p = openTest(t, dir)
+	defer p.Close()
+	res, err := p.Append(batch(7, 1, 0, 1), now)
+	if err != nil || !res.Duplicate || res.BaseOffset != 5 {
+		t.Fatalf("after restart: %+v %v, want duplicate at 5", res, err)
+	}
+	res, err = p.Append(batch(7, 1, 1, 1), now)
+	if err != nil || res.BaseOffset != 7 {
+		t.Fatalf("after restart next seq: %+v %v", res, err)
+	}
+}
+
+func TestAppendRejectsCorruptWithoutWriting(t *testing.T) {
+	p := openTest(t, t.TempDir())
+	defer p.Close()
+	good := batch(-1, -1, -1, 2)
+	bad := append([]byte(nil), good...)
+	bad[len(bad)-1] ^= 0xff // breaks the CRC
+	for name, in := range map[string][]byte{
+		"bad crc":            bad,
+		"good then bad":      append(append([]byte(nil), good...), bad...),
+		"truncated":          good[:len(good)-3],
+		"length lies longer": func() []byte { b := append([]byte(nil), good...); b[11]++; return b }(),
+	} {
+		if _, err := p.Append(in, time.Now()); !errors.Is(err, record.ErrCorrupt) {
+			t.Fatalf("%s: err = %v, want ErrCorrupt", name, err)
+		}
+	}
+	if leo := p.LogEndOffset(); leo != 0 {
+		t.Fatalf("log end offset %d after rejected appends; nothing may be written", leo)
+	}
+}
+
+func TestMaxMessageBytes(t *testing.T) {
+	p, err := Open(Config{Topic: "t", Dir: t.TempDir(), SyncOnAck: true, MaxMessageBytes: 100})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	big := record.BuildBatch(record.BuildOptions{ProducerID: -1, ProducerEpoch: -1, BaseSequence: -1},
+		[]record.Record{{Value: make([]byte, 200)}})
+	if _, err := p.Append(big, time.Now()); !errors.Is(err, ErrMessageTooLarge) {
+		t.Fatalf("err = %v", err)
+	}
+}
+
+func TestHighWatermarkFollowsFlushAndWakesWatchers(t *testing.T) {
+	p := openTest(t, t.TempDir())
+	defer p.Close()
+	ch := make(chan struct{}, 1)
+	cancel := p.Watch(ch)
+	defer cancel()
+	if _, err := p.Append(batch(-1, -1, -1, 4), time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if hw := p.HighWatermark(); hw != 0 {
+		t.Fatalf("hw %d before fsync; durable mode must not expose unsynced data", hw)
+	}
+	rr, err := p.Read(0, 1<<20, true)
+	if err != nil || len(rr.Records) != 0 {
+		t.Fatalf("read before flush: %d bytes, %v", len(rr.Records), err)
+	}
+	if err := p.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-ch:
+	case <-time.After(5 * time.Second):
+		t.Fatal("watcher not woken by the high watermark moving")
+	}
+	rr, err = p.Read(0, 1<<20, true)
+	if err != nil || len(rr.Records) == 0 || rr.HighWatermark != 4 {
+		t.Fatalf("read after flush: %d bytes hw %d %v", len(rr.Records), rr.HighWatermark, err)
+	}
+	if _, err := p.Read(5, 100, true); !errors.Is(err, ErrOffsetOutOfRange) {
+		t.Fatalf("read past end: %v", err)
+	}
+	if lso, err := p.DeleteRecords(2); err != nil || lso != 2 {
+		t.Fatalf("delete records: %d %v", lso, err)
+	}
+	if _, err := p.DeleteRecords(9); !errors.Is(err, ErrOffsetOutOfRange) {
+		t.Fatalf("delete records past hw: %v", err)
+	}
+}
