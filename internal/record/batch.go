@@ -36,6 +36,11 @@ const (
 	// minBatchLength is the smallest legal batchLength: a header with an
 	// empty records area.
 	minBatchLength = BatchHeaderSize - LogOverhead
+
+	// minRecordSize is the smallest encoded record: a one-byte length and
+	// six one-byte fields (attributes, timestampDelta, offsetDelta, null
+	// key, null value, zero headers).
+	minRecordSize = 7
 )
 
 // NoTimestamp is the timestamp of a record that has none (magic 0 data
@@ -224,7 +229,8 @@ func Magic(b []byte) (int8, error) {
 //   - the CRC-32C over attributes..end matches;
 //   - the codec is one Kafka defines;
 //   - numRecords >= 1 for a data batch (>= 0 for a control batch) and
-//     lastOffsetDelta == numRecords-1;
+//     lastOffsetDelta == numRecords-1; a compressed batch cannot claim more
+//     records than MaxDecompressedSize could hold;
 //   - for an uncompressed batch, every record: the length varints tile the
 //     records area exactly, there are exactly numRecords of them, offset
 //     deltas run 0..n-1, key/value/header lengths fit their record.
@@ -259,6 +265,11 @@ func Validate(b []byte) (BatchHeader, error) {
 		if err := checkRecords(b[BatchHeaderSize:], h.NumRecords); err != nil {
 			return h, err
 		}
+	} else if int64(h.NumRecords) > MaxDecompressedSize/minRecordSize {
+		// Without decompressing, this is the one bound on a count the
+		// produce path turns into offsets: more records than could fit in
+		// the largest area Decompress accepts.
+		return h, corruptf("numRecords %d cannot fit in a compressed batch", h.NumRecords)
 	}
 	return h, nil
 }

@@ -205,6 +205,11 @@ func TestValidateErrors(t *testing.T) {
 		{"lastOffsetDelta mismatch", func(b []byte) []byte { return recrc(put32(offLastOffsetDelta, 5)(b)) }, false},
 		{"zero records", func(b []byte) []byte { return recrc(put32(offNumRecords, 0)(b)) }, false},
 		{"negative records", func(b []byte) []byte { return recrc(put32(offNumRecords, -1)(b)) }, false},
+		{"compressed, impossible record count", func(b []byte) []byte {
+			b[offAttributes+1] |= byte(Zstd)
+			put32(offNumRecords, 1<<30)(b)
+			return recrc(put32(offLastOffsetDelta, 1<<30-1)(b))
+		}, false},
 		{"unknown codec", func(b []byte) []byte { b[offAttributes+1] |= 7; return recrc(b) }, false},
 		{"trailing garbage", func(b []byte) []byte {
 			b = append(b, 0)

@@ -36,7 +36,8 @@ func wantErrKind(t *testing.T, err error) {
 // failure wraps ErrCorrupt; on success it does not allocate at all (so
 // nothing larger than the input), Split finds exactly this one batch with
 // the same header, and an uncompressed batch yields NumRecords records with
-// offset deltas 0..n-1 from ForEachRecord.
+// offset deltas 0..n-1 from ForEachRecord. Each input is also checked with
+// its CRC recomputed, so that mutations reach the checks behind the CRC.
 func FuzzValidate(f *testing.F) {
 	for _, s := range seedBatches() {
 		f.Add(s)
@@ -48,39 +49,48 @@ func FuzzValidate(f *testing.F) {
 	f.Add([]byte{})
 	f.Add(make([]byte, BatchHeaderSize))
 	f.Fuzz(func(t *testing.T, b []byte) {
-		h, err := Validate(b)
-		if err != nil {
-			if !errors.Is(err, ErrCorrupt) {
-				t.Fatalf("Validate error %v does not wrap ErrCorrupt", err)
-			}
-			return
-		}
-		if n := testing.AllocsPerRun(1, func() { _, _ = Validate(b) }); n != 0 {
-			t.Fatalf("Validate allocated %v times on a valid batch", n)
-		}
-		var batches int
-		if err := Split(b, func(sh BatchHeader, batch []byte) error {
-			batches++
-			if sh != h || !bytes.Equal(batch, b) {
-				t.Fatalf("Split header %+v, %d bytes; Validate %+v, %d bytes", sh, len(batch), h, len(b))
-			}
-			return nil
-		}); err != nil || batches != 1 {
-			t.Fatalf("Split of a valid batch: %v, %d batches", err, batches)
-		}
-		if h.Compression() == None {
-			var n int32
-			if err := ForEachRecord(b, func(r Record) error {
-				if r.OffsetDelta != n {
-					t.Fatalf("record %d has offset delta %d", n, r.OffsetDelta)
-				}
-				n++
-				return nil
-			}); err != nil || n != h.NumRecords {
-				t.Fatalf("ForEachRecord of a valid batch: %v, %d of %d records", err, n, h.NumRecords)
-			}
+		checkValidate(t, b)
+		if len(b) >= BatchHeaderSize {
+			checkValidate(t, recrc(append([]byte(nil), b...)))
 		}
 	})
+}
+
+// checkValidate checks FuzzValidate's invariants for one input.
+func checkValidate(t *testing.T, b []byte) {
+	t.Helper()
+	h, err := Validate(b)
+	if err != nil {
+		if !errors.Is(err, ErrCorrupt) {
+			t.Fatalf("Validate error %v does not wrap ErrCorrupt", err)
+		}
+		return
+	}
+	if n := testing.AllocsPerRun(1, func() { _, _ = Validate(b) }); n != 0 {
+		t.Fatalf("Validate allocated %v times on a valid batch", n)
+	}
+	var batches int
+	if err := Split(b, func(sh BatchHeader, batch []byte) error {
+		batches++
+		if sh != h || !bytes.Equal(batch, b) {
+			t.Fatalf("Split header %+v, %d bytes; Validate %+v, %d bytes", sh, len(batch), h, len(b))
+		}
+		return nil
+	}); err != nil || batches != 1 {
+		t.Fatalf("Split of a valid batch: %v, %d batches", err, batches)
+	}
+	if h.Compression() == None {
+		var n int32
+		if err := ForEachRecord(b, func(r Record) error {
+			if r.OffsetDelta != n {
+				t.Fatalf("record %d has offset delta %d", n, r.OffsetDelta)
+			}
+			n++
+			return nil
+		}); err != nil || n != h.NumRecords {
+			t.Fatalf("ForEachRecord of a valid batch: %v, %d of %d records", err, n, h.NumRecords)
+		}
+	}
 }
 
 // FuzzSplit checks, for any input: Split does not panic; the batches it
