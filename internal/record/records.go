@@ -263,7 +263,7 @@ func FirstOffsetAtOrAfter(batch []byte, ts int64) (offset int64, timestamp int64
 		}
 		return nil
 	})
-	if err != nil && err != errStop { //nolint:errorlint // errStop is ours and never wrapped
+	if err != nil && !errors.Is(err, errStop) {
 		return 0, 0, false, err
 	}
 	return offset, timestamp, ok, nil
@@ -310,7 +310,7 @@ func BuildBatch(opts BuildOptions, recs []Record) []byte {
 		}
 	}
 
-	var attrs uint16 = uint16(codec) & attrCompressionMask
+	attrs := uint16(codec) & attrCompressionMask
 	if opts.LogAppendTime {
 		attrs |= attrLogAppendTime
 	}
