@@ -88,3 +88,55 @@ func (a *API) handleListOffsets(_ context.Context, _ *server.Conn, kreq kmsg.Req
 	}
 	return server.Ready(resp), nil
 }
+
+// OffsetForLeaderEpoch.
+//
+// Answers, for a leader epoch, the end offset of that epoch on this leader:
+// clients use it to detect log truncation after a leader change (KIP-320),
+// followers to truncate (KIP-101). Every partition here has had one leader
+// epoch since creation, so the current epoch ends at the log end offset
+// (for consumers: the high watermark is what they may have seen, but Kafka
+// answers the log end offset, and so do we); a newer epoch than ours is
+// unknown (-1/-1), as Kafka answers.
+//
+// Version notes: v1 returns the epoch; v2 current leader epoch fencing;
+// v3 replica id; v4 flexible.
+func (a *API) handleOffsetForLeaderEpoch(_ context.Context, _ *server.Conn, kreq kmsg.Request) (server.Pending, error) {
+	req := kreq.(*kmsg.OffsetForLeaderEpochRequest)
+	resp := req.ResponseKind().(*kmsg.OffsetForLeaderEpochResponse)
+	for i := range req.Topics {
+		rt := &req.Topics[i]
+		st := kmsg.NewOffsetForLeaderEpochResponseTopic()
+		st.Topic = rt.Topic
+		t := a.b.Topic(rt.Topic)
+		for j := range rt.Partitions {
+			rp := &rt.Partitions[j]
+			sp := kmsg.NewOffsetForLeaderEpochResponseTopicPartition()
+			sp.Partition = rp.Partition
+			sp.LeaderEpoch, sp.EndOffset = -1, -1
+			var pOK bool
+			if t != nil {
+				if p := t.Partition(rp.Partition); p != nil {
+					pOK = true
+					epoch := p.LeaderEpoch()
+					switch {
+					case req.Version >= 2 && rp.CurrentLeaderEpoch >= 0 && rp.CurrentLeaderEpoch < epoch:
+						sp.ErrorCode = kerr.FencedLeaderEpoch.Code
+					case req.Version >= 2 && rp.CurrentLeaderEpoch > epoch:
+						sp.ErrorCode = kerr.UnknownLeaderEpoch.Code
+					case rp.LeaderEpoch > epoch:
+						// unknown epoch: -1/-1
+					default:
+						sp.LeaderEpoch, sp.EndOffset = epoch, p.LogEndOffset()
+					}
+				}
+			}
+			if !pOK {
+				sp.ErrorCode = kerr.UnknownTopicOrPartition.Code
+			}
+			st.Partitions = append(st.Partitions, sp)
+		}
+		resp.Topics = append(resp.Topics, st)
+	}
+	return server.Ready(resp), nil
+}

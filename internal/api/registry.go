@@ -44,8 +44,6 @@ type API struct {
 
 	pidMu          sync.Mutex
 	pidNext, pidHi int64 // producer ids handed out from the reserved block [pidNext, pidHi); guarded by pidMu
-
-	extras []entry
 }
 
 // Option adds handlers from other packages (groups, ...).
@@ -65,6 +63,7 @@ func New(b *broker.Broker, lg *slog.Logger, advertised func() (string, int32)) *
 		{key: kmsg.Fetch, fn: a.handleFetch},
 		{key: kmsg.ListOffsets, fn: a.handleListOffsets},
 		{key: kmsg.InitProducerID, fn: a.handleInitProducerID},
+		{key: kmsg.OffsetForLeaderEpoch, fn: a.handleOffsetForLeaderEpoch},
 	} {
 		a.register(e)
 	}
