@@ -1,0 +1,111 @@
+// Package log is the durable record log of one partition replica, stored in
+// Apache Kafka's on-disk layout so that an operator (and kafka-dump-log.sh)
+// recognises it. It knows batches and offsets; it knows nothing of topics,
+// groups or Kafka error codes.
+//
+// # Files
+//
+// A Log owns one directory, conventionally <data>/<topic>-<partition>:
+//
+//	00000000000000000000.log        segment with base offset 0
+//	00000000000000000000.index      its sparse offset index
+//	00000000000000000000.timeindex  its time index
+//	00000000000000004711.log        next segment: base offset 4711
+//	...
+//	log-start-offset                "0\n<offset>\n": the log start offset
+//
+// Files named by other packages (leader-epoch-checkpoint, producer
+// snapshots) may live in the same directory; Open leaves them alone. It
+// deletes *.tmp, *.deleted, *.cleaned and *.swap files, and index files whose
+// .log is gone.
+//
+// A segment is named by its base offset, 20 digits, zero-padded. Offsets are
+// contiguous across segments: segment i holds [base_i, base_i+1). The last
+// segment is the active one; only it is appended to.
+//
+// # Framing
+//
+// A .log file is v2 record batches back to back, byte for byte as Kafka
+// stores them (and as a Fetch returns them); there is no extra framing:
+//
+//	+------------+-------------+------------------------------------------+
+//	| baseOffset | batchLength | leaderEpoch magic=2 crc attributes ...   |
+//	|  int64     |  int32      | (batchLength bytes, CRC-32C from attrs)  |
+//	+------------+-------------+------------------------------------------+
+//	 0            8             12                                 12+batchLength
+//
+// The .index file is 8-byte big-endian entries (relativeOffset int32,
+// position int32): the last offset of a batch relative to the segment base,
+// and the file position where that batch starts. An entry is written for a
+// batch that starts more than IndexIntervalBytes after the previous entry.
+// Offsets and positions strictly increase. A lookup for offset o takes the
+// last entry with relativeOffset <= o-base and scans batch headers forward.
+//
+// The .timeindex file is 12-byte big-endian entries (timestamp int64,
+// relativeOffset int32), written at the same moments when the segment's max
+// timestamp grew since the last entry, plus one when the segment rolls: its
+// last entry is the segment's largest timestamp. Timestamps strictly
+// increase.
+//
+// Both indexes are append-only files (Kafka preallocates and mmaps them; we
+// do not, so their size is exactly their entries). A segment rolls before a
+// relative offset or a position would overflow int32.
+//
+// # Durability and fsync order
+//
+// Append only writes (page cache). Flush is group commit: one fsync round at
+// a time, shared by every caller waiting for it. The order that makes
+// recovery simple:
+//
+//  1. Roll: write the outgoing segment's final time-index entry, fsync its
+//     .log, .index and .timeindex, THEN create the next segment. So every
+//     segment but the last is whole on disk before a later one exists.
+//  2. Flush: fsync the active .log, then, if a segment was created since the
+//     last round, the directory. Then publish FlushedOffset. The active
+//     segment's indexes are never fsynced: Open rebuilds them.
+//  3. Log start offset: write log-start-offset.tmp, fsync, rename, fsync the
+//     directory, and only then delete segments below the new start.
+//  4. Segment deletion unlinks the .log first, then its indexes (an orphan
+//     index is recognisable and deleted at Open).
+//  5. TruncateTo fsyncs the truncated .log (and the directory when it
+//     removed segments) before returning: a crash must not resurrect data a
+//     leader told us to drop.
+//
+// A failed write or fsync is fatal for the Log (ErrStorage, sticky): after
+// an fsync error the kernel may have dropped the dirty pages, so retrying
+// could report success for data that is gone.
+//
+// # Recovery
+//
+// Open lists the segments and:
+//
+//   - for the ACTIVE segment, reads every batch from position 0 and checks
+//     it with record.Validate (CRC-32C, record structure) and that its base
+//     offset continues the previous batch (the first one must be the
+//     segment's base). At the first failure (a header cut short, a length
+//     running past the end of the file, a bad CRC, a gap or overlap in
+//     offsets, zeros from unwritten pages) it truncates the .log there,
+//     fsyncs it and logs one WARN line with the file, position and reason.
+//     Its indexes are rebuilt from what is left.
+//   - for every OLDER segment, loads the indexes and rebuilds one that is
+//     missing or damaged (size not a multiple of the entry size, entries not
+//     increasing, a position past the end of the .log). Older segments are
+//     not truncated: damage found there is ErrCorrupt naming the file and
+//     position, and the partition must go offline.
+//   - reads log-start-offset (missing or malformed: the first segment's
+//     base), deletes segments wholly below it, and, if it is past the
+//     recovered end (a torn tail cut below it), starts over empty at it.
+//
+// LogEndOffset is the offset after the last valid batch (the segment's
+// base when it is empty), and everything that survived recovery counts as
+// flushed.
+//
+// # Concurrency
+//
+// Lock order: Log.flushMu -> Log.mu. Appends, rolls, truncation and
+// retention run under mu. Read, OffsetForTimestamp and ScanBatches take mu
+// only to snapshot a segment (its size and index slices) and take a
+// reference on it, then pread without the lock. A segment removed while
+// referenced is unlinked at once and its files are closed by the last
+// reader. A read that races a TruncateTo may see ErrOffsetOutOfRange.
+package log
