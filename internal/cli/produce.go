@@ -11,6 +11,7 @@ import (
 	"io"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/spf13/cobra"
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -72,6 +73,11 @@ func (o *produceOptions) clientOpts(g *globalOptions) ([]kgo.Opt, error) {
 		// producer does by default.
 		kgo.AllowAutoTopicCreation(),
 		kgo.RecordDeliveryTimeout(g.timeout),
+		// A just auto-created topic may need a second metadata round
+		// before its leaders are known; kgo's 5s default minimum between
+		// refreshes suits long-lived producers, not a command that runs
+		// for a moment.
+		kgo.MetadataMinAge(250 * time.Millisecond),
 	}
 	switch o.acks {
 	case "all", "-1":

@@ -19,6 +19,7 @@ import (
 	"os"
 	"os/signal"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -40,6 +41,8 @@ const defaultBrokers = "localhost:9092"
 type globalOptions struct {
 	brokers string        // comma-separated host:port list
 	timeout time.Duration // bound on each admin call; consume/produce use it for setup only
+	verbose bool          // log the client's protocol chatter to stderr
+	logTo   io.Writer     // where verbose logs go: the command's stderr
 }
 
 // seeds returns the broker list with blanks removed.
@@ -67,6 +70,11 @@ func (o *globalOptions) newClient(ctx context.Context, extra ...kgo.Opt) (*kgo.C
 		kgo.DialTimeout(o.timeout),
 		kgo.ClientID("samsa-cli"),
 	}, extra...)
+	if o.verbose {
+		// kgo logs from its own goroutines; the lock makes any writer
+		// (a test's bytes.Buffer included) safe to share.
+		opts = append(opts, kgo.WithLogger(kgo.BasicLogger(&lockedWriter{w: o.logTo}, kgo.LogLevelDebug, nil)))
+	}
 	cl, err := kgo.NewClient(opts...)
 	if err != nil {
 		return nil, usageErrorf("%v", err)
@@ -122,6 +130,8 @@ environment variable), a comma-separated list of host:port seeds.`,
 	pf := root.PersistentFlags()
 	pf.StringVarP(&opts.brokers, "brokers", "b", def, "comma-separated seed brokers (host:port); env "+envBrokers)
 	pf.DurationVar(&opts.timeout, "timeout", 10*time.Second, "timeout for connecting and for each admin request")
+	pf.BoolVarP(&opts.verbose, "verbose", "v", false, "log the Kafka client's requests and connections to stderr")
+	root.PersistentPreRun = func(c *cobra.Command, _ []string) { opts.logTo = c.ErrOrStderr() }
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
 		return &usageError{cmd: c.CommandPath(), err: err}
 	})
@@ -272,6 +282,11 @@ func (s silentWrap) Unwrap() error { return s.err }
 // requestError names the request that failed for errors that concern no
 // single topic (the whole request failed, e.g. a timeout).
 func requestError(what string, err error) error {
+	// kgo's "broker is too old" error is unexported; its text is what
+	// there is to match. It means ApiVersions did not list the request.
+	if strings.Contains(err.Error(), "broker is too old") {
+		return fmt.Errorf("%s: the broker does not support this request: %w", what, err)
+	}
 	if errors.Is(err, context.DeadlineExceeded) {
 		return fmt.Errorf("%s: timed out (raise --timeout?): %w", what, err)
 	}
@@ -294,6 +309,18 @@ func groupRunE(cmd *cobra.Command, args []string) error {
 		return fmt.Errorf("unknown command %q for %q", args[0], cmd.CommandPath())
 	}
 	return cmd.Help()
+}
+
+// lockedWriter serializes writes to w.
+type lockedWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
 }
 
 // stdout and stderr are short names for a command's writers.
