@@ -87,8 +87,8 @@ func (o Options) withDefaults() Options {
 // No fsync runs under mu except at a segment roll, a truncation, and a
 // log-start-offset checkpoint, all rare.
 type Log struct {
-	dir    string // immutable after Open
-	logger *slog.Logger
+	dir    string       // immutable after Open
+	logger *slog.Logger // used and replaced (SetOptions) under mu only
 
 	// leo and lso mirror mu.segments' last next offset and
 	// mu.logStartOffset for lock-free readers; written only under mu.

@@ -3,8 +3,11 @@ package log
 import (
 	"bytes"
 	"errors"
+	"log/slog"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -819,4 +822,52 @@ func TestSegmentAgeRoll(t *testing.T) {
 		t.Fatalf("%d segments, want a roll by wall clock", got)
 	}
 	m.check(t, l)
+}
+
+// TestRecoveryLogsTruncation checks the operator-facing WARN line: it must
+// name the file, the position cut at, and why.
+func TestRecoveryLogsTruncation(t *testing.T) {
+	dir := t.TempDir()
+	l := mustOpen(t, dir, Options{Logger: quietLogger})
+	m := &model{}
+	m.appendBatch(t, l, 2, 1, 10)
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	appendToFile(t, lastSegment(t, dir), []byte("torn write"))
+	var buf bytes.Buffer
+	o := Options{Logger: slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelWarn}))}
+	l = mustOpen(t, dir, o)
+	defer l.Close()
+	out := buf.String()
+	for _, want := range []string{"level=WARN", "file=00000000000000000000.log",
+		"position=" + strconv.Itoa(len(m.batches[0].bytes)), "dropped_bytes=10", "reason="} {
+		if !strings.Contains(out, want) {
+			t.Errorf("log output lacks %q:\n%s", want, out)
+		}
+	}
+}
+
+// TestRollSyncFailure: the fsync that seals a segment at roll fails, so the
+// append that needed the roll fails and the Log stays failed.
+func TestRollSyncFailure(t *testing.T) {
+	l := mustOpen(t, t.TempDir(), testOptions())
+	defer l.Close()
+	m := &model{}
+	m.appendBatch(t, l, 1, 1, 10)
+	l.syncHook = func(*os.File) error { return errors.New("EIO") }
+	var err error
+	for i := 0; err == nil && i < 100; i++ {
+		_, _, err = l.Append(mkBatch(3, 1, 100))
+	}
+	if !errors.Is(err, ErrStorage) || l.NumSegments() != 1 {
+		t.Fatalf("Append needing a roll err = %v with %d segments; want ErrStorage and no new segment", err, l.NumSegments())
+	}
+	l.syncHook = nil
+	if _, _, err := l.Append(mkBatch(1, 1, 1)); !errors.Is(err, ErrStorage) {
+		t.Fatalf("Append after a failed roll err = %v", err)
+	}
+	if _, err := l.Flush(); !errors.Is(err, ErrStorage) {
+		t.Fatalf("Flush after a failed roll err = %v", err)
+	}
 }
