@@ -141,6 +141,7 @@ environment variable), a comma-separated list of host:port seeds.`,
 		newProduceCommand(opts),
 		newConsumeCommand(opts),
 		newClusterCommand(opts),
+		newGroupCommand(opts),
 	)
 	return root
 }
