@@ -46,6 +46,12 @@ func TestMain(m *testing.M) {
 }
 
 func runMain(m *testing.M) int {
+	// SAMSA_BIN tests a prebuilt binary (a release build, or a known-good
+	// build while the tree is mid-change) instead of building one.
+	if bin := os.Getenv("SAMSA_BIN"); bin != "" {
+		samsaBin = bin
+		return m.Run()
+	}
 	dir, err := os.MkdirTemp("", "samsa-interop-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "interop: temp dir:", err)
