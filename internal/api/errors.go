@@ -49,6 +49,10 @@ func errorCode(err error) int16 {
 		return kerr.InvalidReplicationFactor.Code
 	case errors.Is(err, config.ErrUnknownConfig), errors.Is(err, config.ErrInvalidValue):
 		return kerr.InvalidConfig.Code
+	case errors.Is(err, errInvalidRequest):
+		return kerr.InvalidRequest.Code
+	case errors.Is(err, errInvalidReplicaAssignment):
+		return kerr.InvalidReplicaAssignment.Code
 	case errors.Is(err, broker.ErrClosed):
 		return kerr.BrokerNotAvailable.Code
 	case isStorageError(err):
