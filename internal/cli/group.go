@@ -15,6 +15,7 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 func newGroupCommand(g *globalOptions) *cobra.Command {
@@ -242,7 +243,8 @@ func printGroupLag(cmd *cobra.Command, l *kadm.DescribedGroupLag) error {
 			if m.InstanceID != nil {
 				inst = dash(*m.InstanceID)
 			}
-			t.row(m.MemberID, dash(m.ClientID), dash(m.ClientHost), inst, formatAssignment(m.Assigned))
+			assigned, _ := m.Assigned.AsConsumer() // nil unless the protocol type is "consumer"
+			t.row(m.MemberID, dash(m.ClientID), dash(m.ClientHost), inst, formatAssignment(assigned))
 		}
 		if err := t.flush(); err != nil {
 			return err
@@ -287,10 +289,9 @@ func printGroupLag(cmd *cobra.Command, l *kadm.DescribedGroupLag) error {
 
 // formatAssignment renders a member's assignment the way
 // kafka-consumer-groups.sh --members --verbose does, "orders(0,1),audit(2)",
-// topics sorted; "-" for none or for a non-consumer protocol.
-func formatAssignment(a kadm.GroupMemberAssignment) string {
-	c, ok := a.AsConsumer()
-	if !ok || c == nil {
+// topics sorted; "-" for none. c is nil for a non-consumer protocol.
+func formatAssignment(c *kmsg.ConsumerMemberAssignment) string {
+	if c == nil {
 		return "-"
 	}
 	var parts []string
