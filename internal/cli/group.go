@@ -103,6 +103,11 @@ Filtering is done by the broker, so it needs Kafka 2.6 or newer.`,
 			}
 			t := newTable(stdout(cmd), "GROUP", "STATE", "PROTOCOL-TYPE")
 			for _, lg := range groups.Sorted() {
+				// Brokers before Kafka 2.6 (ListGroups v4) ignore the
+				// states filter: apply it here too.
+				if len(filter) > 0 && lg.State != "" && !slices.Contains(filter, lg.State) {
+					continue
+				}
 				t.row(lg.Group, dash(lg.State), dash(lg.ProtocolType))
 			}
 			return t.flush()
@@ -335,10 +340,12 @@ first.`,
 			for _, name := range groups {
 				r, ok := resps[name]
 				switch {
-				case !ok:
+				case !ok && err != nil:
 					// A shard (coordinator) failed as a whole; its
 					// groups are absent from resps and err says why.
 					errs = append(errs, requestError(fmt.Sprintf("delete group %q", name), err))
+				case !ok:
+					errs = append(errs, fmt.Errorf("group %q: missing from the broker's response", name))
 				case r.Err != nil:
 					errs = append(errs, groupError(name, r.Err, r.ErrMessage))
 				default:
