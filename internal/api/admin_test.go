@@ -737,3 +737,109 @@ func TestDeleteTopics(t *testing.T) {
 		t.Errorf("topics left: %v %v", left.Names(), err)
 	}
 }
+
+// TestAdminEveryVersion sends each admin API at every version kmsg knows
+// and checks the broker answers at that version without an error: old
+// clients (kafka-python 2.0.2 sends CreateTopics v3, DescribeConfigs v2)
+// must get the same behaviour as new ones.
+func TestAdminEveryVersion(t *testing.T) {
+	h := startAdmin(t)
+	h.create(t, "ev", 1, nil)
+	topicRes := func() (kmsg.ConfigResourceType, string) { return kmsg.ConfigResourceTypeTopic, "ev" }
+	for _, tc := range []struct {
+		key   kmsg.Key
+		build func(v int16) kmsg.Request
+		check func(kmsg.Response) int16 // the first error code in the answer
+	}{
+		{kmsg.CreateTopics, func(v int16) kmsg.Request {
+			r := kmsg.NewPtrCreateTopicsRequest()
+			rt := kmsg.NewCreateTopicsRequestTopic()
+			rt.Topic, rt.NumPartitions, rt.ReplicationFactor = "ct-"+strconv.Itoa(int(v)), 1, 1
+			r.Topics = append(r.Topics, rt)
+			return r
+		}, func(r kmsg.Response) int16 { return r.(*kmsg.CreateTopicsResponse).Topics[0].ErrorCode }},
+		{kmsg.CreatePartitions, func(v int16) kmsg.Request {
+			r := kmsg.NewPtrCreatePartitionsRequest()
+			rt := kmsg.NewCreatePartitionsRequestTopic()
+			rt.Topic, rt.Count = "ev", int32(v)+2
+			r.Topics = append(r.Topics, rt)
+			return r
+		}, func(r kmsg.Response) int16 { return r.(*kmsg.CreatePartitionsResponse).Topics[0].ErrorCode }},
+		{kmsg.DeleteRecords, func(int16) kmsg.Request {
+			r := kmsg.NewPtrDeleteRecordsRequest()
+			rt := kmsg.NewDeleteRecordsRequestTopic()
+			rt.Topic = "ev"
+			rt.Partitions = []kmsg.DeleteRecordsRequestTopicPartition{{Partition: 0, Offset: -1}}
+			r.Topics = append(r.Topics, rt)
+			return r
+		}, func(r kmsg.Response) int16 { return r.(*kmsg.DeleteRecordsResponse).Topics[0].Partitions[0].ErrorCode }},
+		{kmsg.DescribeConfigs, func(int16) kmsg.Request {
+			r := kmsg.NewPtrDescribeConfigsRequest()
+			rr := kmsg.NewDescribeConfigsRequestResource()
+			rr.ResourceType, rr.ResourceName = topicRes()
+			r.Resources = append(r.Resources, rr)
+			return r
+		}, func(r kmsg.Response) int16 {
+			res := r.(*kmsg.DescribeConfigsResponse).Resources[0]
+			if len(res.Configs) == 0 {
+				return -100
+			}
+			return res.ErrorCode
+		}},
+		{kmsg.AlterConfigs, func(int16) kmsg.Request {
+			r := kmsg.NewPtrAlterConfigsRequest()
+			rr := kmsg.NewAlterConfigsRequestResource()
+			rr.ResourceType, rr.ResourceName = topicRes()
+			rr.Configs = []kmsg.AlterConfigsRequestResourceConfig{{Name: "retention.ms", Value: sp("1000")}}
+			r.Resources = append(r.Resources, rr)
+			return r
+		}, func(r kmsg.Response) int16 { return r.(*kmsg.AlterConfigsResponse).Resources[0].ErrorCode }},
+		{kmsg.IncrementalAlterConfigs, func(int16) kmsg.Request {
+			r := kmsg.NewPtrIncrementalAlterConfigsRequest()
+			rr := kmsg.NewIncrementalAlterConfigsRequestResource()
+			rr.ResourceType, rr.ResourceName = topicRes()
+			rr.Configs = []kmsg.IncrementalAlterConfigsRequestResourceConfig{{Name: "retention.ms", Op: kmsg.IncrementalAlterConfigOpDelete}}
+			r.Resources = append(r.Resources, rr)
+			return r
+		}, func(r kmsg.Response) int16 { return r.(*kmsg.IncrementalAlterConfigsResponse).Resources[0].ErrorCode }},
+		{kmsg.DescribeCluster, func(int16) kmsg.Request { return kmsg.NewPtrDescribeClusterRequest() },
+			func(r kmsg.Response) int16 { return r.(*kmsg.DescribeClusterResponse).ErrorCode }},
+		{kmsg.DescribeLogDirs, func(int16) kmsg.Request { return kmsg.NewPtrDescribeLogDirsRequest() },
+			func(r kmsg.Response) int16 {
+				resp := r.(*kmsg.DescribeLogDirsResponse)
+				if len(resp.Dirs) != 1 || len(resp.Dirs[0].Topics) == 0 {
+					return -100
+				}
+				return resp.ErrorCode
+			}},
+		{kmsg.DeleteTopics, func(v int16) kmsg.Request {
+			name := "ct-" + strconv.Itoa(int(v))
+			r := kmsg.NewPtrDeleteTopicsRequest()
+			r.TopicNames = []string{name}
+			r.Topics = []kmsg.DeleteTopicsRequestTopic{{Topic: &name}}
+			return r
+		}, func(r kmsg.Response) int16 { return r.(*kmsg.DeleteTopicsResponse).Topics[0].ErrorCode }},
+	} {
+		max := kmsg.RequestForKey(int16(tc.key)).MaxVersion()
+		for v := int16(0); v <= max; v++ {
+			t.Run(kmsg.NameForKey(int16(tc.key))+"/v"+strconv.Itoa(int(v)), func(t *testing.T) {
+				cl, err := kgo.NewClient(kgo.SeedBrokers(h.b.Addr()), kgo.MaxVersions(pinVersion(tc.key, v)))
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer cl.Close()
+				req := tc.build(v)
+				resp, err := cl.Broker(1).Request(h.ctx, req)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if resp.GetVersion() != v {
+					t.Fatalf("answered at v%d", resp.GetVersion())
+				}
+				if code := tc.check(resp); code != 0 {
+					t.Errorf("error %d (%v)", code, kerr.ErrorForCode(code))
+				}
+			})
+		}
+	}
+}
