@@ -53,6 +53,8 @@ func errorCode(err error) int16 {
 		return kerr.InvalidRequest.Code
 	case errors.Is(err, errInvalidReplicaAssignment):
 		return kerr.InvalidReplicaAssignment.Code
+	case errors.Is(err, log.ErrStorage):
+		return kerr.KafkaStorageError.Code
 	case errors.Is(err, broker.ErrClosed):
 		return kerr.BrokerNotAvailable.Code
 	case isStorageError(err):

@@ -71,9 +71,12 @@
 //     removed segments) before returning: a crash must not resurrect data a
 //     leader told us to drop.
 //
-// A failed write or fsync is fatal for the Log (ErrStorage, sticky): after
-// an fsync error the kernel may have dropped the dirty pages, so retrying
-// could report success for data that is gone.
+// A failed fsync is fatal for the Log (ErrStorage, sticky): after an fsync
+// error the kernel may have dropped the dirty pages, so retrying could
+// report success for data that is gone. A failed write(2) on append (a full
+// disk) is not: the partial bytes past the segment's size are truncated away
+// and only that append fails (ErrStorage), so producing resumes once space
+// is freed; if that truncation fails too, the Log fails for good.
 //
 // # Recovery
 //

@@ -23,9 +23,10 @@ var (
 	// segment. The message names the file and position; the partition must
 	// go offline (KAFKA_STORAGE_ERROR), nothing is truncated.
 	ErrCorrupt = errors.New("log: corrupt segment")
-	// ErrStorage marks a failed write or fsync. It is sticky: once a Log
-	// has returned it, every later Append, Flush and Read returns it too,
-	// because the page cache can no longer be trusted to match the disk.
+	// ErrStorage marks a failed write or fsync. After a failed fsync it is
+	// sticky: every later Append, Flush and Read returns it too, because
+	// the page cache can no longer be trusted to match the disk. A failed
+	// append write fails only that append (see doc.go).
 	ErrStorage = errors.New("log: storage failure")
 	// ErrInvalidBatch is returned by Append and AppendAt for bytes that are
 	// not whole v2 batches (the caller should have validated them).
@@ -101,6 +102,9 @@ type Log struct {
 
 	// syncHook replaces (*os.File).Sync in tests that inject a failure.
 	syncHook func(*os.File) error
+	// writeHook replaces (*os.File).WriteAt in tests that inject a
+	// failed write (a full disk).
+	writeHook func(f *os.File, b []byte, off int64) (int, error)
 
 	flushMu   sync.Mutex
 	flushCond *sync.Cond // on flushMu; broadcast when a flush ends
@@ -241,8 +245,23 @@ func (l *Log) appendLocked(b []byte, assign bool) (int64, error) {
 		return 0, fmt.Errorf("%w: %d bytes ending at offset %d do not fit one segment", ErrInvalidBatch, len(b), next-1)
 	}
 
-	if _, err := active.log.WriteAt(b, active.size); err != nil {
-		return 0, l.failLocked(fmt.Errorf("write %s at %d: %w", active.logPath, active.size, err))
+	writeAt := (*os.File).WriteAt
+	if l.writeHook != nil {
+		writeAt = l.writeHook
+	}
+	if _, err := writeAt(active.log, b, active.size); err != nil {
+		// A failed write(2) — a full disk (ENOSPC), a quota — may leave part
+		// of b past active.size. No reader sees it (reads stop at the
+		// segment size) and nothing acknowledged is touched (it is all
+		// below active.size); cutting it off keeps a crash from leaving it
+		// either. The log stays usable, so producing resumes once space is
+		// freed. Only if the cut itself fails is the file untrustworthy.
+		werr := fmt.Errorf("%w: write %s at %d: %w", ErrStorage, active.logPath, active.size, err)
+		if terr := active.log.Truncate(active.size); terr != nil {
+			return 0, l.failLocked(errors.Join(werr, fmt.Errorf("truncate after failed write: %w", terr)))
+		}
+		l.logger.Warn("append failed; nothing was written (free disk space to resume)", "file", active.logPath, "err", err)
+		return 0, werr
 	}
 	// Pass 2: index the batches now that they are in the file.
 	interval := l.mu.opts.IndexIntervalBytes

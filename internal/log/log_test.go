@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -680,6 +681,39 @@ func TestFlushFailureIsSticky(t *testing.T) {
 	}
 	if got := l.FlushedOffset(); got != 0 {
 		t.Fatalf("FlushedOffset = %d after a failed fsync", got)
+	}
+}
+
+// A failed write (a full disk) fails that append only: nothing of it is
+// kept, earlier data is intact, and appends resume when writes work again.
+func TestWriteFailureIsNotSticky(t *testing.T) {
+	dir := t.TempDir()
+	l := mustOpen(t, dir, testOptions())
+	m := &model{}
+	m.appendBatch(t, l, 1, 1, 1)
+	if _, err := l.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	l.writeHook = func(f *os.File, b []byte, off int64) (int, error) {
+		n, _ := f.WriteAt(b[:len(b)/2], off) // a partial write, then the disk is full
+		return n, syscall.ENOSPC
+	}
+	if _, _, err := l.Append(mkBatch(1, 1, 1)); !errors.Is(err, syscall.ENOSPC) || !errors.Is(err, ErrStorage) {
+		t.Fatalf("Append on a full disk err = %v, want ENOSPC wrapped in ErrStorage", err)
+	}
+	if leo := l.LogEndOffset(); leo != 1 {
+		t.Fatalf("LogEndOffset = %d after a failed append, want 1", leo)
+	}
+	l.writeHook = nil
+	m.appendBatch(t, l, 1, 1, 1)
+	if _, err := l.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	l.Close()
+	l = mustOpen(t, dir, testOptions())
+	defer l.Close()
+	if leo := l.LogEndOffset(); leo != 2 {
+		t.Fatalf("after reopen LogEndOffset = %d, want 2 (the partial write must be gone)", leo)
 	}
 }
 
