@@ -635,7 +635,7 @@ func TestDescribeCluster(t *testing.T) {
 }
 
 func TestDescribeLogDirs(t *testing.T) {
-	h := startAdmin(t)
+	h := startAdmin(t, kgo.RecordPartitioner(kgo.ManualPartitioner()))
 	h.create(t, "ld", 2, nil)
 	h.create(t, "other", 1, nil)
 	if err := h.cl.ProduceSync(h.ctx, &kgo.Record{Topic: "ld", Partition: 1, Value: []byte("hello")}).FirstErr(); err != nil {
