@@ -308,6 +308,38 @@ func TestProduceConsume(t *testing.T) {
 	}
 }
 
+func TestProduceOptionsEndToEnd(t *testing.T) {
+	addr := startBroker(t, map[string]string{"num.partitions": "3", "auto.create.topics.enable": "true"})
+	requireAPIs(t, addr, kmsg.Metadata, kmsg.Produce, kmsg.Fetch, kmsg.ListOffsets)
+
+	// Every codec and acks level, all forced into partition 2; the
+	// consumer must see them in order with values intact.
+	var want strings.Builder
+	for _, codec := range []string{"none", "gzip", "snappy", "lz4", "zstd"} {
+		for _, acks := range []string{"all", "1", "0"} {
+			line := fmt.Sprintf("%s-%s-%s", codec, acks, strings.Repeat("x", 200))
+			_, errOut := cli(t, addr, line+"\n", "produce", "opts", "-p", "2", "-z", codec, "--acks", acks)
+			if errOut != "produced 1 record to opts\n" {
+				t.Fatalf("%s/%s: %q", codec, acks, errOut)
+			}
+			want.WriteString("2 " + line + "\n")
+		}
+	}
+	// acks=0 gets no response: wait until the broker has the last one.
+	waitFor(t, 5*time.Second, func() error {
+		out, _ := cli(t, addr, "", "consume", "opts", "-e", "-f", "%p %v\\n")
+		if out != want.String() {
+			return fmt.Errorf("consumed\n%s\nwant\n%s", out, want.String())
+		}
+		return nil
+	})
+
+	code, _, errOut := runCLI(t, "x\n", "-b", addr, "produce", "opts", "-p", "7")
+	if code != 1 || errOut != "samsa: produced 0 of 1 records to opts: topic \"opts\" has no partition 7\n" {
+		t.Fatalf("produce to a missing partition: exit %d, %q", code, errOut)
+	}
+}
+
 func TestConsumeGroupCommits(t *testing.T) {
 	addr := startBroker(t, map[string]string{"num.partitions": "1", "auto.create.topics.enable": "true"})
 	requireAPIs(t, addr, kmsg.FindCoordinator, kmsg.JoinGroup, kmsg.SyncGroup, kmsg.Heartbeat,

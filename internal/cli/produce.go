@@ -229,7 +229,13 @@ func runProduce(cmd *cobra.Command, g *globalOptions, o *produceOptions, topic s
 	defer tally.mu.Unlock()
 	switch {
 	case tally.firstErr != nil:
-		return fmt.Errorf("produced %d of %d records to %s: %w", tally.ok, sent, topic, produceError(topic, tally.firstErr))
+		err := produceError(topic, tally.firstErr)
+		// kgo words a forced partition beyond the topic's count as an
+		// "invalid record partitioning choice"; say it in the user's terms.
+		if o.partition >= 0 && strings.Contains(err.Error(), "invalid record partitioning choice") {
+			err = fmt.Errorf("topic %q has no partition %d", topic, o.partition)
+		}
+		return fmt.Errorf("produced %d of %d records to %s: %w", tally.ok, sent, topic, err)
 	case readErr != nil:
 		return fmt.Errorf("reading stdin after %d records: %w", sent, readErr)
 	case flushErr != nil:

@@ -179,6 +179,8 @@ func errorLine(c *cobra.Command, err error) string {
 		msg = ue.Error()
 	case isUsageFromCobra(err):
 		msg = fmt.Sprintf("%v (see %q)", err, c.CommandPath()+" --help")
+	case errors.Is(err, context.Canceled):
+		msg = "interrupted"
 	default:
 		msg = err.Error()
 	}
