@@ -16,6 +16,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/samsa-io/samsa/internal/broker"
+	"github.com/samsa-io/samsa/internal/group"
 	"github.com/samsa-io/samsa/internal/server"
 	"github.com/samsa-io/samsa/internal/wire"
 )
@@ -44,6 +45,8 @@ type API struct {
 
 	pidMu          sync.Mutex
 	pidNext, pidHi int64 // producer ids handed out from the reserved block [pidNext, pidHi); guarded by pidMu
+
+	groups *group.Coordinator // the consumer group coordinator; set by groupEntries
 }
 
 // Option adds handlers from other packages (groups, ...).
@@ -68,6 +71,9 @@ func New(b *broker.Broker, lg *slog.Logger, advertised func() (string, int32)) *
 		a.register(e)
 	}
 	for _, e := range a.adminEntries() {
+		a.register(e)
+	}
+	for _, e := range a.groupEntries() {
 		a.register(e)
 	}
 	for _, e := range a.aclEntries() {

@@ -94,6 +94,17 @@ type Broker struct {
 	flushMu     sync.Mutex
 	flushQueued map[*partition.Partition]bool // guarded by flushMu
 	flushCh     chan *partition.Partition
+
+	closers []func() // guarded by adminMu; run by Close before the partitions close
+}
+
+// OnClose registers fn to run when the broker closes, after its background
+// work stops and before its partitions close: coordinators that write to
+// internal topics stop their goroutines there.
+func (b *Broker) OnClose(fn func()) {
+	b.adminMu.Lock()
+	b.closers = append(b.closers, fn)
+	b.adminMu.Unlock()
 }
 
 // Open opens the metadata and every partition under cfg.DataDir,
@@ -535,8 +546,13 @@ func (b *Broker) closePartitions() {
 func (b *Broker) Close() error {
 	b.adminMu.Lock()
 	b.cancel()
+	closers := b.closers
+	b.closers = nil
 	b.adminMu.Unlock()
 	b.wg.Wait()
+	for _, fn := range closers {
+		fn()
+	}
 	b.closePartitions()
 	return nil
 }
