@@ -277,7 +277,7 @@ func resolvePartitions(ctx context.Context, g *globalOptions, adm *kadm.Client, 
 		// say GROUP_ID_NOT_FOUND instead. Both mean "nothing committed".
 		committed, err = adm.FetchOffsets(ctx, group)
 		if err != nil && !errors.Is(err, kerr.GroupIDNotFound) {
-			return nil, nil, nil, fmt.Errorf("fetch committed offsets of group %q: %w", group, err)
+			return nil, nil, nil, requestError(fmt.Sprintf("fetch committed offsets of group %q", group), err)
 		}
 	}
 
