@@ -186,9 +186,10 @@ func TestMetadataAutoCreate(t *testing.T) {
 
 // produceRaw sends a Produce request with the given record bytes to
 // partition 0 of topic and returns the partition's answer.
-func produceRaw(t *testing.T, cl *kgo.Client, topic string, records []byte) kmsg.ProduceResponseTopicPartition {
+func produceRaw(t *testing.T, b *samsa.Broker, topic string, records []byte) kmsg.ProduceResponseTopicPartition {
 	t.Helper()
 	req := kmsg.NewPtrProduceRequest()
+	req.Version = 9 // by name; kgo would pick v13 (topic ids)
 	req.Acks = -1
 	req.TimeoutMillis = 5000
 	rt := kmsg.NewProduceRequestTopic()
@@ -197,10 +198,7 @@ func produceRaw(t *testing.T, cl *kgo.Client, topic string, records []byte) kmsg
 	rp.Records = records
 	rt.Partitions = append(rt.Partitions, rp)
 	req.Topics = append(req.Topics, rt)
-	resp, err := req.RequestWith(testCtx(t), cl)
-	if err != nil {
-		t.Fatal(err)
-	}
+	resp := rawRequest(t, b, req).(*kmsg.ProduceResponse)
 	return resp.Topics[0].Partitions[0]
 }
 
@@ -241,7 +239,7 @@ func TestProduceErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got := produceRaw(t, cl, tt.topic, tt.recs)
+			got := produceRaw(t, b, tt.topic, tt.recs)
 			if got.ErrorCode != tt.want {
 				t.Fatalf("error code %d (%v), want %d", got.ErrorCode, kerr.ErrorForCode(got.ErrorCode), tt.want)
 			}

@@ -22,6 +22,7 @@ package api
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -139,8 +140,9 @@ func (a *API) appendRecords(version int16, p *partition.Partition, records []byt
 		return partition.AppendResult{}, errors.Join(record.ErrCorrupt, errors.New("empty record set"))
 	}
 	magic, err := record.Magic(records)
-	if err != nil {
-		return partition.AppendResult{}, err
+	if err != nil || magic < 0 || magic > 2 {
+		// No known format starts like this: garbage, not an old client.
+		return partition.AppendResult{}, fmt.Errorf("%w: unknown magic byte (%v)", record.ErrCorrupt, err)
 	}
 	if magic < 2 {
 		if version >= 3 {
