@@ -4,12 +4,14 @@ package cli
 // broker (samsa.Start on a loopback port with a temp data dir).
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -430,5 +432,65 @@ func TestKafkaPartitionVectors(t *testing.T) {
 		if got := kafkaPartition([]byte(tt.key), 1000003); got != want {
 			t.Errorf("%q: got %d, want %d", tt.key, got, want)
 		}
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe to read while a command writes it.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// TestConsumeInterrupt checks that cancelling the context (what SIGINT
+// does in Execute) stops a follow-mode consumer with exit code 0, and that
+// records produced while it waits are printed.
+func TestConsumeInterrupt(t *testing.T) {
+	addr := startBroker(t, map[string]string{"num.partitions": "1", "auto.create.topics.enable": "true"})
+	requireAPIs(t, addr, kmsg.Metadata, kmsg.Produce, kmsg.Fetch, kmsg.ListOffsets)
+	cli(t, addr, "first\n", "produce", "live")
+
+	root := NewRootCommand("test")
+	var out, errOut syncBuffer
+	root.SetArgs([]string{"-b", addr, "consume", "live"})
+	root.SetOut(&out)
+	root.SetErr(&errOut)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	codec := make(chan int, 1)
+	go func() { codec <- run(ctx, root) }()
+
+	waitFor(t, 10*time.Second, func() error {
+		if out.String() != "first\n" {
+			return fmt.Errorf("output so far %q", out.String())
+		}
+		return nil
+	})
+	cli(t, addr, "second\n", "produce", "live")
+	waitFor(t, 10*time.Second, func() error {
+		if out.String() != "first\nsecond\n" {
+			return fmt.Errorf("output so far %q", out.String())
+		}
+		return nil
+	})
+	cancel()
+	select {
+	case code := <-codec:
+		if code != 0 || errOut.String() != "" {
+			t.Fatalf("after interrupt: exit %d, stderr %q", code, errOut.String())
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("consume did not stop within 10s of the interrupt")
 	}
 }
