@@ -316,3 +316,34 @@ func TestBadInput(t *testing.T) {
 	cwg.Wait()
 	t.Logf("bystander produced and consumed %d records while bad frames were sent", total)
 }
+
+// TestSlowLorisFrames: three connections that each announce a frame just
+// under socket.request.max.bytes (100 MiB) and then send nothing must not
+// stop the broker serving everyone else, nor make it allocate what they
+// claim. Twelve bytes from an unauthenticated peer should not be able to
+// charge 300 MiB against queued.max.request.bytes and park every other
+// connection's next request behind it.
+func TestSlowLorisFrames(t *testing.T) {
+	t.Parallel()
+	p := startBroker(t, t.TempDir())
+	for range 3 {
+		c := dial(t, p.Addr)
+		if _, err := c.Write(sizePrefixed(100<<20-1, nil)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Nothing observable says the broker has read those sizes; the probe
+	// below allows 5s, far longer than reading 4 bytes from loopback takes.
+	c := dial(t, p.Addr)
+	if _, err := c.Write(rawFrame(int16(kmsg.ApiVersions), 0, 1, "probe", false, nil)); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	if _, _, err := readFrame(c, 5*time.Second); err != nil {
+		t.Errorf("ApiVersions on a new connection while 3 connections hold unsent 100 MiB frames: %v after %v",
+			err, time.Since(start).Round(time.Millisecond))
+	}
+	if rss := vmRSS(t, p.Pid()); rss > 200<<20 {
+		t.Errorf("broker RSS %d MB with 3 unsent 100 MiB frames, want < 200 MB", rss>>20)
+	}
+}
