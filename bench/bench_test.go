@@ -138,17 +138,27 @@ func TestReport(t *testing.T) {
 
 	rep := newReport()
 	runStart := time.Now()
-	kinds := []peerKind{samsaInProcess(), kfakeInProcess(), binaryPeer(bins, "samsa-bin"), binaryPeer(bins, "kfake-bin")}
-	for _, kind := range kinds {
-		for _, n := range partitionCounts {
-			runScenarios(ctx, t, rep, kind, newDir(), n)
+	all := map[string]peerKind{
+		"samsa": samsaInProcess(), "kfake": kfakeInProcess(),
+		"samsa-bin": binaryPeer(bins, "samsa-bin"), "kfake-bin": binaryPeer(bins, "kfake-bin"),
+	}
+	names := peerNames()
+	for _, name := range names {
+		if _, ok := all[name]; !ok {
+			t.Fatalf("SAMSA_BENCH_PEERS: unknown peer %q (want samsa, kfake, samsa-bin, kfake-bin)", name)
 		}
 	}
-	for _, kind := range []string{"samsa", "kfake"} {
-		measureStartupInProcess(ctx, t, rep, kind, newDir)
+	for _, name := range names {
+		for _, n := range partitionCounts {
+			runScenarios(ctx, t, rep, all[name], newDir(), n)
+		}
 	}
-	for _, kind := range []string{"samsa-bin", "kfake-bin"} {
-		measureStartupExec(ctx, t, rep, bins, kind, newDir)
+	for _, name := range names {
+		if strings.HasSuffix(name, "-bin") {
+			measureStartupExec(ctx, t, rep, bins, name, newDir)
+		} else {
+			measureStartupInProcess(ctx, t, rep, name, newDir)
+		}
 	}
 
 	var sb strings.Builder
@@ -300,6 +310,16 @@ func measureStartupExec(ctx context.Context, t *testing.T, rep *report, bins bin
 		runs = append(runs, d)
 	}
 	rep.set("startup exec to first ack, median of 5, ms (lo)", kind, ms(median(runs)))
+}
+
+// peerNames is the peers to run, in order: SAMSA_BENCH_PEERS (comma
+// separated) or all four.
+func peerNames() []string {
+	v := os.Getenv("SAMSA_BENCH_PEERS")
+	if v == "" {
+		return []string{"samsa", "kfake", "samsa-bin", "kfake-bin"}
+	}
+	return strings.Split(v, ",")
 }
 
 // report is the side-by-side table: one row per metric, one column per peer.
