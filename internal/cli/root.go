@@ -252,6 +252,10 @@ func netReason(err error) string {
 
 // topicError explains a per-topic Kafka error code in words, naming the
 // topic; msg is the broker's optional error message.
+//
+// The CLI imports kerr although the broker's rule keeps kerr in api and
+// server: that rule stops storage layers from speaking Kafka codes, while
+// the CLI is a Kafka client whose job is to turn those codes into words.
 func topicError(topic string, err error, msg string) error {
 	if err == nil {
 		return nil
