@@ -489,3 +489,44 @@ func TestLogAppendTimeTopic(t *testing.T) {
 		t.Fatalf("timestamp %v (type %v), want broker time", recs[0].Timestamp, recs[0].Attrs.TimestampType())
 	}
 }
+
+// A long-poll fetch whose client went away must not hold up shutdown: the
+// connection's context ends the wait.
+func TestCloseDoesNotWaitForAbandonedLongPoll(t *testing.T) {
+	b, err := samsa.Start(context.Background(), samsa.Config{Addr: "127.0.0.1:0", DataDir: t.TempDir(), Logger: quietLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cl := newClient(t, b, kgo.DefaultProduceTopic("poll"), kgo.AllowAutoTopicCreation())
+	if err := cl.ProduceSync(testCtx(t), &kgo.Record{Value: []byte("x")}).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	cl.Close()
+	c, err := net.Dial("tcp", b.Addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	req := kmsg.NewPtrFetchRequest()
+	req.Version = 11
+	req.MaxWaitMillis, req.MinBytes, req.MaxBytes, req.SessionEpoch = 60_000, 1, 1<<20, -1
+	rt := kmsg.NewFetchRequestTopic()
+	rt.Topic = "poll"
+	rp := kmsg.NewFetchRequestTopicPartition()
+	rp.FetchOffset, rp.PartitionMaxBytes = 1, 1<<20
+	rt.Partitions = append(rt.Partitions, rp)
+	req.Topics = append(req.Topics, rt)
+	c.Write(wire.AppendRequest(nil, 1, nil, req))
+	time.Sleep(100 * time.Millisecond) // let the fetch start waiting
+	c.Close()
+
+	done := make(chan error, 1)
+	go func() { done <- b.Close() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(4 * time.Second):
+		t.Fatal("Close is waiting for a long poll whose client is gone")
+	}
+}

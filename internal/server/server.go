@@ -148,7 +148,10 @@ func (s *Server) startConn(nc net.Conn) {
 	if tc, ok := nc.(*net.TCPConn); ok {
 		_ = tc.SetNoDelay(true)
 	}
+	ctx, cancel := context.WithCancel(s.ctx)
 	c := &Conn{
+		ctx:     ctx,
+		cancel:  cancel,
 		srv:     s,
 		nc:      nc,
 		Remote:  nc.RemoteAddr().String(),
@@ -223,6 +226,11 @@ func (s *Server) removeConn(c *Conn) {
 
 // Conn is one client connection. Handlers may read its exported fields.
 type Conn struct {
+	// ctx is cancelled when the connection stops reading (client gone,
+	// bad input, shutdown): waits in phase two (fetch long polls) end
+	// early, so nobody waits for a client that will never read the answer.
+	ctx    context.Context
+	cancel context.CancelFunc
 	srv    *Server
 	nc     net.Conn
 	Remote string // client address, for logs
@@ -246,6 +254,7 @@ func (c *Conn) close() {
 func (c *Conn) readLoop() {
 	defer c.srv.wg.Done()
 	defer close(c.pending) // the writer drains what is queued and exits
+	defer c.cancel()
 	s := c.srv
 	for {
 		frame, charged, err := c.readFrame()
@@ -292,7 +301,7 @@ func (c *Conn) handle(h wire.RequestHeader, body []byte) (p Pending, err error) 
 			p, err = nil, fmt.Errorf("%w: internal error", ErrCloseConnection)
 		}
 	}()
-	return c.srv.handler.Handle(c.srv.ctx, c, h, body)
+	return c.srv.handler.Handle(c.ctx, c, h, body)
 }
 
 // readFrame reads the size, charges it to the broker-wide budget (waiting if
