@@ -184,6 +184,11 @@ func skipTags(b []byte) ([]byte, error) {
 // fields); the caller decides, because ApiVersions always uses v0.
 func AppendResponse(dst []byte, correlationID int32, flexibleHeader bool, resp kmsg.Response) []byte {
 	start := len(dst)
+	if hint := sizeHint(resp); cap(dst)-len(dst) < hint {
+		// Grow once: a fetch response of several MB would otherwise be
+		// regrown and copied a handful of times while encoding.
+		dst = append(make([]byte, 0, len(dst)+hint), dst...)
+	}
 	dst = append(dst, 0, 0, 0, 0) // size, patched below
 	dst = binary.BigEndian.AppendUint32(dst, uint32(correlationID))
 	if flexibleHeader {
@@ -214,4 +219,22 @@ func AppendRequest(dst []byte, correlationID int32, clientID *string, req kmsg.R
 	dst = req.AppendTo(dst)
 	binary.BigEndian.PutUint32(dst[start:], uint32(len(dst)-start-4))
 	return dst
+}
+
+// sizeHint estimates the encoded size of resp where it is dominated by
+// record bytes (fetch responses); 0 means "no estimate".
+func sizeHint(resp kmsg.Response) int {
+	f, ok := resp.(*kmsg.FetchResponse)
+	if !ok {
+		return 0
+	}
+	n := 64
+	for i := range f.Topics {
+		t := &f.Topics[i]
+		n += 64 + len(t.Topic)
+		for j := range t.Partitions {
+			n += 96 + len(t.Partitions[j].RecordBatches)
+		}
+	}
+	return n
 }
