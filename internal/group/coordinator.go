@@ -334,7 +334,10 @@ func (c *Coordinator) applyLocked(e *groupEntry, eff Effects) {
 // armLocked schedules the group's next Tick. REQUIRES: e.mu.
 func (c *Coordinator) armLocked(e *groupEntry) {
 	at := e.g.NextDeadline()
-	if at.Equal(e.timerAt) && e.timer != nil {
+	if e.timer != nil && !at.IsZero() && !at.Before(e.timerAt) {
+		// The armed timer fires no later than needed: a heartbeat only
+		// pushes deadlines out, so keep it (fire re-arms) rather than
+		// make a timer per heartbeat.
 		return
 	}
 	if e.timer != nil {
