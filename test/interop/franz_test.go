@@ -248,7 +248,7 @@ func TestCrashKill9(t *testing.T) {
 		next[r.Partition] = r.Offset + 1
 		count[string(r.Value)]++
 		var id, seq int
-		if _, err := fmt.Sscanf(string(r.Value), "w%d-%d", &id, &seq); err != nil {
+		if _, err := fmt.Sscanf(string(r.Value), "w%d-%d", &id, &seq); err != nil || id < 0 || id >= producers {
 			t.Fatalf("unexpected record %q at %d@%d", r.Value, r.Partition, r.Offset)
 		}
 		k := [2]int{int(r.Partition), id}

@@ -172,11 +172,8 @@ type proc struct {
 func startBroker(t *testing.T, dataDir string, extraArgs ...string) *proc {
 	t.Helper()
 	addr := "127.0.0.1:0"
-	for i, a := range extraArgs {
-		if a == "--addr" && i+1 < len(extraArgs) {
-			addr = ""
-		}
-		if strings.HasPrefix(a, "--addr=") {
+	for _, a := range extraArgs {
+		if a == "--addr" || strings.HasPrefix(a, "--addr=") {
 			addr = ""
 		}
 	}
