@@ -25,7 +25,7 @@ import (
 // more input.
 const closeWithin = 3 * time.Second
 
-// rawHeader encodes a request header v1 (api key, version, correlation ID,
+// rawFrame encodes a request header v1 (api key, version, correlation ID,
 // client ID) followed by body. flexible adds the v2 header's empty tag
 // buffer. The frame is returned with its size prefix.
 func rawFrame(key, version int16, corr int32, clientID string, flexible bool, body []byte) []byte {

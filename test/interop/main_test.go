@@ -9,6 +9,8 @@
 // whose client is missing skips, except under CI=true, where it fails: CI
 // installs them, and a skip there would hide a broken install.
 //
+// SAMSA_BIN=/path/to/samsa tests that binary instead of building one.
+//
 // Tests that need consumer groups probe FindCoordinator first and skip with
 // "needs consumer groups: ..." while the broker does not serve it, so they
 // start running by themselves once groups land.
