@@ -868,8 +868,10 @@ func (g *Group) Leave(now time.Time, ms []LeaveMember) (errs []error, e Effects)
 			id = held
 		}
 		if _, ok := g.pending[id]; ok {
+			// A handed-out id that never joined: nothing to
+			// rebalance, but a join phase may have waited for it.
 			delete(g.pending, id)
-			removed = true
+			g.tryCompleteJoin(now, &e)
 			continue
 		}
 		m := g.members[id]
@@ -917,13 +919,15 @@ func (g *Group) Tick(now time.Time) Effects {
 	if g.state == Dead {
 		return e
 	}
-	removed := false
 	for id, d := range g.pending {
 		if !d.After(now) {
+			// Not a member yet: its expiry only unblocks a join phase
+			// that waited for it (Kafka does not rebalance for it).
 			delete(g.pending, id)
-			removed = true
+			g.tryCompleteJoin(now, &e)
 		}
 	}
+	removed := false
 	for _, id := range slices.Clone(g.order) {
 		m := g.members[id]
 		if m.joinWaiter == 0 && m.syncWaiter == 0 && !m.heartbeatDeadline.IsZero() && !m.heartbeatDeadline.After(now) {

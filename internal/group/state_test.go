@@ -485,3 +485,33 @@ func TestSnapshotRestore(t *testing.T) {
 		t.Fatalf("restored assignment %q", g.Member("b").Assignment)
 	}
 }
+
+// TestPendingMemberExpiry: an id handed out with MEMBER_ID_REQUIRED that is
+// never used expires without disturbing a Stable group, and unblocks a
+// join phase that waited for it.
+func TestPendingMemberExpiry(t *testing.T) {
+	s := newScript(t, Limits{})
+	gen := s.stable("a")
+	s.join("", "ghost") // never comes back
+	s.advance(5 * time.Second)
+	if err := s.g.Heartbeat(s.now, "a", "", gen); err != nil {
+		t.Fatal(err)
+	}
+	s.advance(6 * time.Second)
+	if err := s.g.Heartbeat(s.now, "a", "", gen); err != nil {
+		t.Fatalf("a after the pending id expired: %v", err)
+	}
+	s.wantState(Stable, gen)
+
+	s.join("", "ghost2")
+	// a rejoins (e.g. its subscription changed): the join phase waits for
+	// the pending id until it expires.
+	w := s.join("a", "", protocols(Protocol{Name: "range", Metadata: []byte("new")}))
+	if _, ok := s.joins[w]; ok {
+		t.Fatal("join completed while an id was pending")
+	}
+	s.advance(11 * time.Second)
+	if r := s.joined(w); r.Err != nil || r.Generation != gen+1 {
+		t.Fatalf("join after the pending id expired: %+v", r)
+	}
+}
