@@ -125,9 +125,9 @@ func (b *Broker) DataDir() string { return b.cfg.DataDir }
 // Shutdown stops accepting requests, answers the ones in flight (bounded by
 // ctx), then syncs and closes every partition.
 func (b *Broker) Shutdown(ctx context.Context) error {
-	b.srv.Drain(ctx)
+	drainErr := b.srv.Drain(ctx)
 	err := b.srv.Close()
-	return errors.Join(err, b.broker.Close())
+	return errors.Join(drainErr, err, b.broker.Close())
 }
 
 // Close shuts down, giving in-flight requests up to 5 seconds.

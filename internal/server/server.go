@@ -195,8 +195,9 @@ func (s *Server) Close() error {
 
 // Drain stops reading new requests on every connection, lets the replies
 // already queued be written (bounded by ctx), then closes. Used for a clean
-// SIGTERM shutdown: in-flight requests are answered.
-func (s *Server) Drain(ctx context.Context) {
+// SIGTERM shutdown: in-flight requests are answered. It returns ctx's error
+// if some connection had not finished by then.
+func (s *Server) Drain(ctx context.Context) error {
 	s.mu.Lock()
 	if s.ln != nil {
 		s.ln.Close()
@@ -214,8 +215,10 @@ func (s *Server) Drain(ctx context.Context) {
 		select {
 		case <-c.done:
 		case <-ctx.Done():
+			return fmt.Errorf("requests still in flight when the shutdown grace period ended: %w", ctx.Err())
 		}
 	}
+	return nil
 }
 
 func (s *Server) removeConn(c *Conn) {
