@@ -397,6 +397,13 @@ func (b *Broker) partitionDir(topic string, i int32) string {
 
 func (b *Broker) partitionConfig(t *Topic, i int32) partition.Config {
 	c := t.Config
+	if !c.Delete() {
+		// cleanup.policy=compact alone: Kafka never deletes segments by
+		// retention.ms/bytes, only compaction removes superseded keys.
+		// __consumer_offsets relies on it: an idle group's last commit
+		// must survive however old it is.
+		c.Retention, c.RetentionBytes = -1, -1
+	}
 	return partition.Config{
 		Topic: t.Name, Index: i, Dir: b.partitionDir(t.Name, i),
 		Log: log.Options{
