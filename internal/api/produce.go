@@ -100,6 +100,17 @@ func (a *API) handleProduce(ctx context.Context, c *server.Conn, kreq kmsg.Reque
 		for _, p := range toFlush {
 			a.b.ScheduleFlush(p)
 		}
+		// acks=0 has no response to carry an error, so, as Kafka does, a
+		// failed partition closes the connection: the client notices,
+		// refreshes its metadata and reconnects.
+		for i := range resp.Topics {
+			for _, sp := range resp.Topics[i].Partitions {
+				if sp.ErrorCode != 0 {
+					return nil, fmt.Errorf("%w: acks=0 produce to %s-%d failed: %s", server.ErrCloseConnection,
+						resp.Topics[i].Topic, sp.Partition, kerr.ErrorForCode(sp.ErrorCode))
+				}
+			}
+		}
 		return func() kmsg.Response { return nil }, nil
 	}
 	if len(toFlush) == 0 {
