@@ -239,9 +239,8 @@ func (a *API) handleJoinGroup(ctx context.Context, c *server.Conn, kreq kmsg.Req
 	jr := group.JoinRequest{
 		MemberID:   req.MemberID,
 		InstanceID: deref(req.InstanceID),
-		// TODO(group): the request header's client id is not passed to
-		// handlers yet; member ids are then a bare UUID.
 		ClientHost:           clientHost(c),
+		ClientID:             clientIDFrom(ctx),
 		ProtocolType:         req.ProtocolType,
 		SessionTimeout:       time.Duration(req.SessionTimeoutMillis) * time.Millisecond,
 		RebalanceTimeout:     time.Duration(req.RebalanceTimeoutMillis) * time.Millisecond,

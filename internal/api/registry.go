@@ -122,7 +122,24 @@ func (a *API) Handle(ctx context.Context, c *server.Conn, h wire.RequestHeader, 
 		}
 		return nil, fmt.Errorf("%w: malformed %s v%d body: %v", server.ErrCloseConnection, kmsg.NameForKey(h.APIKey), h.APIVersion, err)
 	}
-	return e.fn(ctx, c, req)
+	return e.fn(withClientID(ctx, h.ClientID), c, req)
+}
+
+type clientIDKey struct{}
+
+// withClientID carries the request header's client id to handlers that
+// record it (group members' ids and descriptions).
+func withClientID(ctx context.Context, id string) context.Context {
+	if id == "" {
+		return ctx
+	}
+	return context.WithValue(ctx, clientIDKey{}, id)
+}
+
+// clientIDFrom returns the request's client id, or "".
+func clientIDFrom(ctx context.Context) string {
+	id, _ := ctx.Value(clientIDKey{}).(string)
+	return id
 }
 
 // advertisedFrom returns a func giving the host/port to advertise: adv

@@ -231,7 +231,7 @@ func TestGroupCommands(t *testing.T) {
 		kmsg.LeaveGroup, kmsg.OffsetCommit, kmsg.OffsetFetch, kmsg.ListGroups, kmsg.DescribeGroups,
 		kmsg.DeleteGroups)
 	requireListGroups(t, addr)
-	groupScenario(t, addr, brokerGaps{noClientID: true})
+	groupScenario(t, addr)
 }
 
 // TestGroupCommandsKfake runs the same lifecycle against franz-go's kfake,
@@ -243,7 +243,7 @@ func TestGroupCommandsKfake(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(c.Close)
-	groupScenario(t, c.ListenAddrs()[0], brokerGaps{})
+	groupScenario(t, c.ListenAddrs()[0])
 }
 
 // requireListGroups skips when the broker advertises the group APIs but
@@ -288,18 +288,9 @@ func lagRows(t *testing.T, out, topic string) []lagRow {
 	return rows
 }
 
-// brokerGaps lists known broker shortcomings that groupScenario tolerates,
-// so that the rest of the scenario keeps running against samsa while they
-// are fixed. Each has an owner's TODO in the broker.
-type brokerGaps struct {
-	// noClientID: JoinGroup does not see the request header's client
-	// id, so DescribeGroups reports none.
-	noClientID bool
-}
-
 // groupScenario produces 30 records to "orders", consumes them all in
 // group "workers", then drives list, describe, reset-offsets and delete.
-func groupScenario(t *testing.T, addr string, gaps brokerGaps) {
+func groupScenario(t *testing.T, addr string) {
 	const (
 		topic   = "orders"
 		group   = "workers"
@@ -353,9 +344,7 @@ func groupScenario(t *testing.T, addr string, gaps brokerGaps) {
 	if !strings.Contains(out, topic+"(0,1,2)") {
 		t.Fatalf("describe does not show the member's assignment:\n%s", out)
 	}
-	if gaps.noClientID {
-		t.Logf("known broker gap: members have no client id (see TODO(group) in internal/api/group.go)")
-	} else if !strings.Contains(out, "scenario") {
+	if !strings.Contains(out, "scenario") {
 		t.Fatalf("describe does not show the member's client id:\n%s", out)
 	}
 	errOut := cliFail(t, addr, "group", "reset-offsets", group, "--topic", topic, "--to-earliest", "--execute")
