@@ -373,7 +373,13 @@ func (c *Conn) writeLoop() {
 			c.srv.budget.Release(q.charged)
 			continue
 		}
-		resp := q.reply()
+		resp, ok := c.complete(q)
+		if !ok {
+			broken = true
+			c.close()
+			c.srv.budget.Release(q.charged)
+			continue
+		}
 		if resp != nil {
 			// ApiVersions always answers with a v0 response header, even
 			// at a flexible version: the client does not know our versions
@@ -393,6 +399,18 @@ func (c *Conn) writeLoop() {
 		}
 		c.srv.budget.Release(q.charged)
 	}
+}
+
+// complete runs phase two of a request. A panic there is a bug; it closes
+// this connection (ok=false) instead of taking the broker down.
+func (c *Conn) complete(q queued) (resp kmsg.Response, ok bool) {
+	defer func() {
+		if r := recover(); r != nil {
+			c.srv.log.Error("BUG: request completion panicked", "client", c.Remote, "api_key", q.h.APIKey, "api_version", q.h.APIVersion, "panic", r)
+			resp, ok = nil, false
+		}
+	}()
+	return q.reply(), true
 }
 
 func isTimeout(err error) bool {
