@@ -1,5 +1,5 @@
 // Package cli is samsa's admin and data command line: topic management,
-// produce, consume and cluster inspection, in the spirit of Redpanda's rpk
+// produce, consume, consumer groups and cluster inspection, in the spirit of Redpanda's rpk
 // and kcat. It talks to any Kafka-compatible cluster through franz-go's kgo
 // and kadm, so it works against samsa and against Apache Kafka alike.
 //
@@ -101,7 +101,7 @@ func (o *globalOptions) newAdmin(ctx context.Context) (*kadm.Client, error) {
 }
 
 // NewRootCommand returns the "samsa" root command carrying the client
-// subcommands (topic, produce, consume, cluster). The caller adds the
+// subcommands (topic, produce, consume, group, cluster). The caller adds the
 // broker's own "serve" command and runs it with Execute.
 func NewRootCommand(version string) *cobra.Command {
 	opts := &globalOptions{}
@@ -118,6 +118,7 @@ environment variable), a comma-separated list of host:port seeds.`,
   samsa topic create orders -p 6           # create a topic with 6 partitions
   printf 'k1:hello\nk2:world\n' | samsa produce orders -k :
   samsa consume orders -e -f json          # print everything, then exit
+  samsa group describe my-group            # members, committed offsets, lag
   SAMSA_BROKERS=h1:9092,h2:9092 samsa cluster`,
 		Version:       version,
 		SilenceErrors: true, // Execute prints the one error line
