@@ -82,6 +82,10 @@ func New(b *broker.Broker, lg *slog.Logger, advertised func() (string, int32)) *
 	return a
 }
 
+// Groups returns the consumer group coordinator, for read-only views
+// (internal/web: the console and group lag metrics).
+func (a *API) Groups() *group.Coordinator { return a.groups }
+
 // register adds e with the full kmsg version range unless set.
 func (a *API) register(e entry) {
 	if e.max == 0 {

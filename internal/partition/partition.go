@@ -342,6 +342,13 @@ func (p *Partition) Size() int64 { return p.log.Size() }
 // Dir returns the partition directory.
 func (p *Partition) Dir() string { return p.cfg.Dir }
 
+// NumSegments returns how many segments the log has (for metrics).
+func (p *Partition) NumSegments() int { return p.log.NumSegments() }
+
+// Syncs returns how many fsyncs the log has done since it was opened (for
+// metrics).
+func (p *Partition) Syncs() int64 { return p.log.Syncs() }
+
 // OffsetForTimestamp answers ListOffsets by timestamp: the first committed
 // offset whose record timestamp is >= ts.
 func (p *Partition) OffsetForTimestamp(ts int64) (offset, timestamp int64, found bool, err error) {

@@ -65,7 +65,37 @@ type Config struct {
 	// MaxInFlight bounds the replies queued per connection.
 	MaxInFlight int
 	Logger      *slog.Logger
+	// Observer receives request and connection events for metrics
+	// (internal/web). Nil observes nothing.
+	Observer Observer
 }
+
+// Observer is told about every request and connection. Its methods run on
+// the connection goroutines, on the hot path: they must not block and
+// should not allocate (internal/web resolves a counter per API key once,
+// at startup, instead of looking labels up per request).
+type Observer interface {
+	// ConnOpened and ConnClosed bracket every accepted connection.
+	ConnOpened()
+	ConnClosed()
+	// RequestDone reports one answered request: dur runs from the end of
+	// reading its frame to the end of writing its reply (for acks=0
+	// produces, which get no reply, to the end of phase two). inBytes and
+	// outBytes are whole frames, size prefix included; outBytes is 0 when
+	// nothing was sent.
+	RequestDone(key, version int16, dur time.Duration, inBytes, outBytes int)
+	// ProtocolError reports a connection closed because of what its
+	// client sent: a bad frame size (key -1), an undecodable header (key
+	// -1) or a request the handler refused to answer.
+	ProtocolError(key int16)
+}
+
+type nopObserver struct{}
+
+func (nopObserver) ConnOpened()                                       {}
+func (nopObserver) ConnClosed()                                       {}
+func (nopObserver) RequestDone(int16, int16, time.Duration, int, int) {}
+func (nopObserver) ProtocolError(int16)                               {}
 
 // Server accepts connections and serves them until Close.
 type Server struct {
@@ -99,6 +129,9 @@ func New(cfg Config, h Handler) *Server {
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
+	}
+	if cfg.Observer == nil {
+		cfg.Observer = nopObserver{}
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	return &Server{
@@ -166,6 +199,7 @@ func (s *Server) startConn(nc net.Conn) {
 	}
 	s.conns[c] = struct{}{}
 	s.mu.Unlock()
+	s.cfg.Observer.ConnOpened()
 
 	s.wg.Add(2)
 	go c.readLoop()
@@ -225,6 +259,7 @@ func (s *Server) removeConn(c *Conn) {
 	s.mu.Lock()
 	delete(s.conns, c)
 	s.mu.Unlock()
+	s.cfg.Observer.ConnClosed()
 }
 
 // Conn is one client connection. Handlers may read its exported fields.
@@ -247,7 +282,9 @@ type Conn struct {
 type queued struct {
 	h       wire.RequestHeader
 	reply   Pending
-	charged int64 // bytes charged against the server budget, released after the write
+	charged int64     // bytes charged against the server budget, released after the write
+	read    time.Time // when the frame had been read, for the Observer
+	inBytes int       // frame size including the size prefix
 }
 
 func (c *Conn) close() {
@@ -265,6 +302,7 @@ func (c *Conn) readLoop() {
 			switch {
 			case errors.Is(err, io.EOF), errors.Is(err, net.ErrClosed), s.ctx.Err() != nil, isTimeout(err):
 			case errors.Is(err, wire.ErrFrameTooLarge), errors.Is(err, wire.ErrBadFrameSize):
+				s.cfg.Observer.ProtocolError(-1)
 				s.log.Warn("closing connection: bad frame size (raise socket.request.max.bytes if the client is legitimate)",
 					"client", c.Remote, "err", err)
 			default:
@@ -272,21 +310,24 @@ func (c *Conn) readLoop() {
 			}
 			return
 		}
+		read := time.Now()
 		h, body, err := wire.ParseRequestHeader(frame)
 		if err != nil {
 			s.budget.Release(charged)
+			s.cfg.Observer.ProtocolError(-1)
 			s.log.Warn("closing connection: undecodable request header", "client", c.Remote, "err", err)
 			return
 		}
 		reply, err := c.handle(h, body)
 		if err != nil {
 			s.budget.Release(charged)
+			s.cfg.Observer.ProtocolError(h.APIKey)
 			s.log.Warn("closing connection", "client", c.Remote, "api_key", h.APIKey,
 				"api_version", h.APIVersion, "client_id", h.ClientID, "reason", err)
 			return
 		}
 		select {
-		case c.pending <- queued{h: h, reply: reply, charged: charged}:
+		case c.pending <- queued{h: h, reply: reply, charged: charged, read: read, inBytes: 4 + len(frame)}:
 		case <-c.done: // writer died (write error); stop reading
 			s.budget.Release(charged)
 			return
@@ -380,12 +421,14 @@ func (c *Conn) writeLoop() {
 			c.srv.budget.Release(q.charged)
 			continue
 		}
+		outBytes := 0
 		if resp != nil {
 			// ApiVersions always answers with a v0 response header, even
 			// at a flexible version: the client does not know our versions
 			// yet, so it cannot expect tagged fields in the header.
 			flexHeader := q.h.Flexible && q.h.APIKey != int16(kmsg.ApiVersions)
 			buf = wire.AppendResponse(buf[:0], q.h.CorrelationID, flexHeader, resp)
+			outBytes = len(buf)
 			if _, err := c.nc.Write(buf); err != nil {
 				if !errors.Is(err, net.ErrClosed) {
 					c.srv.log.Info("closing connection: write failed", "client", c.Remote, "err", err)
@@ -397,6 +440,7 @@ func (c *Conn) writeLoop() {
 				buf = nil // don't pin a large fetch response's buffer
 			}
 		}
+		c.srv.cfg.Observer.RequestDone(q.h.APIKey, q.h.APIVersion, time.Since(q.read), q.inBytes, outBytes)
 		c.srv.budget.Release(q.charged)
 	}
 }
