@@ -31,6 +31,8 @@ func errorCode(err error) int16 {
 		return kerr.OutOfOrderSequenceNumber.Code
 	case errors.Is(err, partition.ErrInvalidEpoch):
 		return kerr.InvalidProducerEpoch.Code
+	case errors.Is(err, partition.ErrKeylessRecordOnCompactedTopic):
+		return kerr.InvalidRecord.Code
 	case errors.Is(err, partition.ErrTransactionsUnsupported):
 		return kerr.TransactionalIDAuthorizationFailed.Code
 	case errors.Is(err, partition.ErrOffsetOutOfRange), errors.Is(err, log.ErrOffsetOutOfRange):

@@ -412,6 +412,12 @@ func (b *Broker) partitionConfig(t *Topic, i int32) partition.Config {
 			IndexIntervalBytes: c.IndexIntervalBytes,
 			RetentionAge:       c.Retention,
 			RetentionBytes:     c.RetentionBytes,
+
+			Compact:                c.Compact(),
+			DeleteRetention:        c.DeleteRetention,
+			MinCompactionLag:       c.MinCompactionLag,
+			MaxCompactionLag:       c.MaxCompactionLag,
+			MinCleanableDirtyRatio: c.MinCleanableDirtyRatio,
 		},
 		LogAppendTime:   c.LogAppendTime,
 		MaxMessageBytes: c.MaxMessageBytes,
@@ -513,12 +519,47 @@ func (b *Broker) retentionLoop() {
 	}
 	t := time.NewTicker(every)
 	defer t.Stop()
+	// The cleaner checks compacted topics more often than retention runs,
+	// as Kafka's cleaner threads do (log.cleaner.backoff.ms, 15 s): a pass
+	// that finds nothing due costs a lock and a sum per partition.
+	ct := time.NewTicker(min(every, cleanerBackoff))
+	defer ct.Stop()
 	for {
 		select {
 		case <-b.ctx.Done():
 			return
 		case <-t.C:
 			b.ApplyRetention()
+		case <-ct.C:
+			b.Compact()
+		}
+	}
+}
+
+// cleanerBackoff is Kafka's log.cleaner.backoff.ms default.
+const cleanerBackoff = 15 * time.Second
+
+// Compact runs a cleaner pass on every partition of every compacted topic
+// now, logging one line per partition that was cleaned.
+func (b *Broker) Compact() {
+	for _, t := range b.Topics() {
+		if !t.Config.Compact() {
+			continue
+		}
+		for _, p := range t.Partitions {
+			if b.ctx.Err() != nil {
+				return
+			}
+			st, err := p.Compact(time.Now())
+			switch {
+			case errors.Is(err, partition.ErrClosed):
+			case err != nil:
+				b.lg.Warn("compaction failed", "topic", t.Name, "partition", p.Index, "err", err)
+			case st.Segments > 0:
+				b.lg.Info("compacted partition", "topic", t.Name, "partition", p.Index,
+					"segments", st.Segments, "bytes_before", st.BytesBefore, "bytes_after", st.BytesAfter,
+					"records_removed", st.RecordsRemoved, "dirty_ratio", fmt.Sprintf("%.2f", st.DirtyRatio))
+			}
 		}
 	}
 }

@@ -52,8 +52,18 @@ type Options struct {
 	IndexIntervalBytes int           // index.interval.bytes; default 4096
 	RetentionAge       time.Duration // retention.ms; < 0 keeps forever; default 7 days
 	RetentionBytes     int64         // retention.bytes; < 0 (or 0) is unlimited
-	Now                func() time.Time
-	Logger             *slog.Logger
+
+	// Compaction (cleanup.policy=compact, see compact.go). Unlike the
+	// fields above, zero is meaningful for each of these and is used as
+	// given: the broker always passes the topic's resolved values.
+	Compact                bool          // cleanup.policy includes compact
+	DeleteRetention        time.Duration // delete.retention.ms: tombstone lifetime after its segment is first cleaned
+	MinCompactionLag       time.Duration // min.compaction.lag.ms
+	MaxCompactionLag       time.Duration // max.compaction.lag.ms; <= 0 = never
+	MinCleanableDirtyRatio float64       // min.cleanable.dirty.ratio
+
+	Now    func() time.Time
+	Logger *slog.Logger
 }
 
 func (o Options) withDefaults() Options {
@@ -106,6 +116,11 @@ type Log struct {
 	// failed write (a full disk).
 	writeHook func(f *os.File, b []byte, off int64) (int, error)
 
+	// compactMu serialises Compact calls (one cleaner pass at a time). It
+	// is held across the whole pass, which takes mu only briefly. Lock
+	// order: compactMu -> mu.
+	compactMu sync.Mutex
+
 	flushMu   sync.Mutex
 	flushCond *sync.Cond // on flushMu; broadcast when a flush ends
 	flushing  bool       // guarded by flushMu: one fsync round at a time
@@ -130,6 +145,11 @@ type Log struct {
 		truncations uint64
 		// offBuf and timeBuf are Append's scratch for index entries.
 		offBuf, timeBuf []byte
+		// firstDirty is the compaction checkpoint (compact.go): segments
+		// wholly below it have been cleaned. cleanedUpTo is its persisted
+		// high mark (cleanerCheckpointFile), never lowered: recovery
+		// tolerates offset gaps in an active segment below it.
+		firstDirty, cleanedUpTo int64
 	}
 }
 
@@ -339,25 +359,44 @@ func (l *Log) rollLocked() error {
 // LogStartOffset or above LogEndOffset gives ErrOffsetOutOfRange. The result
 // is a fresh buffer owned by the caller. The lock is held only to snapshot
 // the segment; the pread runs concurrently with appends.
+//
+// Compaction leaves gaps in offsets: the batch returned first may start
+// after offset, and a cleaned segment may hold no batch at or after offset
+// at all (its tail, or all of it, was removed). Read then continues in the
+// next segment, so a consumer positioned in a gap moves on as in Kafka.
 func (l *Log) Read(offset, upTo int64, maxBytes int, minOne bool) ([]byte, error) {
-	l.mu.Lock()
-	if err := l.usableLocked(); err != nil {
+	first := offset
+	for {
+		l.mu.Lock()
+		if err := l.usableLocked(); err != nil {
+			l.mu.Unlock()
+			return nil, err
+		}
+		lso, leo := l.mu.logStartOffset, l.leo.Load()
+		if offset < lso || offset > leo {
+			l.mu.Unlock()
+			if offset != first {
+				// A truncation or restart raced the walk past a gap.
+				return nil, nil
+			}
+			return nil, fmt.Errorf("%w: %d not in [%d, %d]", ErrOffsetOutOfRange, offset, lso, leo)
+		}
+		if offset == leo || offset >= upTo {
+			l.mu.Unlock()
+			return nil, nil
+		}
+		i := l.segmentIndexLocked(offset)
+		s := l.mu.segments[i]
+		last, next := i == len(l.mu.segments)-1, s.next
+		v := l.viewLocked(s)
 		l.mu.Unlock()
-		return nil, err
+		b, exhausted, err := v.read(offset, upTo, maxBytes, minOne)
+		v.seg.release()
+		if err != nil || !exhausted || last || next <= offset {
+			return b, err
+		}
+		offset = next
 	}
-	lso, leo := l.mu.logStartOffset, l.leo.Load()
-	if offset < lso || offset > leo {
-		l.mu.Unlock()
-		return nil, fmt.Errorf("%w: %d not in [%d, %d]", ErrOffsetOutOfRange, offset, lso, leo)
-	}
-	if offset == leo || offset >= upTo {
-		l.mu.Unlock()
-		return nil, nil
-	}
-	v := l.viewLocked(l.mu.segments[l.segmentIndexLocked(offset)])
-	l.mu.Unlock()
-	defer v.seg.release()
-	return v.read(offset, upTo, maxBytes, minOne)
 }
 
 // segmentIndexLocked returns the index of the segment that holds offset:

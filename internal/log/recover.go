@@ -84,6 +84,9 @@ func (l *Log) recover() error {
 	sort.Slice(bases, func(i, j int) bool { return bases[i] < bases[j] })
 
 	lso, haveLSO := l.readCheckpoint()
+	// The compaction checkpoint (compact.go): segments below it may hold
+	// offset gaps. Missing means nothing was cleaned: all is dirty.
+	cleanedUpTo, _ := l.readOffsetFile(cleanerCheckpointFile)
 	now := l.mu.opts.Now()
 	if len(bases) == 0 {
 		s, err := openSegment(l.dir, max(lso, 0), true, now)
@@ -108,7 +111,11 @@ func (l *Log) recover() error {
 		if i < len(bases)-1 {
 			err = l.loadInactive(s, fi.Size(), bases[i+1])
 		} else {
-			err = l.recoverActive(s, fi.Size())
+			mode := scanValidate
+			if base < cleanedUpTo {
+				mode = scanValidateGaps
+			}
+			err = l.recoverActive(s, fi.Size(), mode)
 		}
 		if err != nil {
 			return err
@@ -133,6 +140,8 @@ func (l *Log) recover() error {
 	}
 	l.mu.logStartOffset = lso
 	l.lso.Store(lso)
+	l.mu.cleanedUpTo = cleanedUpTo
+	l.mu.firstDirty = cleanedUpTo
 	if _, err := l.deleteBelowStartLocked(); err != nil {
 		return err
 	}
@@ -191,9 +200,10 @@ func (l *Log) loadInactive(s *segment, size, nextBase int64) error {
 // recoverActive validates every batch of the last segment (CRC, records,
 // contiguous offsets) and truncates the file at the first bad one: after a
 // crash the tail of the active segment may hold a torn write, or pages that
-// never reached the disk. Its indexes are always rebuilt.
-func (l *Log) recoverActive(s *segment, size int64) error {
-	end, reason, err := s.scanSegment(size, scanValidate, l.mu.opts.IndexIntervalBytes)
+// never reached the disk. Its indexes are always rebuilt. mode is
+// scanValidate, or scanValidateGaps for a segment compaction has cleaned.
+func (l *Log) recoverActive(s *segment, size int64, mode scanMode) error {
+	end, reason, err := s.scanSegment(size, mode, l.mu.opts.IndexIntervalBytes)
 	if err != nil {
 		return err
 	}
@@ -231,11 +241,15 @@ func readIndexFile(f *os.File, logSize int64, entrySize int) ([]byte, error) {
 // readCheckpoint returns the persisted log start offset. A missing or
 // unreadable file is not fatal: the first segment's base is then the start,
 // which is at most one deletion behind.
-func (l *Log) readCheckpoint() (int64, bool) {
-	b, err := os.ReadFile(filepath.Join(l.dir, logStartOffsetFile))
+func (l *Log) readCheckpoint() (int64, bool) { return l.readOffsetFile(logStartOffsetFile) }
+
+// readOffsetFile reads a checkpoint file holding one offset in the
+// "0\n<offset>\n" format; ok=false when it is missing or malformed.
+func (l *Log) readOffsetFile(name string) (int64, bool) {
+	b, err := os.ReadFile(filepath.Join(l.dir, name))
 	if err != nil {
 		if !errors.Is(err, os.ErrNotExist) {
-			l.logger.Warn("cannot read log start offset", "dir", l.dir, "err", err)
+			l.logger.Warn("cannot read checkpoint", "dir", l.dir, "file", name, "err", err)
 		}
 		return 0, false
 	}
@@ -245,18 +259,21 @@ func (l *Log) readCheckpoint() (int64, bool) {
 			return off, true
 		}
 	}
-	l.logger.Warn("ignoring malformed log start offset file", "dir", l.dir, "content", string(b[:min(len(b), 64)]))
+	l.logger.Warn("ignoring malformed checkpoint file", "dir", l.dir, "file", name, "content", string(b[:min(len(b), 64)]))
 	return 0, false
 }
 
 // writeCheckpoint persists the log start offset atomically: write a temp
 // file, fsync it, rename it over the old one, fsync the directory.
-func (l *Log) writeCheckpoint(off int64) error {
-	path := filepath.Join(l.dir, logStartOffsetFile)
+func (l *Log) writeCheckpoint(off int64) error { return l.writeOffsetFile(logStartOffsetFile, off) }
+
+// writeOffsetFile writes a checkpoint file as writeCheckpoint describes.
+func (l *Log) writeOffsetFile(name string, off int64) error {
+	path := filepath.Join(l.dir, name)
 	tmp := path + ".tmp"
 	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
 	if err != nil {
-		return fmt.Errorf("write log start offset: %w", err)
+		return fmt.Errorf("write %s: %w", name, err)
 	}
 	_, err = fmt.Fprintf(f, "0\n%d\n", off)
 	if err == nil {
@@ -272,7 +289,7 @@ func (l *Log) writeCheckpoint(off int64) error {
 		err = l.syncDir()
 	}
 	if err != nil {
-		return fmt.Errorf("write log start offset: %w", err)
+		return fmt.Errorf("write %s: %w", name, err)
 	}
 	return nil
 }

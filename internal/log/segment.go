@@ -268,6 +268,11 @@ const (
 	// (record.Validate) and that offsets are contiguous: for the active
 	// segment's tail, which a crash may have torn.
 	scanValidate
+	// scanValidateGaps is scanValidate allowing forward gaps between
+	// batches: for an active segment that compaction cleaned before a
+	// TruncateTo made it active again (see compact.go). Offsets must
+	// still increase.
+	scanValidateGaps
 )
 
 // scanSegment walks the batches of s.log from position 0 up to limit bytes,
@@ -306,12 +311,14 @@ func (s *segment) scanSegment(limit int64, mode scanMode, interval int) (end int
 			return pos, fmt.Sprintf("lastOffsetDelta %d", h.LastOffsetDelta), nil
 		}
 		if (mode == scanValidate && h.BaseOffset != s.next) || h.BaseOffset < s.next {
+			// Only scanValidate demands contiguous offsets: a cleaned
+			// segment keeps its surviving batches at their offsets.
 			return pos, fmt.Sprintf("base offset %d, expected %d", h.BaseOffset, s.next), nil
 		}
 		if !fitsIndex(s.base, h.LastOffset(), pos+size) {
 			return pos, fmt.Sprintf("batch at offset %d does not fit the segment's 32-bit index", h.BaseOffset), nil
 		}
-		if mode == scanValidate {
+		if mode != scanHeaders {
 			if int64(cap(batch)) < size {
 				batch = make([]byte, size)
 			}
@@ -391,22 +398,24 @@ func (v view) find(from, offset int64) (pos int64, h record.BatchHeader, ok bool
 	return pos, h, false, nil
 }
 
-// read implements Log.Read within one segment.
-func (v view) read(offset, upTo int64, maxBytes int, minOne bool) ([]byte, error) {
+// read implements Log.Read within one segment. exhausted reports that the
+// snapshot holds no batch at or after offset (compaction removed them), so
+// the caller should look in the next segment.
+func (v view) read(offset, upTo int64, maxBytes int, minOne bool) (_ []byte, exhausted bool, _ error) {
 	pos, h, ok, err := v.find(lookupPosition(v.index, offset), offset)
 	if err != nil || !ok || h.BaseOffset >= upTo {
-		return nil, err
+		return nil, err == nil && !ok, err
 	}
 	n := min(int64(max(maxBytes, 0)), v.size-pos)
 	if first := int64(h.Size()); first > n {
 		if !minOne {
-			return nil, nil
+			return nil, false, nil
 		}
 		n = first
 	}
 	buf := make([]byte, n)
 	if _, err := v.seg.log.ReadAt(buf, pos); err != nil {
-		return nil, v.ioError(pos, err)
+		return nil, false, v.ioError(pos, err)
 	}
 	// Cut at the last whole batch that fits and starts below upTo. The
 	// first batch fits by construction.
@@ -414,7 +423,7 @@ func (v view) read(offset, upTo int64, maxBytes int, minOne bool) ([]byte, error
 	for len(buf)-cut >= record.BatchHeaderSize {
 		bh, err := record.ParseHeader(buf[cut:])
 		if err != nil || bh.BatchLength < record.BatchHeaderSize-record.LogOverhead {
-			return nil, fmt.Errorf("%w: %s at position %d: %v", ErrCorrupt, v.seg.logPath, pos+int64(cut), err)
+			return nil, false, fmt.Errorf("%w: %s at position %d: %v", ErrCorrupt, v.seg.logPath, pos+int64(cut), err)
 		}
 		if bh.BaseOffset >= upTo || bh.Size() > len(buf)-cut {
 			break
@@ -423,9 +432,9 @@ func (v view) read(offset, upTo int64, maxBytes int, minOne bool) ([]byte, error
 	}
 	if cut < len(buf)/2 && len(buf)-cut > 64<<10 {
 		// Do not hand a fetch response a mostly unused buffer to hold.
-		return append([]byte(nil), buf[:cut]...), nil
+		return append([]byte(nil), buf[:cut]...), false, nil
 	}
-	return buf[:cut:cut], nil
+	return buf[:cut:cut], false, nil
 }
 
 // readBatch returns the whole batch at pos (header h already read).

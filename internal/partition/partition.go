@@ -32,6 +32,10 @@ var (
 	// transaction coordinator exists (the producer sees a clear error
 	// instead of half-working transactions).
 	ErrTransactionsUnsupported = errors.New("partition: transactional produce is not supported yet")
+	// ErrKeylessRecordOnCompactedTopic: a produce to a compacted topic
+	// holds a record without a key, which compaction could not place
+	// (Kafka answers INVALID_RECORD).
+	ErrKeylessRecordOnCompactedTopic = errors.New("partition: compacted topic requires a key on every record")
 )
 
 // Config configures a partition.
@@ -142,6 +146,7 @@ func (p *Partition) Append(batches []byte, now time.Time) (AppendResult, error) 
 	p.mu.Lock()
 	maxBytes := p.cfg.MaxMessageBytes
 	appendTime := p.cfg.LogAppendTime
+	compacted := p.cfg.Log.Compact
 	p.mu.Unlock()
 	err := record.Split(batches, func(h record.BatchHeader, b []byte) error {
 		if _, err := record.Validate(b); err != nil {
@@ -152,6 +157,18 @@ func (p *Partition) Append(batches []byte, now time.Time) (AppendResult, error) 
 		}
 		if h.Transactional() || h.Control() {
 			return ErrTransactionsUnsupported
+		}
+		if compacted {
+			// Decoding the records (decompressing) is the price of a
+			// compacted topic only: the cleaner needs every key.
+			if err := record.ForEachRecord(b, func(r record.Record) error {
+				if r.Key == nil {
+					return fmt.Errorf("%w: offset delta %d", ErrKeylessRecordOnCompactedTopic, r.OffsetDelta)
+				}
+				return nil
+			}); err != nil {
+				return err
+			}
 		}
 		if h.ProducerID >= 0 {
 			idempotent = true
@@ -390,6 +407,19 @@ func (p *Partition) DeleteRecords(offset int64) (int64, error) {
 
 // ApplyRetention deletes segments past retention.ms/retention.bytes.
 func (p *Partition) ApplyRetention() (int, error) { return p.log.ApplyRetention() }
+
+// Compact runs a log cleaner pass if the topic is compacted and its log is
+// due (min.cleanable.dirty.ratio, max.compaction.lag.ms); see log.Compact.
+func (p *Partition) Compact(now time.Time) (log.CompactStats, error) {
+	if p.closed.Load() {
+		return log.CompactStats{}, ErrClosed
+	}
+	st, err := p.log.Compact(now)
+	if errors.Is(err, log.ErrClosed) {
+		return st, ErrClosed
+	}
+	return st, err
+}
 
 // Close closes the log (after a final flush) and wakes waiters.
 func (p *Partition) Close() error {
