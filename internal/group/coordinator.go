@@ -53,8 +53,10 @@ type Config struct {
 	RetentionCheckInterval time.Duration
 	// MaxMetadataBytes is offset.metadata.max.bytes (default 4096).
 	MaxMetadataBytes int
-	Clock            Clock
-	Logger           *slog.Logger
+	// Consumer configures KIP-848 consumer groups (consumer_coord.go).
+	Consumer ConsumerLimits
+	Clock    Clock
+	Logger   *slog.Logger
 }
 
 // Coordinator is the group coordinator of one broker. See the package doc
@@ -86,8 +88,11 @@ type Coordinator struct {
 
 // groupEntry is one group with its timer and waiters; mu guards all of it.
 type groupEntry struct {
-	mu       sync.Mutex
-	g        *Group
+	mu sync.Mutex
+	g  *Group
+	// cg is set when the group is a KIP-848 consumer group; g is then an
+	// Empty classic group that only holds the offsets (consumer_coord.go).
+	cg       *ConsumerGroup
 	part     Partition
 	timer    Timer
 	timerAt  time.Time
@@ -333,7 +338,7 @@ func (c *Coordinator) applyLocked(e *groupEntry, eff Effects) {
 
 // armLocked schedules the group's next Tick. REQUIRES: e.mu.
 func (c *Coordinator) armLocked(e *groupEntry) {
-	at := e.g.NextDeadline()
+	at := e.nextDeadlineLocked() // classic and consumer group deadlines
 	if e.timer != nil && !at.IsZero() && !at.Before(e.timerAt) {
 		// The armed timer fires no later than needed: a heartbeat only
 		// pushes deadlines out, so keep it (fire re-arms) rather than
@@ -359,6 +364,9 @@ func (c *Coordinator) fire(e *groupEntry) {
 	e.timer, e.timerAt = nil, time.Time{}
 	if c.ctx.Err() != nil || e.g.State() == Dead {
 		return
+	}
+	if e.cg != nil {
+		c.consumerTickLocked(e)
 	}
 	c.applyLocked(e, e.g.Tick(c.clock.Now()))
 }
@@ -388,6 +396,11 @@ func (c *Coordinator) Join(groupID string, r JoinRequest) func(ctx context.Conte
 	r.Waiter = Waiter(c.nextWaiter.Add(1))
 	ch := make(chan joinOutcome, 1)
 	e.mu.Lock()
+	if err := c.dropEmptyConsumerLocked(e); err != nil {
+		// A consumer (KIP-848) group with members: no migration.
+		e.mu.Unlock()
+		return func(context.Context) JoinResult { return JoinResult{Err: err, MemberID: r.MemberID, Generation: -1} }
+	}
 	e.waitJoin[r.Waiter] = ch
 	c.applyLocked(e, e.g.Join(c.clock.Now(), r))
 	part := e.part
@@ -536,7 +549,14 @@ func (c *Coordinator) Commit(groupID string, r CommitRequest) (errs []error, wai
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	now := c.clock.Now()
-	if err := e.g.ValidateCommit(now, r.Generation, r.MemberID, r.InstanceID); err != nil {
+	validate := e.g.ValidateCommit
+	if e.cg != nil {
+		// A consumer group: the generation field is the member epoch.
+		validate = func(now time.Time, epoch int32, memberID, _ string) error {
+			return e.cg.ValidateCommit(now, epoch, memberID)
+		}
+	}
+	if err := validate(now, r.Generation, r.MemberID, r.InstanceID); err != nil {
 		return all(err)
 	}
 	var kvs []BuildRecord
@@ -615,6 +635,10 @@ type Listing struct {
 	GroupID      string
 	ProtocolType string
 	State        State
+	// Type is "classic" or "consumer" (KIP-848); StateName is the state
+	// to report (the consumer group's own state names for "consumer").
+	Type      string
+	StateName string
 }
 
 // ListGroups returns every group, sorted by id.
@@ -632,8 +656,12 @@ func (c *Coordinator) ListGroups() ([]Listing, error) {
 	out := make([]Listing, 0, len(entries))
 	for _, e := range entries {
 		e.mu.Lock()
-		if e.g.State() != Dead {
-			out = append(out, Listing{GroupID: e.g.ID, ProtocolType: e.g.ProtocolType, State: e.g.State()})
+		switch {
+		case e.g.State() == Dead:
+		case e.cg != nil:
+			out = append(out, Listing{GroupID: e.g.ID, ProtocolType: "consumer", State: e.g.State(), Type: "consumer", StateName: e.cg.State().String()})
+		default:
+			out = append(out, Listing{GroupID: e.g.ID, ProtocolType: e.g.ProtocolType, State: e.g.State(), Type: "classic", StateName: e.g.State().String()})
 		}
 		e.mu.Unlock()
 	}
@@ -651,7 +679,9 @@ func (c *Coordinator) ListGroups() ([]Listing, error) {
 
 // Description is a group as DescribeGroups shows it.
 type Description struct {
-	State        State
+	State State
+	// StateName overrides State's name when set (a consumer group's state).
+	StateName    string
 	ProtocolType string
 	Protocol     string // only while Stable, as Kafka reports it
 	Members      []DescribedMember
@@ -676,6 +706,9 @@ func (c *Coordinator) Describe(groupID string) (Description, error) {
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
+	if e.cg != nil && e.g.State() != Dead {
+		return c.describeConsumerLocked(e), nil
+	}
 	g := e.g
 	d := Description{State: g.State(), ProtocolType: g.ProtocolType}
 	stable := g.State() == Stable
@@ -703,6 +736,10 @@ func (c *Coordinator) DeleteGroup(groupID string) error {
 		return ErrGroupIDNotFound
 	}
 	e.mu.Lock()
+	if e.cg != nil && e.cg.NumMembers() > 0 {
+		e.mu.Unlock()
+		return ErrNonEmptyGroup
+	}
 	if err := e.g.CheckDeletable(); err != nil {
 		e.mu.Unlock()
 		return err
@@ -726,6 +763,9 @@ func (c *Coordinator) deleteLocked(e *groupEntry) error {
 	}
 	k, _ := EncodeGroup(e.g.ID, nil)
 	kvs = append(kvs, BuildRecord{Key: k})
+	if e.cg != nil {
+		kvs = append(kvs, e.cg.TombstoneRecords()...)
+	}
 	if err := c.appendLocked(e, kvs); err != nil {
 		return err
 	}
@@ -755,6 +795,9 @@ func (c *Coordinator) DeleteOffsets(groupID string, tps []TopicPartition) (errs 
 		e.mu.Unlock()
 		return nil, ErrGroupIDNotFound
 	case Empty:
+		if e.cg != nil && e.cg.NumMembers() > 0 {
+			subscribed = e.cg.SubscribedTopics()
+		}
 	default:
 		if g.ProtocolType != "consumer" {
 			e.mu.Unlock()
@@ -829,7 +872,7 @@ func (c *Coordinator) ExpireOffsets() {
 				flush[e.part] = true
 				c.lg.Info("expired committed offsets", "group", g.ID, "partitions", len(tps))
 			}
-			if g.State() == Empty && g.NumOffsets() == 0 && len(g.pending) == 0 {
+			if g.State() == Empty && g.NumOffsets() == 0 && len(g.pending) == 0 && (e.cg == nil || e.cg.NumMembers() == 0) {
 				if err := c.deleteLocked(e); err == nil {
 					flush[e.part] = true
 				}
@@ -907,17 +950,32 @@ func (c *Coordinator) load(parts []Partition) {
 		}
 		warned++
 	}
+	consumers := newConsumerLoader(c.consumerLimits())
 	for i, p := range parts {
 		if c.ctx.Err() != nil {
 			return
 		}
-		if err := replayPartition(p, apply, warn); err != nil {
+		if err := replayPartition(p, apply, consumers.apply, warn); err != nil {
 			c.lg.Error("group coordinator: replaying __consumer_offsets stopped early", "partition", i, "err", err)
 		}
 	}
 	now := c.clock.Now()
+	cgs := consumers.finish(now)
 	var entries []*groupEntry
 	c.mu.Lock()
+	for id, cg := range cgs {
+		// A consumer group's offsets are in found; its classic metadata
+		// (if any survived a conversion) is ignored.
+		e := c.newEntryLocked(id)
+		e.cg = cg
+		if lg := found[id]; lg != nil {
+			for tp, o := range lg.offsets {
+				e.g.SetOffset(tp, o)
+			}
+			delete(found, id)
+		}
+		entries = append(entries, e)
+	}
 	for id, lg := range found {
 		if lg.snapshot == nil && len(lg.offsets) == 0 {
 			continue
@@ -946,7 +1004,7 @@ func (c *Coordinator) load(parts []Partition) {
 }
 
 // replayPartition reads p from its start to its high watermark.
-func replayPartition(p Partition, fn func(StoredRecord), warn func(error)) error {
+func replayPartition(p Partition, fn func(StoredRecord), cfn func(ConsumerRecord), warn func(error)) error {
 	off := p.LogStartOffset()
 	for off < p.HighWatermark() {
 		res, err := p.Read(off, 1<<20, true)
@@ -960,7 +1018,7 @@ func replayPartition(p Partition, fn func(StoredRecord), warn func(error)) error
 		if len(res.Records) == 0 {
 			return nil
 		}
-		next, err := DecodeBatches(res.Records, fn, warn)
+		next, err := DecodeAllBatches(res.Records, fn, cfn, warn)
 		if next <= off {
 			if err != nil {
 				return err
