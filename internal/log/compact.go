@@ -59,15 +59,17 @@ package log
 // passes the sanity checks would point reads at the wrong batches.
 // Readers holding the old segment keep reading the old inodes.
 //
-// # The checkpoint
+// # Checkpoints
 //
 // cleanerCheckpointFile holds the offset below which segments have been
 // cleaned (Kafka keeps the same "first dirty offset" in its
-// cleaner-offset-checkpoint). The dirty ratio is bytes at or above it over
-// all cleanable bytes. It is written before the first swap of a pass, so
-// that it covers every segment with gaps: Open lets the active segment have
-// offset gaps only below it (a TruncateTo can make a cleaned segment active
-// again), and keeps the strict contiguity check everywhere else.
+// cleaner-offset-checkpoint), written once a pass is done. The dirty ratio
+// is bytes at or above it over all cleanable bytes; a crash mid-pass only
+// makes the next pass clean again. cleanerHighMarkFile is written before
+// the first swap of a pass, so it covers every segment with gaps: Open lets
+// the active segment have offset gaps only below it (a TruncateTo can make
+// a cleaned segment active again), and keeps the strict contiguity check
+// everywhere else.
 
 import (
 	"bufio"
@@ -83,9 +85,17 @@ import (
 	"github.com/samsa-io/samsa/internal/record"
 )
 
-// cleanerCheckpointFile holds the compaction checkpoint (on-disk format; do
-// not change): "0\n<offset>\n", like log-start-offset.
-const cleanerCheckpointFile = "cleaner-offset-checkpoint"
+// The compaction checkpoints (on-disk format; do not change), both
+// "0\n<offset>\n" like log-start-offset:
+//
+//   - cleanerCheckpointFile: the first dirty offset, written after a pass;
+//     segments wholly below it have been cleaned.
+//   - cleanerHighMarkFile: written before the first swap of a pass and
+//     never lowered; every segment that may hold offset gaps lies below it.
+const (
+	cleanerCheckpointFile = "cleaner-offset-checkpoint"
+	cleanerHighMarkFile   = "cleaner-high-mark"
+)
 
 // Suffixes of a segment's files during a swap (on-disk format; Kafka's).
 // Open deletes both kinds (strayFileSuffixes).
@@ -302,20 +312,25 @@ func (l *Log) Compact(now time.Time) (CompactStats, error) {
 		st.RecordsRemoved += c.removed
 	}
 	l.mu.Lock()
-	l.mu.firstDirty = max(l.mu.firstDirty, p.end)
-	l.mu.Unlock()
+	defer l.mu.Unlock()
+	if p.end > l.mu.firstDirty {
+		if err := l.writeOffsetFile(cleanerCheckpointFile, p.end); err != nil {
+			return st, err
+		}
+		l.mu.firstDirty = p.end
+	}
 	return st, nil
 }
 
-// advanceCheckpoint persists the compaction checkpoint before the first
-// swap (see the file comment). It only grows.
+// advanceCheckpoint persists the high mark before the first swap (see the
+// file comment). It only grows.
 func (l *Log) advanceCheckpoint(end int64) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if end <= l.mu.cleanedUpTo {
 		return nil
 	}
-	if err := l.writeOffsetFile(cleanerCheckpointFile, end); err != nil {
+	if err := l.writeOffsetFile(cleanerHighMarkFile, end); err != nil {
 		return err
 	}
 	l.mu.cleanedUpTo = end
@@ -497,6 +512,10 @@ func (c *cleaner) clean(dir string, v view, next int64, now time.Time) (*cleaned
 			if b == nil {
 				continue
 			}
+			// Index the batch as written: a rebuilt one is shorter.
+			if h, err = record.ParseHeader(b); err != nil {
+				return out, fmt.Errorf("compact: rebuilt batch: %w", err)
+			}
 		}
 		pos := out.seg.size
 		if !fitsIndex(out.seg.base, h.LastOffset(), pos+int64(len(b))) {
@@ -596,12 +615,18 @@ func (l *Log) swap(v view, out *cleanedSegment, now time.Time) error {
 		return errSwapRaced
 	}
 	names := [3]string{out.logName, out.idxName, out.tidx}
+	if err := l.crashPoint(0); err != nil {
+		return err
+	}
 	// Step 1: *.cleaned -> *.swap. A failure here leaves strays only.
 	for _, n := range names {
 		if err := os.Rename(n+cleanedSuffix, n+swapSuffix); err != nil {
 			out.discardClosed()
 			return fmt.Errorf("compact: %w", err)
 		}
+	}
+	if err := l.crashPoint(1); err != nil {
+		return err
 	}
 	// Steps 2-4: from here a failure leaves the files in a state only Open
 	// sorts out, so it fails the Log.
@@ -613,16 +638,25 @@ func (l *Log) swap(v view, out *cleanedSegment, now time.Time) error {
 	if err := l.syncDir(); err != nil {
 		return l.failLocked(fmt.Errorf("compact: fsync dir: %w", err))
 	}
+	if err := l.crashPoint(2); err != nil {
+		return err
+	}
 	if err := os.Rename(out.logName+swapSuffix, out.logName); err != nil {
 		return l.failLocked(fmt.Errorf("compact: %w", err))
 	}
 	if err := l.syncDir(); err != nil {
 		return l.failLocked(fmt.Errorf("compact: fsync dir: %w", err))
 	}
+	if err := l.crashPoint(3); err != nil {
+		return err
+	}
 	for _, n := range names[1:] {
 		if err := os.Rename(n+swapSuffix, n); err != nil {
 			return l.failLocked(fmt.Errorf("compact: %w", err))
 		}
+	}
+	if err := l.crashPoint(4); err != nil {
+		return err
 	}
 	// The index renames need no fsync of their own: lost, they leave the
 	// segment without indexes, which Open rebuilds. The next Flush syncs
@@ -650,4 +684,32 @@ func (c *cleanedSegment) discardClosed() {
 	for _, n := range []string{c.logName, c.idxName, c.tidx} {
 		_ = os.Remove(n + cleanedSuffix)
 	}
+}
+
+// crashPoint lets a test stop a swap after step n (0 = before step 1) as a
+// crash would: the files stay exactly as they are and the Log is abandoned.
+func (l *Log) crashPoint(n int) error {
+	if l.swapCrashHook != nil {
+		return l.swapCrashHook(n)
+	}
+	return nil
+}
+
+// validateCleaned is record.Validate for a batch compaction may have
+// rewritten: record.Validate demands what a producer sends (offset deltas
+// 0..n-1, at least one record), while a cleaned batch keeps its original
+// lastOffsetDelta over fewer records, or none. It checks the length, the
+// CRC-32C and the record structure (ForEachRecord, decompressing).
+func validateCleaned(b []byte) error {
+	h, err := record.ParseHeader(b)
+	if err != nil {
+		return err
+	}
+	if h.BatchLength < record.BatchHeaderSize-record.LogOverhead || h.Size() != len(b) {
+		return fmt.Errorf("%w: batchLength %d does not match %d bytes", record.ErrCorrupt, h.BatchLength, len(b))
+	}
+	if crc := crc32.Checksum(b[hdrAttributes:], crcTable); crc != h.CRC {
+		return fmt.Errorf("%w: crc %#08x, computed %#08x", record.ErrCorrupt, h.CRC, crc)
+	}
+	return record.ForEachRecord(b, func(record.Record) error { return nil })
 }

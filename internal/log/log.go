@@ -115,6 +115,9 @@ type Log struct {
 	// writeHook replaces (*os.File).WriteAt in tests that inject a
 	// failed write (a full disk).
 	writeHook func(f *os.File, b []byte, off int64) (int, error)
+	// swapCrashHook, when it returns an error, stops a compaction swap at
+	// that step as a crash would (compact.go, crashPoint). Tests only.
+	swapCrashHook func(step int) error
 
 	// compactMu serialises Compact calls (one cleaner pass at a time). It
 	// is held across the whole pass, which takes mu only briefly. Lock
@@ -146,9 +149,9 @@ type Log struct {
 		// offBuf and timeBuf are Append's scratch for index entries.
 		offBuf, timeBuf []byte
 		// firstDirty is the compaction checkpoint (compact.go): segments
-		// wholly below it have been cleaned. cleanedUpTo is its persisted
-		// high mark (cleanerCheckpointFile), never lowered: recovery
-		// tolerates offset gaps in an active segment below it.
+		// wholly below it have been cleaned. cleanedUpTo is the high mark
+		// (cleanerHighMarkFile), never lowered: recovery tolerates offset
+		// gaps in an active segment below it.
 		firstDirty, cleanedUpTo int64
 	}
 }

@@ -84,9 +84,11 @@ func (l *Log) recover() error {
 	sort.Slice(bases, func(i, j int) bool { return bases[i] < bases[j] })
 
 	lso, haveLSO := l.readCheckpoint()
-	// The compaction checkpoint (compact.go): segments below it may hold
-	// offset gaps. Missing means nothing was cleaned: all is dirty.
-	cleanedUpTo, _ := l.readOffsetFile(cleanerCheckpointFile)
+	// The compaction checkpoints (compact.go): segments below the high
+	// mark may hold offset gaps; those below the first dirty offset were
+	// cleaned. Missing means nothing was cleaned: all is dirty.
+	cleanedUpTo, _ := l.readOffsetFile(cleanerHighMarkFile)
+	firstDirty, _ := l.readOffsetFile(cleanerCheckpointFile)
 	now := l.mu.opts.Now()
 	if len(bases) == 0 {
 		s, err := openSegment(l.dir, max(lso, 0), true, now)
@@ -141,7 +143,7 @@ func (l *Log) recover() error {
 	l.mu.logStartOffset = lso
 	l.lso.Store(lso)
 	l.mu.cleanedUpTo = cleanedUpTo
-	l.mu.firstDirty = cleanedUpTo
+	l.mu.firstDirty = firstDirty
 	if _, err := l.deleteBelowStartLocked(); err != nil {
 		return err
 	}

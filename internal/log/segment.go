@@ -326,7 +326,11 @@ func (s *segment) scanSegment(limit int64, mode scanMode, interval int) (end int
 			if _, err := io.ReadFull(r, batch); err != nil {
 				return pos, "", fmt.Errorf("read %s at %d: %w", s.logPath, pos, err)
 			}
-			if _, err := record.Validate(batch); err != nil {
+			validate := func(b []byte) error { _, err := record.Validate(b); return err }
+			if mode == scanValidateGaps {
+				validate = validateCleaned
+			}
+			if err := validate(batch); err != nil {
 				return pos, err.Error(), nil
 			}
 		} else if _, err := r.Discard(int(size)); err != nil {
