@@ -635,3 +635,83 @@ func TestCompactConcurrentReads(t *testing.T) {
 		}
 	}
 }
+
+// FuzzCleanBatch feeds arbitrary bytes to the cleaner's batch handling and
+// checks, for any input: validateCleaned and cleaner.filter never panic;
+// validateCleaned accepts every uncompressed batch record.Validate accepts
+// (cleaned batches are a superset of produced ones); and for a batch it
+// accepts, filtering with the "last offset of each key" map gives either
+// the batch itself (nothing removed), nothing, or a batch that
+// validateCleaned accepts, with the same base offset, lastOffsetDelta,
+// codec and producer fields, holding exactly the records the map selects
+// at their original offsets.
+func FuzzCleanBatch(f *testing.F) {
+	f.Add(kvBatch(plain, 1000, "a", "1", "b", "2", "a", "3"))
+	f.Add(kvBatch(kvOpts{codec: record.Gzip, producerID: 4, producerEpoch: 1}, 5, "a", "1", "a", ""))
+	f.Add(kvBatch(kvOpts{codec: record.Zstd, producerID: -1, producerEpoch: -1, baseSequence: -1}, 5, "x", "1", "y", "", "x", "2"))
+	f.Add(kvBatch(kvOpts{codec: record.LZ4, producerID: 9}, 5, "a", "1", "a", "2"))
+	f.Add(kvBatch(plain, 0, "k", ""))
+	f.Add(record.BuildBatch(record.BuildOptions{ProducerID: 3, BaseSequence: 7}, nil))
+	f.Add([]byte{})
+	f.Add(make([]byte, record.BatchHeaderSize))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		err := validateCleaned(b)
+		h, verr := record.Validate(b)
+		if verr == nil && h.Compression() == record.None && err != nil {
+			t.Fatalf("validateCleaned refuses a batch record.Validate accepts: %v", err)
+		}
+		if err != nil {
+			return
+		}
+		h, _ = record.ParseHeader(b)
+		if !cleanable(h) {
+			return
+		}
+		keys := map[string]int64{}
+		_ = record.ForEachRecord(b, func(r record.Record) error {
+			if r.Key != nil {
+				keys[string(r.Key)] = h.BaseOffset + int64(r.OffsetDelta)
+			}
+			return nil
+		})
+		var want []kv
+		_ = record.ForEachRecord(b, func(r record.Record) error {
+			off := h.BaseOffset + int64(r.OffsetDelta)
+			if r.Key != nil && keys[string(r.Key)] == off {
+				want = append(want, kv{offset: off, key: string(r.Key), value: bytes.Clone(r.Value)})
+			}
+			return nil
+		})
+		c := cleaner{keys: keys, lastOfProducer: map[int64]int64{h.ProducerID: h.BaseOffset}}
+		out, err := c.filter(h, b)
+		if err != nil {
+			t.Fatalf("filter of an accepted batch: %v", err)
+		}
+		if out == nil {
+			if h.ProducerID >= 0 || len(want) > 0 {
+				t.Fatalf("filter dropped a batch with %d survivors (producer %d)", len(want), h.ProducerID)
+			}
+			return
+		}
+		if c.removed == 0 && !bytes.Equal(out, b) {
+			t.Fatal("filter rewrote a batch it removed nothing from")
+		}
+		if err := validateCleaned(out); err != nil {
+			t.Fatalf("filtered batch does not validate: %v", err)
+		}
+		oh, _ := record.ParseHeader(out)
+		if oh.BaseOffset != h.BaseOffset || oh.LastOffsetDelta != h.LastOffsetDelta || oh.ProducerID != h.ProducerID ||
+			oh.ProducerEpoch != h.ProducerEpoch || oh.BaseSequence != h.BaseSequence || oh.MaxTimestamp != h.MaxTimestamp ||
+			oh.FirstTimestamp != h.FirstTimestamp || oh.Attributes != h.Attributes {
+			t.Fatalf("filtered header %+v, original %+v", oh, h)
+		}
+		var got []kv
+		_ = record.ForEachRecord(out, func(r record.Record) error {
+			got = append(got, kv{offset: oh.BaseOffset + int64(r.OffsetDelta), key: string(r.Key), value: bytes.Clone(r.Value)})
+			return nil
+		})
+		if !equalKV(got, want) {
+			t.Fatalf("filtered records %v, want %v", got, want)
+		}
+	})
+}
