@@ -13,6 +13,8 @@
 //	00000000000000004711.log        next segment: base offset 4711
 //	...
 //	log-start-offset                "0\n<offset>\n": the log start offset
+//	cleaner-offset-checkpoint       "0\n<offset>\n": compaction's first dirty offset
+//	cleaner-high-mark               "0\n<offset>\n": segments below it may have offset gaps
 //
 // Files named by other packages (leader-epoch-checkpoint, producer
 // snapshots) may live in the same directory; Open leaves them alone. It
@@ -22,6 +24,17 @@
 // A segment is named by its base offset, 20 digits, zero-padded. Offsets are
 // contiguous across segments: segment i holds [base_i, base_i+1). The last
 // segment is the active one; only it is appended to.
+//
+// # Compaction
+//
+// For cleanup.policy=compact, Compact rewrites older segments keeping the
+// last record of each key (compact.go has the rules and the crash-safe
+// swap through *.cleaned and *.swap files). Offsets never change, so a
+// cleaned segment has gaps: between batches, inside a batch (offset deltas),
+// at its end, or everywhere (an empty segment still covers its range).
+// Batches keep their base offset and lastOffsetDelta. Read, the indexes and
+// OffsetForTimestamp only need increasing offsets; Read moves past a
+// segment with nothing left at or after the offset asked for.
 //
 // # Framing
 //
@@ -85,7 +98,9 @@
 //   - for the ACTIVE segment, reads every batch from position 0 and checks
 //     it with record.Validate (CRC-32C, record structure) and that its base
 //     offset continues the previous batch (the first one must be the
-//     segment's base). At the first failure (a header cut short, a length
+//     segment's base). Below cleaner-high-mark (a TruncateTo made a cleaned
+//     segment active) forward gaps are allowed and batches are checked as
+//     compaction leaves them (validateCleaned). At the first failure (a header cut short, a length
 //     running past the end of the file, a bad CRC, a gap or overlap in
 //     offsets, zeros from unwritten pages) it truncates the .log there,
 //     fsyncs it and logs one WARN line with the file, position and reason.
@@ -105,7 +120,7 @@
 //
 // # Concurrency
 //
-// Lock order: Log.flushMu -> Log.mu. Appends, rolls, truncation and
+// Lock order: Log.compactMu -> Log.mu and Log.flushMu -> Log.mu. Appends, rolls, truncation and
 // retention run under mu. Read, OffsetForTimestamp and ScanBatches take mu
 // only to snapshot a segment (its size and index slices) and take a
 // reference on it, then pread without the lock. A segment removed while
