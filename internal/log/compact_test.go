@@ -422,7 +422,7 @@ func TestCompactKeepsLastBatchOfProducer(t *testing.T) {
 	var m kvModel
 	ts := clock.Now().UnixMilli()
 	idem := kvOpts{producerID: 7, producerEpoch: 3}
-	m.append(t, l, idem, ts, "a", "1", "b", "1")         // offsets 0-1, seq 0-1: dropped
+	m.append(t, l, idem, ts, "a", "1", "b", "1")          // offsets 0-1, seq 0-1: dropped
 	idem.baseSequence = 2                                 //
 	m.append(t, l, idem, ts, "a", "2", "b", "2", "c", "") // 2-4, seq 2-4: last of pid 7, emptied
 	m.append(t, l, plain, ts, "a", "3", "b", "3", "c", "3")
