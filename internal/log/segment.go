@@ -310,9 +310,9 @@ func (s *segment) scanSegment(limit int64, mode scanMode, interval int) (end int
 		if h.LastOffsetDelta < 0 {
 			return pos, fmt.Sprintf("lastOffsetDelta %d", h.LastOffsetDelta), nil
 		}
+		// Only scanValidate demands contiguous offsets: a cleaned segment
+		// keeps its surviving batches at their offsets, with gaps between.
 		if (mode == scanValidate && h.BaseOffset != s.next) || h.BaseOffset < s.next {
-			// Only scanValidate demands contiguous offsets: a cleaned
-			// segment keeps its surviving batches at their offsets.
 			return pos, fmt.Sprintf("base offset %d, expected %d", h.BaseOffset, s.next), nil
 		}
 		if !fitsIndex(s.base, h.LastOffset(), pos+size) {
@@ -326,11 +326,13 @@ func (s *segment) scanSegment(limit int64, mode scanMode, interval int) (end int
 			if _, err := io.ReadFull(r, batch); err != nil {
 				return pos, "", fmt.Errorf("read %s at %d: %w", s.logPath, pos, err)
 			}
-			validate := func(b []byte) error { _, err := record.Validate(b); return err }
+			var err error
 			if mode == scanValidateGaps {
-				validate = validateCleaned
+				err = validateCleaned(batch)
+			} else {
+				_, err = record.Validate(batch)
 			}
-			if err := validate(batch); err != nil {
+			if err != nil {
 				return pos, err.Error(), nil
 			}
 		} else if _, err := r.Discard(int(size)); err != nil {
