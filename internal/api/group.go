@@ -150,6 +150,9 @@ func groupErrorCode(err error) int16 {
 	case errors.Is(err, group.ErrOffsetMetadataTooLarge):
 		return kerr.OffsetMetadataTooLarge.Code
 	default:
+		if code, ok := consumerErrorCode(err); ok { // KIP-848 errors: consumer_group.go
+			return code
+		}
 		return errorCode(err)
 	}
 }
@@ -540,6 +543,14 @@ func (a *API) handleOffsetFetch(ctx context.Context, c *server.Conn, kreq kmsg.R
 		for _, rg := range req.Groups {
 			g := kmsg.NewOffsetFetchResponseGroup()
 			g.Group = rg.Group
+			if req.Version >= 9 {
+				// KIP-848 members send their id and epoch (consumer_group.go).
+				if err := a.groups.ValidateOffsetFetch(rg.Group, deref(rg.MemberID), rg.MemberEpoch); err != nil {
+					g.ErrorCode = groupErrorCode(err)
+					resp.Groups = append(resp.Groups, g)
+					continue
+				}
+			}
 			g.Topics, g.ErrorCode = a.fetchGroupOffsets(c, req.Version, rg.Group, rg.Topics)
 			resp.Groups = append(resp.Groups, g)
 		}
@@ -598,13 +609,12 @@ func (a *API) handleListGroups(ctx context.Context, c *server.Conn, kreq kmsg.Re
 		return len(filter) == 0 || slices.ContainsFunc(filter, func(f string) bool { return strings.EqualFold(f, v) })
 	}
 	for _, l := range ls {
-		// Every group here is a classic group (KIP-848 groups are not
-		// served yet).
-		if !matches(req.StatesFilter, l.State.String()) || !matches(req.TypesFilter, "classic") {
+		// Type is "classic" or "consumer" (KIP-848, consumer_group.go).
+		if !matches(req.StatesFilter, l.StateName) || !matches(req.TypesFilter, l.Type) {
 			continue
 		}
 		g := kmsg.NewListGroupsResponseGroup()
-		g.Group, g.ProtocolType, g.GroupState, g.GroupType = l.GroupID, l.ProtocolType, l.State.String(), "classic"
+		g.Group, g.ProtocolType, g.GroupState, g.GroupType = l.GroupID, l.ProtocolType, l.StateName, l.Type
 		resp.Groups = append(resp.Groups, g)
 	}
 	return server.Ready(resp), nil
@@ -635,6 +645,9 @@ func (a *API) handleDescribeGroups(ctx context.Context, c *server.Conn, kreq kms
 			g.State = group.Dead.String()
 		default:
 			g.State, g.ProtocolType, g.Protocol = d.State.String(), d.ProtocolType, d.Protocol
+			if d.StateName != "" {
+				g.State = d.StateName // a consumer (KIP-848) group's own state
+			}
 			for _, m := range d.Members {
 				dm := kmsg.NewDescribeGroupsResponseGroupMember()
 				dm.MemberID, dm.ClientID, dm.ClientHost = m.MemberID, m.ClientID, m.ClientHost

@@ -2,6 +2,7 @@ package group
 
 import (
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -33,6 +34,10 @@ func (c *Coordinator) ConsumerHeartbeat(groupID string, r ConsumerHeartbeat, top
 	if err != nil {
 		res.Err = err
 		return res, wait
+	}
+	if r.MemberEpoch == 0 && r.MemberID == "" && r.NewMemberID == "" {
+		// v0: the broker names the member (a UUID, as Kafka does).
+		r.NewMemberID = strings.TrimPrefix(newMemberID(""), "-")
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
