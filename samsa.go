@@ -22,7 +22,15 @@ import (
 	"github.com/samsa-io/samsa/internal/broker"
 	"github.com/samsa-io/samsa/internal/config"
 	"github.com/samsa-io/samsa/internal/server"
+	"github.com/samsa-io/samsa/internal/web"
 )
+
+// Version is shown in the web console and the samsa_build_info metric.
+// cmd/samsa sets it from its build-time version before starting.
+var Version = "dev"
+
+// HTTPOff, as Config.HTTPAddr, starts no HTTP server.
+const HTTPOff = "off"
 
 // Config configures an embedded broker. Zero fields take samsa's defaults
 // (Kafka's, made durable: see the README).
@@ -38,6 +46,14 @@ type Config struct {
 	// Properties are Kafka server.properties settings (num.partitions,
 	// log.retention.ms, ...), applied before the fields above.
 	Properties map[string]string
+	// HTTPAddr is the host:port of the web console, /metrics, /healthz
+	// and /readyz; "127.0.0.1:0" picks a free port (see Broker.HTTPAddr),
+	// HTTPOff serves no HTTP. Default: samsa.http.listener from
+	// Properties, else 127.0.0.1:9644. When that default address is
+	// taken (another broker on this machine, parallel tests) the broker
+	// starts without HTTP and logs a warning; an address set explicitly
+	// must be free.
+	HTTPAddr string
 	// Logger receives the broker's logs; default slog.Default().
 	Logger *slog.Logger
 }
@@ -49,6 +65,8 @@ type Broker struct {
 	ln     net.Listener
 	srv    *server.Server
 	broker *broker.Broker
+	web    *web.Server  // nil when HTTP is off
+	httpLn net.Listener // nil when HTTP is off
 }
 
 // Start opens the data directory (recovering it after a crash), starts
@@ -77,11 +95,19 @@ func Start(ctx context.Context, cfg Config) (*Broker, error) {
 	if cfg.DataDir != "" {
 		bc.DataDir = cfg.DataDir
 	}
+	switch cfg.HTTPAddr {
+	case "":
+	case HTTPOff:
+		bc.HTTPAddr = ""
+	default:
+		bc.HTTPAddr = cfg.HTTPAddr
+	}
 	return StartWithConfig(ctx, bc, lg)
 }
 
 // StartWithConfig starts a broker from fully resolved settings (what
-// `samsa serve` builds from its flags and properties file).
+// `samsa serve` builds from its flags and properties file). bc.HTTPAddr ""
+// serves no HTTP.
 func StartWithConfig(ctx context.Context, bc config.Broker, lg *slog.Logger) (*Broker, error) {
 	if lg == nil {
 		lg = slog.Default()
@@ -102,32 +128,101 @@ func StartWithConfig(ctx context.Context, bc config.Broker, lg *slog.Logger) (*B
 		br.Close()
 		return nil, fmt.Errorf("listen on %s: %w (is another broker running? choose another address with --addr)", bc.Listener, err)
 	}
+	started := time.Now()
 	handler := api.New(br, lg, api.AdvertisedFrom(bc.AdvertisedListener, ln.Addr()))
+	b := &Broker{cfg: bc, lg: lg, ln: ln, broker: br}
+	var observer server.Observer
+	if bc.HTTPAddr != "" {
+		if err := b.listenHTTP(ctx, handler, started); err != nil {
+			ln.Close()
+			br.Close()
+			return nil, err
+		}
+		if b.web != nil {
+			observer = b.web.Metrics()
+		}
+	}
 	queued := bc.QueuedMaxRequestBytes
 	if queued < 0 {
 		queued = 1 << 62
 	}
-	srv := server.New(server.Config{
+	b.srv = server.New(server.Config{
 		MaxFrameBytes:  bc.SocketRequestMaxBytes,
 		QueuedMaxBytes: queued,
 		Logger:         lg,
+		Observer:       observer,
 	}, handler)
-	srv.Serve(ln)
-	return &Broker{cfg: bc, lg: lg, ln: ln, srv: srv, broker: br}, nil
+	b.srv.Serve(ln)
+	if b.web != nil {
+		b.web.Serve(b.httpLn)
+		b.web.SetReady(true)
+	}
+	return b, nil
+}
+
+// listenHTTP binds the HTTP listener and builds the web server. Failing to
+// bind the default address is not fatal (b.web stays nil): a second broker
+// on one machine, or parallel tests, should still start.
+func (b *Broker) listenHTTP(ctx context.Context, handler *api.API, started time.Time) error {
+	w, err := web.New(web.Config{
+		Broker:    b.broker,
+		Groups:    handler.Groups(),
+		Version:   Version,
+		KafkaAddr: b.Addr,
+		Started:   started,
+		Logger:    b.lg,
+	})
+	if err != nil {
+		return err
+	}
+	var lc net.ListenConfig
+	hl, err := lc.Listen(ctx, "tcp", b.cfg.HTTPAddr)
+	if err != nil {
+		if b.cfg.HTTPAddr == config.Default().HTTPAddr {
+			b.lg.Warn("web console and /metrics disabled: the default address is taken (another samsa running?); choose one with --http-addr or samsa.http.listener",
+				"addr", b.cfg.HTTPAddr, "err", err)
+			return nil
+		}
+		return fmt.Errorf("listen for HTTP on %s: %w (choose another address with --http-addr, or --http-addr=off)", b.cfg.HTTPAddr, err)
+	}
+	b.web, b.httpLn = w, hl
+	return nil
 }
 
 // Addr returns the address the broker listens on (host:port).
 func (b *Broker) Addr() string { return b.ln.Addr().String() }
 
+// HTTPAddr returns the address the web console and /metrics listen on
+// (host:port), or "" when no HTTP server runs.
+func (b *Broker) HTTPAddr() string {
+	if b.httpLn == nil {
+		return ""
+	}
+	return b.httpLn.Addr().String()
+}
+
 // DataDir returns the data directory.
 func (b *Broker) DataDir() string { return b.cfg.DataDir }
 
 // Shutdown stops accepting requests, answers the ones in flight (bounded by
-// ctx), then syncs and closes every partition.
+// ctx), then syncs and closes every partition. /readyz answers 503 from
+// the start; the HTTP server stops before the partitions close, so no
+// scrape reads a closing log.
 func (b *Broker) Shutdown(ctx context.Context) error {
+	if b.web != nil {
+		b.web.SetReady(false)
+	}
 	drainErr := b.srv.Drain(ctx)
 	err := b.srv.Close()
-	return errors.Join(drainErr, err, b.broker.Close())
+	var webErr error
+	if b.web != nil {
+		if webErr = b.web.Close(ctx); webErr != nil && drainErr == nil {
+			webErr = fmt.Errorf("web: %w", webErr)
+		} else {
+			webErr = nil // the drain already reported the expired grace period
+		}
+	}
+	return errors.Join(drainErr, err, webErr, b.broker.Close())
 }
 
 // Close shuts down, giving in-flight requests up to 5 seconds.

@@ -18,8 +18,8 @@ import (
 )
 
 type serveOptions struct {
-	addr, advertise, dataDir, configFile, logLevel string
-	set                                            []string
+	addr, advertise, dataDir, configFile, logLevel, httpAddr string
+	set                                                      []string
 }
 
 func newServeCommand() *cobra.Command {
@@ -36,14 +36,21 @@ first, so it survives a crash or kill -9.
 
 Settings come from, in increasing precedence: samsa's defaults (Kafka's,
 made durable), a Kafka server.properties file (--config), --set key=value,
-and the --addr/--advertise/--data-dir flags. Unknown keys in the file are
-warned about and ignored.
+and the --addr/--advertise/--data-dir/--http-addr flags. Unknown keys in
+the file are warned about and ignored.
+
+The web console, Prometheus /metrics, /healthz and /readyz are served on
+http://127.0.0.1:9644/ (samsa.http.listener); --http-addr moves them and
+--http-addr=off turns them off. If the default port is taken, the broker
+starts without them and says so.
 
 SIGINT or SIGTERM shuts down cleanly: requests in flight are answered,
 then every partition is synced and closed.`,
 		Example: `  samsa serve
   samsa serve --addr 0.0.0.0:9092 --advertise kafka.example.com:9092 --data-dir /var/lib/samsa
-  samsa serve --config server.properties --set num.partitions=6`,
+  samsa serve --config server.properties --set num.partitions=6
+  samsa serve --http-addr 0.0.0.0:9644     # console and /metrics reachable from other hosts
+  samsa serve --http-addr off              # no HTTP at all`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error { return runServe(cmd, o) },
 	}
@@ -53,6 +60,7 @@ then every partition is synced and closed.`,
 	f.StringVar(&o.dataDir, "data-dir", "", "directory for partitions and metadata (default ./samsa-data; Kafka's log.dirs)")
 	f.StringVar(&o.configFile, "config", "", "a Kafka server.properties file")
 	f.StringArrayVar(&o.set, "set", nil, "set a Kafka broker setting, key=value (repeatable)")
+	f.StringVar(&o.httpAddr, "http-addr", "", `host:port of the web console and /metrics (default 127.0.0.1:9644; "off" disables; samsa.http.listener)`)
 	f.StringVar(&o.logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	return cmd
 }
@@ -101,16 +109,28 @@ func runServe(cmd *cobra.Command, o serveOptions) error {
 	if o.dataDir != "" {
 		bc.DataDir = o.dataDir
 	}
+	switch o.httpAddr {
+	case "":
+	case samsa.HTTPOff:
+		bc.HTTPAddr = ""
+	default:
+		bc.HTTPAddr = o.httpAddr
+	}
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	start := time.Now()
+	samsa.Version = version
 	b, err := samsa.StartWithConfig(ctx, bc, lg)
 	if err != nil {
 		return err
 	}
 	dir, _ := filepath.Abs(b.DataDir())
-	lg.Info("samsa is ready", "listening", b.Addr(), "data_dir", dir, "startup", time.Since(start).Round(time.Microsecond).String())
+	console := "off"
+	if a := b.HTTPAddr(); a != "" {
+		console = "http://" + a + "/"
+	}
+	lg.Info("samsa is ready", "listening", b.Addr(), "console", console, "data_dir", dir, "startup", time.Since(start).Round(time.Microsecond).String())
 	<-ctx.Done()
 	stop()
 	lg.Info("shutting down: answering requests in flight, then syncing partitions")

@@ -1,0 +1,323 @@
+package web
+
+import (
+	"bytes"
+	"embed"
+	"fmt"
+	"html/template"
+	"maps"
+	"net/http"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/samsa-io/samsa/internal/config"
+	"github.com/samsa-io/samsa/internal/group"
+)
+
+//go:embed templates/*.html static/style.css
+var assets embed.FS
+
+// pages holds the parsed templates, one set per page: each page defines
+// "title" and "content", which layout.html places.
+type pages struct {
+	byName map[string]*template.Template
+	css    []byte
+}
+
+var funcs = template.FuncMap{
+	"bytes":    humanBytes,
+	"num":      groupDigits,
+	"duration": humanDuration,
+	"time": func(t time.Time) string {
+		if t.IsZero() {
+			return ""
+		}
+		return t.UTC().Format("2006-01-02 15:04:05.000Z")
+	},
+	"ago": func(t time.Time) string {
+		if t.IsZero() {
+			return ""
+		}
+		return humanDuration(time.Since(t)) + " ago"
+	},
+}
+
+func newPages() (*pages, error) {
+	pg := &pages{byName: make(map[string]*template.Template)}
+	for _, name := range []string{"overview.html", "topic.html", "group.html", "error.html"} {
+		t, err := template.New(name).Funcs(funcs).ParseFS(assets, "templates/layout.html", "templates/"+name)
+		if err != nil {
+			return nil, fmt.Errorf("web: parse %s: %w", name, err)
+		}
+		pg.byName[name] = t
+	}
+	css, err := assets.ReadFile("static/style.css")
+	if err != nil {
+		return nil, fmt.Errorf("web: %w", err)
+	}
+	pg.css = css
+	return pg, nil
+}
+
+func (pg *pages) serveCSS(w http.ResponseWriter, _ *http.Request) {
+	w.Header().Set("Content-Type", "text/css; charset=utf-8")
+	w.Header().Set("Cache-Control", "max-age=300")
+	_, _ = w.Write(pg.css)
+}
+
+// render executes a page into a buffer first, so a template error becomes
+// a clean 500 instead of half a page.
+func (s *Server) render(w http.ResponseWriter, status int, name string, data any) {
+	var buf bytes.Buffer
+	if err := s.pages.byName[name].ExecuteTemplate(&buf, "layout.html", data); err != nil {
+		s.lg.Error("web console: rendering failed", "page", name, "err", err)
+		http.Error(w, "internal error rendering the page", http.StatusInternalServerError)
+		return
+	}
+	h := w.Header()
+	h.Set("Content-Type", "text/html; charset=utf-8")
+	// Read-only pages built from client-supplied bytes (message values,
+	// group ids): no scripts at all, no framing.
+	h.Set("Content-Security-Policy", "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'")
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Referrer-Policy", "no-referrer")
+	w.WriteHeader(status)
+	_, _ = w.Write(buf.Bytes())
+}
+
+func (s *Server) renderError(w http.ResponseWriter, status int, msg string) {
+	s.render(w, status, "error.html", errorPage{Status: status, StatusText: http.StatusText(status), Message: msg})
+}
+
+type errorPage struct {
+	Status     int
+	StatusText string
+	Message    string
+}
+
+// cluster is the header every page shows.
+type cluster struct {
+	ID, NodeID, KafkaAddr, Advertised, Version, DataDir, GoVersion string
+	Uptime                                                         time.Duration
+	Started                                                        time.Time
+}
+
+func (s *Server) cluster() cluster {
+	bc := s.cfg.Broker.Config()
+	adv := bc.AdvertisedListener
+	return cluster{
+		ID: s.cfg.Broker.ClusterID(), NodeID: strconv.Itoa(int(bc.NodeID)),
+		KafkaAddr: s.cfg.KafkaAddr(), Advertised: adv, Version: s.cfg.Version,
+		DataDir: bc.DataDir, GoVersion: runtime.Version(),
+		Uptime: time.Since(s.cfg.Started), Started: s.cfg.Started,
+	}
+}
+
+type topicRow struct {
+	Name       string
+	Internal   bool
+	Partitions int
+	Size       int64
+	Messages   int64 // ≈ Σ (high watermark - log start offset)
+	Overrides  []string
+}
+
+type overviewPage struct {
+	Cluster      cluster
+	Topics       []topicRow
+	TotalSize    int64
+	TotalMsgs    int64
+	Groups       []groupView
+	GroupsError  string
+	ShowInternal bool
+}
+
+func (s *Server) handleOverview(w http.ResponseWriter, r *http.Request) {
+	pg := overviewPage{Cluster: s.cluster(), ShowInternal: r.URL.Query().Get("internal") == "1"}
+	for _, t := range s.cfg.Broker.Topics() {
+		if t.Internal && !pg.ShowInternal {
+			continue
+		}
+		row := topicRow{Name: t.Name, Internal: t.Internal, Partitions: len(t.Partitions)}
+		for _, p := range t.Partitions {
+			row.Size += p.Size()
+			row.Messages += max(0, p.HighWatermark()-p.LogStartOffset())
+		}
+		for _, k := range slices.Sorted(maps.Keys(t.Overrides)) {
+			row.Overrides = append(row.Overrides, k+"="+t.Overrides[k])
+		}
+		pg.TotalSize += row.Size
+		pg.TotalMsgs += row.Messages
+		pg.Topics = append(pg.Topics, row)
+	}
+	if s.cfg.Groups != nil {
+		gs, err := collectGroups(s.cfg.Broker, s.cfg.Groups)
+		if err != nil {
+			pg.GroupsError = err.Error()
+		}
+		pg.Groups = gs
+	}
+	s.render(w, http.StatusOK, "overview.html", pg)
+}
+
+type partitionRow struct {
+	Index                                       int32
+	LogStartOffset, HighWatermark, LogEndOffset int64
+	LeaderEpoch                                 int32
+	Size                                        int64
+	Segments                                    int
+	Messages                                    int64
+}
+
+type configRow struct {
+	Name, Value, Source string
+	Override            bool
+}
+
+type topicPage struct {
+	Cluster    cluster
+	Name       string
+	ID         string
+	Internal   bool
+	Partitions []partitionRow
+	Configs    []configRow
+	// The message browser: Partition and Offset as asked (Offset -1 = the
+	// last N), the result or an error.
+	Partition   int32
+	OffsetInput string
+	N           int
+	MaxN        int
+	Browse      *browseResult
+	BrowseError string
+}
+
+func (s *Server) handleTopic(w http.ResponseWriter, r *http.Request) {
+	t := s.cfg.Broker.Topic(r.PathValue("topic"))
+	if t == nil {
+		s.renderError(w, http.StatusNotFound, fmt.Sprintf("Topic %q does not exist.", r.PathValue("topic")))
+		return
+	}
+	pg := topicPage{Cluster: s.cluster(), Name: t.Name, ID: t.ID.String(), Internal: t.Internal,
+		N: defaultBrowseRecords, MaxN: maxBrowseRecords}
+	for _, p := range t.Partitions {
+		pr := partitionRow{Index: p.Index, LogStartOffset: p.LogStartOffset(), HighWatermark: p.HighWatermark(),
+			LogEndOffset: p.LogEndOffset(), LeaderEpoch: p.LeaderEpoch(), Size: p.Size(), Segments: p.NumSegments()}
+		pr.Messages = max(0, pr.HighWatermark-pr.LogStartOffset)
+		pg.Partitions = append(pg.Partitions, pr)
+	}
+	for _, e := range config.DescribeTopic(s.cfg.Broker.Config(), t.Overrides) {
+		v := e.Value
+		if e.Sensitive {
+			v = "(hidden)"
+		}
+		_, over := t.Overrides[e.Name]
+		pg.Configs = append(pg.Configs, configRow{Name: e.Name, Value: v, Source: e.Source.String(), Override: over})
+	}
+
+	q := r.URL.Query()
+	if v := q.Get("partition"); v != "" {
+		i, err := strconv.ParseInt(v, 10, 32)
+		if err != nil || t.Partition(int32(i)) == nil {
+			pg.BrowseError = fmt.Sprintf("partition %q does not exist (the topic has %d)", v, len(t.Partitions))
+		}
+		pg.Partition = int32(i)
+	}
+	if v := q.Get("n"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 {
+			pg.BrowseError = fmt.Sprintf("n %q: give a number of messages from 1 to %d", v, maxBrowseRecords)
+		}
+		pg.N = min(max(n, 1), maxBrowseRecords)
+	}
+	from := int64(-1)
+	if v := strings.TrimSpace(q.Get("offset")); v != "" {
+		o, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || o < 0 {
+			pg.BrowseError = fmt.Sprintf("offset %q: give an offset of 0 or more, or leave it empty for the latest messages", v)
+		}
+		from, pg.OffsetInput = o, v
+	}
+	if pg.BrowseError == "" {
+		if p := t.Partition(pg.Partition); p != nil {
+			res, err := browse(p, from, pg.N)
+			if err != nil {
+				pg.BrowseError = err.Error()
+			}
+			pg.Browse = &res
+		}
+	}
+	s.render(w, http.StatusOK, "topic.html", pg)
+}
+
+type groupPage struct {
+	Cluster cluster
+	Group   groupView
+}
+
+func (s *Server) handleGroup(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("group")
+	if s.cfg.Groups == nil {
+		s.renderError(w, http.StatusNotFound, "This broker has no group coordinator.")
+		return
+	}
+	g, err := describeGroup(s.cfg.Broker, s.cfg.Groups, id)
+	if err != nil {
+		s.renderError(w, http.StatusServiceUnavailable, err.Error())
+		return
+	}
+	if g.State == group.Dead {
+		s.renderError(w, http.StatusNotFound, fmt.Sprintf("Consumer group %q does not exist.", id))
+		return
+	}
+	s.render(w, http.StatusOK, "group.html", groupPage{Cluster: s.cluster(), Group: g})
+}
+
+// humanBytes formats n in binary units: 1.5 KiB, 12 MiB.
+func humanBytes(n int64) string {
+	const unit = 1024
+	if n < unit {
+		return strconv.FormatInt(n, 10) + " B"
+	}
+	div, exp := int64(unit), 0
+	for m := n / unit; m >= unit; m /= unit {
+		div *= unit
+		exp++
+	}
+	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
+}
+
+// groupDigits writes n with thousands separators: 1,234,567.
+func groupDigits(n int64) string {
+	s := strconv.FormatInt(n, 10)
+	neg := strings.HasPrefix(s, "-")
+	s = strings.TrimPrefix(s, "-")
+	var b strings.Builder
+	if neg {
+		b.WriteByte('-')
+	}
+	for i, c := range s {
+		if i > 0 && (len(s)-i)%3 == 0 {
+			b.WriteByte(',')
+		}
+		b.WriteRune(c)
+	}
+	return b.String()
+}
+
+// humanDuration rounds d for people: 3d 4h, 2h 5m, 4m 10s, 12s.
+func humanDuration(d time.Duration) string {
+	d = d.Round(time.Second)
+	switch {
+	case d >= 24*time.Hour:
+		return fmt.Sprintf("%dd %dh", d/(24*time.Hour), (d%(24*time.Hour))/time.Hour)
+	case d >= time.Hour:
+		return fmt.Sprintf("%dh %dm", d/time.Hour, (d%time.Hour)/time.Minute)
+	case d >= time.Minute:
+		return fmt.Sprintf("%dm %ds", d/time.Minute, (d%time.Minute)/time.Second)
+	default:
+		return fmt.Sprintf("%ds", d/time.Second)
+	}
+}
