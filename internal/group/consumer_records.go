@@ -346,8 +346,19 @@ func (r *reader) assignment() Assignment {
 	for range n {
 		t := r.uuid()
 		np, _ := r.uvarintLen(4)
+		ps := make([]int32, 0, np)
 		for range np {
-			a.add(t, r.int32())
+			ps = append(ps, r.int32())
+		}
+		// Sort once (not insert one by one): a corrupt record cannot
+		// make the replay quadratic.
+		slices.Sort(ps)
+		if ps = slices.Compact(ps); len(ps) > 0 {
+			a[t] = append(a[t], ps...)
+			if len(a[t]) != len(ps) { // the topic repeated
+				slices.Sort(a[t])
+				a[t] = slices.Compact(a[t])
+			}
 		}
 		r.tags()
 	}
