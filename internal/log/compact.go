@@ -137,6 +137,9 @@ type cleanPlan struct {
 	// end is the first offset not cleaned: segments[k].base.
 	end   int64
 	ratio float64
+	// truncations is Log.mu.truncations at plan time: a TruncateTo during
+	// the pass may have dropped end, so the pass must not claim it.
+	truncations uint64
 }
 
 func (p *cleanPlan) release() {
@@ -220,7 +223,7 @@ func (l *Log) planLocked(now time.Time) (cleanPlan, bool) {
 	if !due {
 		return cleanPlan{}, false
 	}
-	p := cleanPlan{firstDirty: d, end: segs[k].base, ratio: ratio}
+	p := cleanPlan{firstDirty: d, end: segs[k].base, ratio: ratio, truncations: l.mu.truncations}
 	for _, s := range segs[:k] {
 		p.views = append(p.views, l.viewLocked(s))
 		p.nexts = append(p.nexts, s.next)
@@ -313,7 +316,7 @@ func (l *Log) Compact(now time.Time) (CompactStats, error) {
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if p.end > l.mu.firstDirty {
+	if p.end != l.mu.firstDirty && p.truncations == l.mu.truncations {
 		if err := l.writeOffsetFile(cleanerCheckpointFile, p.end); err != nil {
 			return st, err
 		}

@@ -189,6 +189,9 @@ func (l *Log) TruncateTo(offset int64) error {
 	if l.flushed.Load() > leo {
 		l.flushed.Store(leo)
 	}
+	// Data appended from here on is dirty for compaction (compact.go).
+	// In memory only: the next pass persists it.
+	l.mu.firstDirty = min(l.mu.firstDirty, leo)
 	// Invariant LogStartOffset <= LogEndOffset: when the start was inside
 	// what got dropped, it moves back to the new end.
 	if start := min(l.mu.logStartOffset, leo); start != l.mu.logStartOffset {
