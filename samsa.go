@@ -49,10 +49,9 @@ type Config struct {
 	// HTTPAddr is the host:port of the web console, /metrics, /healthz
 	// and /readyz; "127.0.0.1:0" picks a free port (see Broker.HTTPAddr),
 	// HTTPOff serves no HTTP. Default: samsa.http.listener from
-	// Properties, else 127.0.0.1:9644. When that default address is
-	// taken (another broker on this machine, parallel tests) the broker
-	// starts without HTTP and logs a warning; an address set explicitly
-	// must be free.
+	// Properties, else no HTTP: an embedded broker (a test, say) does not
+	// grab a fixed port unless asked. `samsa serve` defaults to
+	// 127.0.0.1:9644.
 	HTTPAddr string
 	// Logger receives the broker's logs; default slog.Default().
 	Logger *slog.Logger
@@ -97,6 +96,9 @@ func Start(ctx context.Context, cfg Config) (*Broker, error) {
 	}
 	switch cfg.HTTPAddr {
 	case "":
+		if _, set := cfg.Properties["samsa.http.listener"]; !set {
+			bc.HTTPAddr = ""
+		}
 	case HTTPOff:
 		bc.HTTPAddr = ""
 	default:
