@@ -338,3 +338,49 @@ func TestConsumerGroupHeartbeatErrors(t *testing.T) {
 		t.Errorf("delete empty: %+v %v", dr, err)
 	}
 }
+
+// TestConsumerGroupRegexPicksUpNewTopics subscribes with a regex (KIP-848
+// v1 SubscribedTopicRegex, resolved by the broker): a matching topic
+// created after the member joined bumps the group epoch on the next
+// heartbeat and its records are consumed; a topic that does not match is
+// not assigned.
+func TestConsumerGroupRegexPicksUpNewTopics(t *testing.T) {
+	b := groupBroker(t, t.TempDir())
+	defer b.Close()
+	prod := groupClient(t, b, kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	adm := kadm.NewClient(prod)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	into := &consumed{seen: map[string]int{}, by: map[string]int{}}
+	cl := groupClient(t, b, kgo.ConsumerGroup("gre"), kgo.ConsumeRegex(), kgo.ConsumeTopics("re848-.*"),
+		kgo.ServerSideBalancer(), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
+		kgo.MetadataMinAge(100*time.Millisecond), kgo.MetadataMaxAge(250*time.Millisecond))
+	// franz-go starts group management once its regex matches a topic.
+	groupCreateTopic(t, ctx, adm, "re848-a", 1)
+	pctx, pcancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() { defer close(done); poll(pctx, "c", cl, into) }()
+	groupWaitFor(t, 20*time.Second, func() error {
+		ds, err := adm.DescribeConsumerGroups(ctx, "gre")
+		if err != nil {
+			return err
+		}
+		if d := ds["gre"]; d.Err != nil || len(d.Members) != 1 {
+			return fmt.Errorf("group: %+v", d)
+		}
+		return nil
+	})
+	groupCreateTopic(t, ctx, adm, "re848-x", 6)
+	groupCreateTopic(t, ctx, adm, "other", 1)
+	produceN(t, prod, "re848-x", 60)
+	groupWaitFor(t, 30*time.Second, func() error { return into.check(60) })
+	ds, err := adm.DescribeConsumerGroups(ctx, "gre")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m := ds["gre"].Members[0]; m.SubscribedTopicRegex == nil || len(m.Assignment["other"]) != 0 {
+		t.Errorf("member: %+v", m)
+	}
+	pcancel()
+	<-done
+}
