@@ -210,7 +210,9 @@ func TestConsumerGroupHeartbeatErrors(t *testing.T) {
 		{"no subscription", func(r *kmsg.ConsumerGroupHeartbeatRequest) { r.MemberID, r.SubscribedTopicNames = "m", nil }, kerr.InvalidRequest},
 		{"no rebalance timeout", func(r *kmsg.ConsumerGroupHeartbeatRequest) { r.MemberID, r.RebalanceTimeoutMillis = "m", -1 }, kerr.InvalidRequest},
 		{"no owned topics", func(r *kmsg.ConsumerGroupHeartbeatRequest) { r.MemberID, r.Topics = "m", nil }, kerr.InvalidRequest},
-		{"bad assignor", func(r *kmsg.ConsumerGroupHeartbeatRequest) { r.MemberID, r.ServerAssignor = "m", kmsg.StringPtr("nope") }, kerr.UnsupportedAssignor},
+		{"bad assignor", func(r *kmsg.ConsumerGroupHeartbeatRequest) {
+			r.MemberID, r.ServerAssignor = "m", kmsg.StringPtr("nope")
+		}, kerr.UnsupportedAssignor},
 		{"bad regex", func(r *kmsg.ConsumerGroupHeartbeatRequest) {
 			r.MemberID, r.SubscribedTopicNames, r.SubscribedTopicRegex = "m", nil, kmsg.StringPtr("(")
 		}, kerr.InvalidRegularExpression},

@@ -732,7 +732,7 @@ func (g *ConsumerGroup) ackRevocation(now time.Time, m *ConsumerMember, owned As
 	}
 }
 
-// owner returns, for every partition some member other than skip owns,
+// owners returns, for every partition some member other than skip owns,
 // its owner.
 func (g *ConsumerGroup) owners(skip string) map[topicPart]string {
 	out := make(map[topicPart]string)
@@ -910,7 +910,7 @@ func (g *ConsumerGroup) ValidateFetch(memberID string, memberEpoch int32) error 
 	return nil
 }
 
-// topicsString is for logs and test failures.
+// String is for logs and test failures: short topic id prefixes and partitions.
 func (a Assignment) String() string {
 	var b strings.Builder
 	for _, tp := range a.partitions() {
