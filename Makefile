@@ -28,6 +28,6 @@ interop:
 	$(GO) test -race -count=1 -v ./test/interop/
 
 bench:
-	SAMSA_BENCH=1 $(GO) test ./bench -run TestReport -v -timeout 10m
+	SAMSA_BENCH=1 $(GO) test ./bench -run 'TestReport|TestRebalanceReport' -v -timeout 15m
 
 ci: vet race fuzz
