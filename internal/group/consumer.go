@@ -173,11 +173,6 @@ func (m *ConsumerMember) subscribes(t TopicMeta) bool {
 	return m.regex != nil && !t.Internal && m.regex.MatchString(t.Name)
 }
 
-// owns reports whether the member holds tp (consuming or revoking).
-func (m *ConsumerMember) owns(t TopicID, p int32) bool {
-	return m.Assigned.Has(t, p) || m.PendingRevocation.Has(t, p)
-}
-
 // compileRegex compiles a subscription regex as Kafka matches it: the
 // whole topic name (Java's Matcher.matches), RE2 syntax (Kafka uses RE2/J).
 func compileRegex(s string) (*regexp.Regexp, error) {

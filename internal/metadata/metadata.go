@@ -210,16 +210,13 @@ func (s *Store) Apply(recs ...Record) (*State, error) {
 
 // AllocateProducerIDs reserves n ids and returns the first.
 func (s *Store) AllocateProducerIDs(n int64) (int64, error) {
-	s.mu.RLock()
-	first := s.state.NextProducerID
-	s.mu.RUnlock()
-	// Apply takes the write lock; re-read first under it via the result.
 	st, err := s.Apply(Record{Type: RecordAllocProducerIDs, Count: n})
 	if err != nil {
 		return 0, err
 	}
-	first = st.NextProducerID - n
-	return first, nil
+	// Apply serialises allocations, so the n ids just below the new mark
+	// are ours.
+	return st.NextProducerID - n, nil
 }
 
 // TopicNames returns the sorted topic names.
