@@ -25,8 +25,8 @@
 // value, its timer and its waiters; every event for a group runs under it,
 // so a group's events are totally ordered, and groups never contend with
 // each other. Lock order: groupEntry.mu -> Coordinator.mu (a deleted group
-// leaves the table under its own lock); groupEntry.mu -> partition.mu (an append to __consumer_offsets happens under the group
-// lock so the log order of a group's records is the order of its events;
+// leaves the table under its own lock); groupEntry.mu -> partition.mu (an
+// append to __consumer_offsets happens under the group lock so the log order of a group's records is the order of its events;
 // the fsync that makes them durable happens after the lock is released, on
 // the connection's writer goroutine, and the request is acknowledged only
 // after it).
@@ -40,6 +40,21 @@
 //	key   = int16 version (0 or 1: offset commit, 2: group metadata) | fields
 //	value = int16 version | fields, or null (a tombstone: delete)
 //
+// Consumer-protocol groups (KIP-848, key versions 3-8: group epoch,
+// subscription metadata, member metadata, target assignment epoch, member
+// targets, current member assignments) are written by consumer_records.go
+// from Kafka's published schemas; kmsg has no types for them.
+//
 // A group lives on partition abs(javaStringHashCode(group)) % partitions,
 // Kafka's formula, so a data directory keeps its groups where they were.
+//
+// # Two protocols
+//
+// Classic groups (JoinGroup/SyncGroup/Heartbeat, client-side assignment)
+// are Group (state.go). Consumer-protocol groups (ConsumerGroupHeartbeat,
+// server-side "uniform" and "range" assignors, revocation before
+// reassignment) are ConsumerGroup (consumer.go); they share the group
+// table and the committed offsets. An empty group converts between the two
+// kinds and keeps its offsets; a non-empty one refuses the other protocol
+// (no online migration).
 package group
