@@ -59,6 +59,11 @@ func (a *API) groupEntries() []entry {
 			MaxSize:               cfg.GroupMaxSize,
 			InitialRebalanceDelay: cfg.GroupInitialRebalanceDelay,
 		},
+		Consumer: group.ConsumerLimits{
+			SessionTimeout:    cfg.ConsumerGroupSessionTimeout,
+			HeartbeatInterval: cfg.ConsumerGroupHeartbeatInterval,
+			MaxSize:           cfg.ConsumerGroupMaxSize,
+		},
 		OffsetsRetention: cfg.OffsetsRetention,
 		Logger:           a.lg,
 	})

@@ -79,6 +79,10 @@ type Broker struct {
 	GroupMaxSessionTimeout        time.Duration // group.max.session.timeout.ms, default 30 min
 	GroupMaxSize                  int           // group.max.size, default MaxInt32
 
+	ConsumerGroupSessionTimeout    time.Duration // group.consumer.session.timeout.ms, default 45s (KIP-848 groups)
+	ConsumerGroupHeartbeatInterval time.Duration // group.consumer.heartbeat.interval.ms, default 5s
+	ConsumerGroupMaxSize           int           // group.consumer.max.size, default MaxInt32
+
 	TransactionalIDExpiration            time.Duration // transactional.id.expiration.ms, default 7 days
 	TransactionMaxTimeout                time.Duration // transaction.max.timeout.ms, default 15 min
 	TransactionStateLogNumPartitions     int32         // transaction.state.log.num.partitions, default 50
@@ -141,6 +145,9 @@ func Default() Broker {
 		GroupMinSessionTimeout:               6 * time.Second,
 		GroupMaxSessionTimeout:               30 * time.Minute,
 		GroupMaxSize:                         math.MaxInt32,
+		ConsumerGroupSessionTimeout:          45 * time.Second,
+		ConsumerGroupHeartbeatInterval:       5 * time.Second,
+		ConsumerGroupMaxSize:                 math.MaxInt32,
 		TransactionalIDExpiration:            7 * 24 * time.Hour,
 		TransactionMaxTimeout:                15 * time.Minute,
 		TransactionStateLogNumPartitions:     50,
@@ -444,6 +451,8 @@ func (b Broker) Validate() error {
 	check(b.GroupMinSessionTimeout <= b.GroupMaxSessionTimeout, "group.min.session.timeout.ms", ms(b.GroupMinSessionTimeout),
 		"must not exceed group.max.session.timeout.ms (%s)", ms(b.GroupMaxSessionTimeout))
 	check(b.GroupMaxSize >= 1, "group.max.size", i(int64(b.GroupMaxSize)), "must be at least 1")
+	check(b.ConsumerGroupHeartbeatInterval < b.ConsumerGroupSessionTimeout, "group.consumer.heartbeat.interval.ms",
+		ms(b.ConsumerGroupHeartbeatInterval), "must be less than group.consumer.session.timeout.ms")
 	check(b.TransactionalIDExpiration >= time.Millisecond, "transactional.id.expiration.ms", ms(b.TransactionalIDExpiration), "must be at least 1")
 	check(b.TransactionMaxTimeout >= time.Millisecond, "transaction.max.timeout.ms", ms(b.TransactionMaxTimeout), "must be at least 1")
 	check(b.TransactionStateLogNumPartitions >= 1, "transaction.state.log.num.partitions", i(int64(b.TransactionStateLogNumPartitions)), "must be at least 1")
