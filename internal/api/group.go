@@ -245,8 +245,8 @@ func (a *API) handleJoinGroup(ctx context.Context, c *server.Conn, kreq kmsg.Req
 	req := kreq.(*kmsg.JoinGroupRequest)
 	resp := req.ResponseKind().(*kmsg.JoinGroupResponse)
 	jr := group.JoinRequest{
-		MemberID:   req.MemberID,
-		InstanceID: deref(req.InstanceID),
+		MemberID:             req.MemberID,
+		InstanceID:           deref(req.InstanceID),
 		ClientHost:           clientHost(c),
 		ClientID:             clientIDFrom(ctx),
 		ProtocolType:         req.ProtocolType,
