@@ -15,9 +15,10 @@ import (
 
 // This file runs IBM/sarama against a real broker. sarama picks request
 // versions from Config.Version, not from ApiVersions, so the same test at
-// DefaultVersion (2.8), at a modern version and at 1.0 exercises three
-// distinct sets of API versions (Produce v3..v9, Fetch v4..v13, JoinGroup
-// v2..v9, ...) against the same broker code. Shared helpers for the other
+// DefaultVersion (2.8), at a modern version, at 1.0 and at 0.10.2 exercises
+// four distinct sets of API versions (Produce v2..v9 with v1 message sets
+// or v2 batches, Fetch v3..v13, JoinGroup v1..v9, ...) against the same
+// broker code. Shared helpers for the other
 // Go clients (kafka-go) live here too: ackedAt, readRec, checkAcked.
 
 // ackedAt is where the broker said a record landed.
@@ -82,6 +83,9 @@ var saramaVersions = []struct {
 	{"default", sarama.DefaultVersion},
 	{"V3_6", sarama.V3_6_0_0},
 	{"V1_0", sarama.V1_0_0_0},
+	// Before 0.11: Produce v2 and Fetch v3 with v1 message sets (magic 1),
+	// no headers, no idempotence, no DescribeConfigs.
+	{"V0_10_2", sarama.V0_10_2_0},
 }
 
 // saramaConfig is sarama's default configuration at version v, with
@@ -161,23 +165,19 @@ func saramaAdmin(t *testing.T, addrs []string, v sarama.KafkaVersion) {
 		}
 	}
 
-	entries, err := adm.DescribeConfig(sarama.ConfigResource{Type: sarama.TopicResource, Name: topic})
-	if err != nil {
-		t.Fatalf("DescribeConfig: %v", err)
-	}
-	found := false
-	for _, e := range entries {
-		if e.Name == "retention.ms" {
-			found = true
-			if e.Value != retention || e.Default {
-				t.Errorf("retention.ms = %q default=%v, want %q set on the topic", e.Value, e.Default, retention)
-			}
-		}
-	}
-	if !found {
-		t.Errorf("DescribeConfig has no retention.ms among %d entries", len(entries))
+	if v.IsAtLeast(sarama.V0_11_0_0) { // no DescribeConfigs before 0.11
+		saramaCheckRetention(t, adm, topic, retention)
 	}
 
+	// sarama's ListTopics sends DescribeConfigs, which it refuses to send
+	// before 0.11; and there a Metadata request for a deleted topic
+	// (v0..v3) would auto-create it again, so the deletion is trusted.
+	if !v.IsAtLeast(sarama.V0_11_0_0) {
+		if err := adm.DeleteTopic(topic); err != nil {
+			t.Fatalf("DeleteTopic: %v", err)
+		}
+		return
+	}
 	topics, err := adm.ListTopics()
 	if err != nil {
 		t.Fatalf("ListTopics: %v", err)
@@ -201,6 +201,28 @@ func saramaAdmin(t *testing.T, addrs []string, v sarama.KafkaVersion) {
 	})
 }
 
+// saramaCheckRetention asserts that DescribeConfig reports retention.ms of
+// topic as set (not default) to want.
+func saramaCheckRetention(t *testing.T, adm sarama.ClusterAdmin, topic, want string) {
+	t.Helper()
+	entries, err := adm.DescribeConfig(sarama.ConfigResource{Type: sarama.TopicResource, Name: topic})
+	if err != nil {
+		t.Fatalf("DescribeConfig: %v", err)
+	}
+	found := false
+	for _, e := range entries {
+		if e.Name == "retention.ms" {
+			found = true
+			if e.Value != want || e.Default {
+				t.Errorf("retention.ms = %q default=%v, want %q set on the topic", e.Value, e.Default, want)
+			}
+		}
+	}
+	if !found {
+		t.Errorf("DescribeConfig has no retention.ms among %d entries", len(entries))
+	}
+}
+
 func describeSaramaMD(md []*sarama.TopicMetadata) string {
 	var b strings.Builder
 	for _, m := range md {
@@ -210,13 +232,19 @@ func describeSaramaMD(md []*sarama.TopicMetadata) string {
 }
 
 // saramaMessage is record i of a test: value "<prefix>-i", key "k-"+value
-// and an "i" header equal to the value (headers need Kafka 0.11).
-func saramaMessage(topic, prefix string, i int) *sarama.ProducerMessage {
+// and, from version 0.11 (v2 record batches) on, an "i" header equal to
+// the value.
+func saramaMessage(ver sarama.KafkaVersion, topic, prefix string, i int) *sarama.ProducerMessage {
 	v := fmt.Sprintf("%s-%d", prefix, i)
-	return &sarama.ProducerMessage{Topic: topic, Key: sarama.StringEncoder("k-" + v),
-		Value:   sarama.StringEncoder(v),
-		Headers: []sarama.RecordHeader{{Key: []byte("i"), Value: []byte(v)}}}
+	m := &sarama.ProducerMessage{Topic: topic, Key: sarama.StringEncoder("k-" + v), Value: sarama.StringEncoder(v)}
+	if saramaHeaders(ver) {
+		m.Headers = []sarama.RecordHeader{{Key: []byte("i"), Value: []byte(v)}}
+	}
+	return m
 }
+
+// saramaHeaders reports whether version v carries record headers.
+func saramaHeaders(v sarama.KafkaVersion) bool { return v.IsAtLeast(sarama.V0_11_0_0) }
 
 // saramaSync produces with an idempotent acks=all SyncProducer, one by one
 // and in batches, and reads everything back with a partition consumer.
@@ -224,8 +252,10 @@ func saramaSync(t *testing.T, addrs []string, v sarama.KafkaVersion) {
 	const topic, n = "sarama-sync", 300
 	cfg := saramaConfig(v, "sarama-sync")
 	cfg.Producer.RequiredAcks = sarama.WaitForAll
-	cfg.Producer.Idempotent = true
-	cfg.Net.MaxOpenRequests = 1
+	if v.IsAtLeast(sarama.V0_11_0_0) { // InitProducerID arrived in 0.11
+		cfg.Producer.Idempotent = true
+		cfg.Net.MaxOpenRequests = 1
+	}
 	cfg.Producer.Return.Successes = true
 	prod, err := sarama.NewSyncProducer(addrs, cfg)
 	if err != nil {
@@ -234,7 +264,7 @@ func saramaSync(t *testing.T, addrs []string, v sarama.KafkaVersion) {
 	defer prod.Close()
 	acked := map[string]ackedAt{}
 	for i := range n / 2 {
-		m := saramaMessage(topic, "s", i)
+		m := saramaMessage(v, topic, "s", i)
 		part, off, err := prod.SendMessage(m)
 		if err != nil {
 			t.Fatalf("SendMessage %d: %v", i, err)
@@ -243,7 +273,7 @@ func saramaSync(t *testing.T, addrs []string, v sarama.KafkaVersion) {
 	}
 	var batch []*sarama.ProducerMessage
 	for i := n / 2; i < n; i++ {
-		batch = append(batch, saramaMessage(topic, "s", i))
+		batch = append(batch, saramaMessage(v, topic, "s", i))
 	}
 	if err := prod.SendMessages(batch); err != nil {
 		t.Fatalf("SendMessages: %v", err)
@@ -252,7 +282,7 @@ func saramaSync(t *testing.T, addrs []string, v sarama.KafkaVersion) {
 		acked[string(m.Value.(sarama.StringEncoder))] = ackedAt{m.Partition, m.Offset}
 	}
 	got := saramaReadAll(t, addrs, v, topic, n)
-	checkAcked(t, "sync", acked, got, true)
+	checkAcked(t, "sync", acked, got, saramaHeaders(v))
 }
 
 // saramaAsync produces with an AsyncProducer per codec (acks=all) and reads
@@ -274,7 +304,7 @@ func saramaAsync(t *testing.T, addrs []string, v sarama.KafkaVersion) {
 			}
 			go func() {
 				for i := range n {
-					prod.Input() <- saramaMessage(topic, codec.String(), i)
+					prod.Input() <- saramaMessage(v, topic, codec.String(), i)
 				}
 			}()
 			acked := map[string]ackedAt{}
@@ -293,7 +323,7 @@ func saramaAsync(t *testing.T, addrs []string, v sarama.KafkaVersion) {
 				t.Errorf("AsyncProducer.Close: %v", err)
 			}
 			got := saramaReadAll(t, addrs, v, topic, n)
-			checkAcked(t, codec.String(), acked, got, true)
+			checkAcked(t, codec.String(), acked, got, saramaHeaders(v))
 		})
 	}
 }
@@ -515,7 +545,7 @@ func saramaGroup(t *testing.T, addrs []string, v sarama.KafkaVersion) {
 		defer prod.Close()
 		var batch []*sarama.ProducerMessage
 		for i := range count {
-			batch = append(batch, saramaMessage(topic, prefix, i))
+			batch = append(batch, saramaMessage(v, topic, prefix, i))
 		}
 		if err := prod.SendMessages(batch); err != nil {
 			t.Fatalf("SendMessages: %v", err)
@@ -549,13 +579,13 @@ func saramaGroup(t *testing.T, addrs []string, v sarama.KafkaVersion) {
 		return got
 	}
 	acked := produce("g1", n)
-	checkAcked(t, "group", acked, collect(n), true)
+	checkAcked(t, "group", acked, collect(n), saramaHeaders(v))
 	saramaWaitCommitted(t, adm, group, topic, acked)
 
 	c := startMember("sarama-c")
 	balanced(a, b, c)
 	acked2 := produce("g2", n)
-	checkAcked(t, "group after rebalance", acked2, collect(n), true)
+	checkAcked(t, "group after rebalance", acked2, collect(n), saramaHeaders(v))
 	for k, v := range acked2 {
 		acked[k] = v
 	}
