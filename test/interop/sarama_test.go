@@ -18,8 +18,8 @@ import (
 // DefaultVersion (2.8), at a modern version, at 1.0 and at 0.10.2 exercises
 // four distinct sets of API versions (Produce v2..v9 with v1 message sets
 // or v2 batches, Fetch v3..v13, JoinGroup v1..v9, ...) against the same
-// broker code. Shared helpers for the other
-// Go clients (kafka-go) live here too: ackedAt, readRec, checkAcked.
+// broker code. Shared helpers for the other Go clients (kafka-go) live
+// here too: ackedAt, readRec, checkAcked.
 
 // ackedAt is where the broker said a record landed.
 type ackedAt struct {
