@@ -31,8 +31,6 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
-	"github.com/samsa-io/samsa/internal/broker"
-	"github.com/samsa-io/samsa/internal/metadata"
 	"github.com/samsa-io/samsa/internal/partition"
 	"github.com/samsa-io/samsa/internal/record"
 	"github.com/samsa-io/samsa/internal/server"
@@ -66,12 +64,7 @@ func (a *API) fetch(ctx context.Context, _ *server.Conn, req *kmsg.FetchRequest)
 		rt := &req.Topics[i]
 		st := kmsg.NewFetchResponseTopic()
 		st.Topic, st.TopicID = rt.Topic, rt.TopicID
-		var t *broker.Topic
-		if req.Version >= 13 {
-			t = a.b.TopicByID(metadata.TopicID(rt.TopicID))
-		} else {
-			t = a.b.Topic(rt.Topic)
-		}
+		t := a.topicByNameOrID(req.Version >= 13, rt.Topic, rt.TopicID)
 		st.Partitions = make([]kmsg.FetchResponseTopicPartition, 0, len(rt.Partitions))
 		for j := range rt.Partitions {
 			rp := &rt.Partitions[j]
@@ -84,15 +77,17 @@ func (a *API) fetch(ctx context.Context, _ *server.Conn, req *kmsg.FetchRequest)
 			if t != nil {
 				p = t.Partition(rp.Partition)
 			}
+			var epochCode int16
+			if p != nil {
+				epochCode = checkLeaderEpoch(req.Version >= 9, rp.CurrentLeaderEpoch, p.LeaderEpoch())
+			}
 			switch {
 			case t == nil && req.Version >= 13:
 				sp.ErrorCode = kerr.UnknownTopicID.Code
 			case p == nil:
 				sp.ErrorCode = kerr.UnknownTopicOrPartition.Code
-			case req.Version >= 9 && rp.CurrentLeaderEpoch >= 0 && rp.CurrentLeaderEpoch < p.LeaderEpoch():
-				sp.ErrorCode = kerr.FencedLeaderEpoch.Code
-			case req.Version >= 9 && rp.CurrentLeaderEpoch > p.LeaderEpoch():
-				sp.ErrorCode = kerr.UnknownLeaderEpoch.Code
+			case epochCode != 0:
+				sp.ErrorCode = epochCode
 			default:
 				targets = append(targets, fetchTarget{ti: i, pi: j, p: p, offset: rp.FetchOffset, max: rp.PartitionMaxBytes})
 			}

@@ -126,3 +126,13 @@ func (a *API) metadataTopic(t *broker.Topic, version int16) kmsg.MetadataRespons
 	}
 	return mt
 }
+
+// topicByNameOrID finds a request's topic: by id in the versions that name
+// topics by id (KIP-516: Fetch v13+, Produce v13+), else by name. nil if
+// unknown.
+func (a *API) topicByNameOrID(byID bool, name string, id [16]byte) *broker.Topic {
+	if byID {
+		return a.b.TopicByID(metadata.TopicID(id))
+	}
+	return a.b.Topic(name)
+}

@@ -41,11 +41,9 @@ func (a *API) handleListOffsets(_ context.Context, _ *server.Conn, kreq kmsg.Req
 				if p := t.Partition(rp.Partition); p != nil {
 					pOK = true
 					epoch := p.LeaderEpoch()
-					switch {
-					case req.Version >= 4 && rp.CurrentLeaderEpoch >= 0 && rp.CurrentLeaderEpoch < epoch:
-						sp.ErrorCode = kerr.FencedLeaderEpoch.Code
-					case req.Version >= 4 && rp.CurrentLeaderEpoch > epoch:
-						sp.ErrorCode = kerr.UnknownLeaderEpoch.Code
+					switch code := checkLeaderEpoch(req.Version >= 4, rp.CurrentLeaderEpoch, epoch); {
+					case code != 0:
+						sp.ErrorCode = code
 					default:
 						sp.LeaderEpoch = epoch
 						switch rp.Timestamp {
@@ -119,11 +117,9 @@ func (a *API) handleOffsetForLeaderEpoch(_ context.Context, _ *server.Conn, kreq
 				if p := t.Partition(rp.Partition); p != nil {
 					pOK = true
 					epoch := p.LeaderEpoch()
-					switch {
-					case req.Version >= 2 && rp.CurrentLeaderEpoch >= 0 && rp.CurrentLeaderEpoch < epoch:
-						sp.ErrorCode = kerr.FencedLeaderEpoch.Code
-					case req.Version >= 2 && rp.CurrentLeaderEpoch > epoch:
-						sp.ErrorCode = kerr.UnknownLeaderEpoch.Code
+					switch code := checkLeaderEpoch(req.Version >= 2, rp.CurrentLeaderEpoch, epoch); {
+					case code != 0:
+						sp.ErrorCode = code
 					case rp.LeaderEpoch > epoch:
 						// unknown epoch: -1/-1
 					default:
@@ -139,4 +135,20 @@ func (a *API) handleOffsetForLeaderEpoch(_ context.Context, _ *server.Conn, kreq
 		resp.Topics = append(resp.Topics, st)
 	}
 	return server.Ready(resp), nil
+}
+
+// checkLeaderEpoch fences a request that names a current leader epoch
+// (KIP-320): an older one than ours is FENCED_LEADER_EPOCH (the client's
+// metadata is stale), a newer one UNKNOWN_LEADER_EPOCH (ours is). -1, or a
+// version without the field, skips the check.
+func checkLeaderEpoch(hasField bool, requested, current int32) int16 {
+	switch {
+	case !hasField || requested < 0:
+		return 0
+	case requested < current:
+		return kerr.FencedLeaderEpoch.Code
+	case requested > current:
+		return kerr.UnknownLeaderEpoch.Code
+	}
+	return 0
 }
