@@ -530,3 +530,33 @@ func TestCloseDoesNotWaitForAbandonedLongPoll(t *testing.T) {
 		t.Fatal("Close is waiting for a long poll whose client is gone")
 	}
 }
+
+func TestInternalTopicsAreProtected(t *testing.T) {
+	b := startBroker(t, t.TempDir(), map[string]string{"group.initial.rebalance.delay.ms": "0"})
+	cl := newClient(t, b)
+	adm := kadm.NewClient(cl)
+	ctx := testCtx(t)
+	// A standalone commit creates __consumer_offsets.
+	offs := kadm.Offsets{}
+	offs.Add(kadm.Offset{Topic: "x", Partition: 0, At: 0})
+	if _, err := adm.CreateTopic(ctx, 1, 1, nil, "x"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := adm.CommitOffsets(ctx, "g", offs); err != nil {
+		t.Fatal(err)
+	}
+	resps, err := adm.DeleteTopics(ctx, "__consumer_offsets")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := resps["__consumer_offsets"]; !errors.Is(r.Err, kerr.InvalidTopicException) {
+		t.Fatalf("delete __consumer_offsets: %v", r.Err)
+	}
+	cp, err := adm.CreatePartitions(ctx, 1, "__consumer_offsets")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := cp["__consumer_offsets"]; !errors.Is(r.Err, kerr.InvalidPartitions) {
+		t.Fatalf("add partitions to __consumer_offsets: %v", r.Err)
+	}
+}

@@ -294,6 +294,12 @@ func (b *Broker) DeleteTopic(name string) error {
 	if t == nil {
 		return fmt.Errorf("%w: %q", ErrUnknownTopic, name)
 	}
+	if t.Internal {
+		// The coordinators hold its partitions open and place groups by
+		// its partition count; deleting it would lose every committed
+		// offset. Kafka's tools refuse the same.
+		return fmt.Errorf("%w: %q is an internal topic and cannot be deleted", ErrInvalidTopic, name)
+	}
 	// Metadata first: once that is durable the topic is gone; a crash
 	// before the files are removed leaves orphans that Open removes.
 	if _, err := b.meta.Apply(metadata.Record{Type: metadata.RecordDeleteTopic, Topic: &metadata.Topic{Name: name}}); err != nil {
@@ -318,6 +324,11 @@ func (b *Broker) CreatePartitions(name string, count int32, validateOnly bool) e
 	t := b.Topic(name)
 	if t == nil {
 		return fmt.Errorf("%w: %q", ErrUnknownTopic, name)
+	}
+	if t.Internal {
+		// Groups are placed by hash modulo this topic's partition count:
+		// growing it would move every group away from its offsets.
+		return fmt.Errorf("%w: %q is an internal topic; its partition count is fixed", ErrInvalidPartitions, name)
 	}
 	if count <= int32(len(t.Partitions)) {
 		return fmt.Errorf("%w: topic %q has %d partitions; the new count %d must be larger", ErrInvalidPartitions, name, len(t.Partitions), count)
