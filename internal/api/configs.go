@@ -267,18 +267,13 @@ func (a *API) handleIncrementalAlterConfigs(_ context.Context, _ *server.Conn, k
 }
 
 // incrementalAlterConfigs applies rr's operations to a topic's current
-// overrides and stores the result.
-//
-// The read of the current overrides and the store are not one atomic step:
-// two concurrent incremental alters of the same topic can lose one's
-// change. Kafka serialises them in its controller; admin tools do not race
-// themselves, so this is left for the metadata log to fix.
+// overrides and stores the result, as one step (broker.UpdateTopicConfigs):
+// concurrent alters of one topic do not lose each other's changes.
 func (a *API) incrementalAlterConfigs(rr kmsg.IncrementalAlterConfigsRequestResource, validateOnly bool) error {
 	if err := a.checkAlterResource(rr.ResourceType, rr.ResourceName); err != nil {
 		return err
 	}
-	t, err := a.configTopic(rr.ResourceName)
-	if err != nil {
+	if _, err := a.configTopic(rr.ResourceName); err != nil {
 		return err
 	}
 	names := make([]string, len(rr.Configs))
@@ -290,44 +285,46 @@ func (a *API) incrementalAlterConfigs(rr kmsg.IncrementalAlterConfigsRequestReso
 		return fmt.Errorf("%w: config %s is given more than once", errInvalidRequest, strings.Join(keys, ", "))
 	}
 
-	overrides := maps.Clone(t.Overrides)
-	if overrides == nil {
-		overrides = make(map[string]string)
-	}
-	var effective map[string]string // lazily: APPEND/SUBTRACT start from the effective value
-	for _, c := range rr.Configs {
-		def, known := config.LookupTopicConfig(c.Name)
-		if !known {
-			return fmt.Errorf("%w %q", config.ErrUnknownConfig, c.Name)
-		}
-		if c.Op != kmsg.IncrementalAlterConfigOpDelete && c.Value == nil {
-			return fmt.Errorf("%w: %s: a null value is only allowed with DELETE", errInvalidRequest, c.Name)
-		}
-		switch c.Op {
-		case kmsg.IncrementalAlterConfigOpSet:
-			overrides[c.Name] = *c.Value
-		case kmsg.IncrementalAlterConfigOpDelete:
-			delete(overrides, c.Name)
-		case kmsg.IncrementalAlterConfigOpAppend, kmsg.IncrementalAlterConfigOpSubtract:
-			if def.Type != config.TypeList {
-				return fmt.Errorf("%w: %s: %s is only allowed for LIST configs, and this one is %s", config.ErrInvalidValue, c.Name, c.Op, def.Type)
+	err := a.b.UpdateTopicConfigs(rr.ResourceName, func(overrides map[string]string) (map[string]string, error) {
+		var effective map[string]string // lazily: APPEND/SUBTRACT start from the effective value
+		for _, c := range rr.Configs {
+			def, known := config.LookupTopicConfig(c.Name)
+			if !known {
+				return nil, fmt.Errorf("%w %q", config.ErrUnknownConfig, c.Name)
 			}
-			cur, ok := overrides[c.Name]
-			if !ok {
-				if effective == nil {
-					effective = make(map[string]string)
-					for _, e := range config.DescribeTopic(a.b.Config(), t.Overrides) {
-						effective[e.Name] = e.Value
-					}
+			if c.Op != kmsg.IncrementalAlterConfigOpDelete && c.Value == nil {
+				return nil, fmt.Errorf("%w: %s: a null value is only allowed with DELETE", errInvalidRequest, c.Name)
+			}
+			switch c.Op {
+			case kmsg.IncrementalAlterConfigOpSet:
+				overrides[c.Name] = *c.Value
+			case kmsg.IncrementalAlterConfigOpDelete:
+				delete(overrides, c.Name)
+			case kmsg.IncrementalAlterConfigOpAppend, kmsg.IncrementalAlterConfigOpSubtract:
+				if def.Type != config.TypeList {
+					return nil, fmt.Errorf("%w: %s: %s is only allowed for LIST configs, and this one is %s", config.ErrInvalidValue, c.Name, c.Op, def.Type)
 				}
-				cur = effective[c.Name]
+				cur, ok := overrides[c.Name]
+				if !ok {
+					if effective == nil {
+						effective = make(map[string]string)
+						for _, e := range config.DescribeTopic(a.b.Config(), overrides) {
+							effective[e.Name] = e.Value
+						}
+					}
+					cur = effective[c.Name]
+				}
+				overrides[c.Name] = editList(cur, *c.Value, c.Op == kmsg.IncrementalAlterConfigOpAppend)
+			default:
+				return nil, fmt.Errorf("%w: %s: unknown operation %d", errInvalidRequest, c.Name, c.Op)
 			}
-			overrides[c.Name] = editList(cur, *c.Value, c.Op == kmsg.IncrementalAlterConfigOpAppend)
-		default:
-			return fmt.Errorf("%w: %s: unknown operation %d", errInvalidRequest, c.Name, c.Op)
 		}
+		return overrides, nil
+	}, validateOnly)
+	if err != nil && errorCode(err) == kerr.UnknownServerError.Code {
+		a.lg.Warn("altering topic configs failed", "topic", rr.ResourceName, "err", err)
 	}
-	return a.setTopicConfigs(rr.ResourceName, overrides, validateOnly)
+	return err
 }
 
 // editList appends the comma-separated items of change to the list cur

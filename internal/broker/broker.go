@@ -356,14 +356,30 @@ func (b *Broker) CreatePartitions(name string, count int32, validateOnly bool) e
 
 // SetTopicConfigs replaces a topic's config overrides.
 func (b *Broker) SetTopicConfigs(name string, overrides map[string]string, validateOnly bool) error {
-	if err := config.ValidateTopicConfigs(overrides); err != nil {
-		return err
-	}
+	return b.UpdateTopicConfigs(name, func(map[string]string) (map[string]string, error) { return overrides, nil }, validateOnly)
+}
+
+// UpdateTopicConfigs replaces a topic's config overrides with what edit
+// makes of the current ones (a copy edit may change). The read and the
+// store are one step: concurrent alters of the same topic cannot lose each
+// other's changes (IncrementalAlterConfigs relies on this).
+func (b *Broker) UpdateTopicConfigs(name string, edit func(current map[string]string) (map[string]string, error), validateOnly bool) error {
 	b.adminMu.Lock()
 	defer b.adminMu.Unlock()
 	t := b.Topic(name)
 	if t == nil {
 		return fmt.Errorf("%w: %q", ErrUnknownTopic, name)
+	}
+	cur := maps.Clone(t.Overrides)
+	if cur == nil {
+		cur = make(map[string]string)
+	}
+	overrides, err := edit(cur)
+	if err != nil {
+		return err
+	}
+	if err := config.ValidateTopicConfigs(overrides); err != nil {
+		return err
 	}
 	if validateOnly {
 		return nil
