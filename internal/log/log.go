@@ -62,6 +62,12 @@ type Options struct {
 	MaxCompactionLag       time.Duration // max.compaction.lag.ms; <= 0 = never
 	MinCleanableDirtyRatio float64       // min.cleanable.dirty.ratio
 
+	// CleanShutdown is read by Open only: the broker found its
+	// clean-shutdown marker, so every file of this log was flushed and
+	// closed by Close. Open then trusts the active segment and its
+	// indexes after a cheap check of the tail (see doc.go, Recovery).
+	CleanShutdown bool
+
 	Now    func() time.Time
 	Logger *slog.Logger
 }
@@ -109,6 +115,13 @@ type Log struct {
 	// a truncation under mu.
 	flushed atomic.Int64
 	syncs   atomic.Int64 // fsync calls made, for tests and metrics
+	rolls   atomic.Int64 // segment rolls since Open
+
+	// recovery says what Open did; immutable after Open.
+	recovery RecoveryStats
+	// rpMu serialises CheckpointRecoveryPoint calls, which own the
+	// recovery point's temp file. Lock order: rpMu -> mu.
+	rpMu sync.Mutex
 
 	// syncHook replaces (*os.File).Sync in tests that inject a failure.
 	syncHook func(*os.File) error
@@ -153,6 +166,11 @@ type Log struct {
 		// (cleanerHighMarkFile), never lowered: recovery tolerates offset
 		// gaps in an active segment below it.
 		firstDirty, cleanedUpTo int64
+		// recoveryPoint is the offset in the recovery-point file, -1 when
+		// there is none. Invariant: recoveryPoint <= FlushedOffset, so it
+		// never vouches for bytes that were not fsynced (a truncation
+		// below it removes the file first).
+		recoveryPoint int64
 	}
 }
 
@@ -350,6 +368,7 @@ func (l *Log) rollLocked() error {
 	}
 	l.mu.segments = append(l.mu.segments, s)
 	l.mu.dirDirty = true
+	l.rolls.Add(1)
 	l.logger.Debug("rolled segment", "dir", l.dir, "base", s.base)
 	return nil
 }
@@ -424,6 +443,11 @@ func (l *Log) LogEndOffset() int64 { return l.leo.Load() }
 // FlushedOffset is the offset below which every record is durable.
 func (l *Log) FlushedOffset() int64 { return l.flushed.Load() }
 
+// Rolls is the number of segment rolls since Open. A caller that keeps
+// state derived from the log (producer snapshots) compares it around an
+// Append to notice a roll.
+func (l *Log) Rolls() int64 { return l.rolls.Load() }
+
 // Syncs is the number of fsync calls the Log has made, for tests and metrics.
 func (l *Log) Syncs() int64 { return l.syncs.Load() }
 
@@ -464,13 +488,23 @@ func (l *Log) SetOptions(o Options) {
 
 // Close flushes, then closes the files. Reads still in flight finish first
 // (they hold segment references). Later calls return ErrClosed.
+//
+// A Close that returns nil leaves the files as a clean shutdown promises
+// (Options.CleanShutdown): the active .log and its indexes and the directory
+// fsynced, the recovery point at LogEndOffset.
 func (l *Log) Close() error {
 	_, err := l.Flush()
 	if errors.Is(err, ErrClosed) {
 		return nil
 	}
+	if err == nil {
+		err = l.CheckpointRecoveryPoint()
+	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	if err == nil && !l.mu.closed {
+		err = l.syncActiveIndexesLocked()
+	}
 	l.closeLocked()
 	return err
 }

@@ -34,6 +34,7 @@ func Open(dir string, opts Options) (*Log, error) {
 	l := &Log{dir: dir, logger: opts.Logger}
 	l.flushCond = sync.NewCond(&l.flushMu)
 	l.mu.opts = opts
+	l.mu.recoveryPoint = -1
 	if err := l.recover(); err != nil {
 		for _, s := range l.mu.segments {
 			s.release()
@@ -89,6 +90,10 @@ func (l *Log) recover() error {
 	// cleaned. Missing means nothing was cleaned: all is dirty.
 	cleanedUpTo, _ := l.readOffsetFile(cleanerHighMarkFile)
 	firstDirty, _ := l.readOffsetFile(cleanerCheckpointFile)
+	recoveryPoint, haveRP := l.readOffsetFile(recoveryPointFile)
+	if haveRP {
+		l.mu.recoveryPoint = recoveryPoint
+	}
 	now := l.mu.opts.Now()
 	if len(bases) == 0 {
 		s, err := openSegment(l.dir, max(lso, 0), true, now)
@@ -117,7 +122,7 @@ func (l *Log) recover() error {
 			if base < cleanedUpTo {
 				mode = scanValidateGaps
 			}
-			err = l.recoverActive(s, fi.Size(), mode)
+			err = l.openActive(s, fi.Size(), mode, recoveryPoint, haveRP)
 		}
 		if err != nil {
 			return err
@@ -149,6 +154,16 @@ func (l *Log) recover() error {
 	}
 	l.leo.Store(leo)
 	l.flushed.Store(leo)
+	// A recovery point past what survived would vouch for whatever is
+	// appended there next without its having been fsynced.
+	if l.mu.recoveryPoint > leo {
+		l.logger.Warn("recovery point is past the recovered end; lowering it", "dir", l.dir,
+			"recovery_point", l.mu.recoveryPoint, "log_end_offset", leo)
+		if err := l.writeOffsetFile(recoveryPointFile, leo); err != nil {
+			return err
+		}
+		l.mu.recoveryPoint = leo
+	}
 	return nil
 }
 
@@ -178,12 +193,12 @@ func (l *Log) loadInactive(s *segment, size, nextBase int64) error {
 	}
 	l.logger.Warn("rebuilding damaged index", "dir", l.dir, "segment", filepath.Base(s.logPath),
 		"index_err", ierr, "timeindex_err", terr)
-	end, reason, err := s.scanSegment(size, scanHeaders, l.mu.opts.IndexIntervalBytes)
+	res, err := s.scanSegment(size, scanHeaders, 0, l.mu.opts.IndexIntervalBytes)
 	if err != nil {
 		return err
 	}
-	if reason != "" {
-		return fmt.Errorf("%w: %s at position %d: %s", ErrCorrupt, s.logPath, end, reason)
+	if res.reason != "" {
+		return fmt.Errorf("%w: %s at position %d: %s", ErrCorrupt, s.logPath, res.end, res.reason)
 	}
 	// The final time entry that roll writes, so maxTS survives a reopen.
 	s.maybeTimeEntry(nil)
@@ -199,25 +214,31 @@ func (l *Log) loadInactive(s *segment, size, nextBase int64) error {
 	return nil
 }
 
-// recoverActive validates every batch of the last segment (CRC, records,
+// recoverActive validates the batches of the last segment (CRC, records,
 // contiguous offsets) and truncates the file at the first bad one: after a
 // crash the tail of the active segment may hold a torn write, or pages that
-// never reached the disk. Its indexes are always rebuilt. mode is
-// scanValidate, or scanValidateGaps for a segment compaction has cleaned.
-func (l *Log) recoverActive(s *segment, size int64, mode scanMode) error {
-	end, reason, err := s.scanSegment(size, mode, l.mu.opts.IndexIntervalBytes)
+// never reached the disk. Batches wholly below trustBelow (the recovery
+// point) were fsynced before it was persisted: only their headers are
+// checked. The surviving .log is fsynced (after a kill -9 its pages may
+// still be dirty, and from now on it counts as flushed) and its indexes are
+// rebuilt. mode is scanValidate, or scanValidateGaps for a segment
+// compaction has cleaned.
+func (l *Log) recoverActive(s *segment, size int64, mode scanMode, trustBelow int64) error {
+	res, err := s.scanSegment(size, mode, trustBelow, l.mu.opts.IndexIntervalBytes)
 	if err != nil {
 		return err
 	}
-	if reason != "" {
+	l.recovery.ValidatedBytes, l.recovery.HeaderOnlyBytes = res.validated, res.headerOnly
+	if res.reason != "" {
+		l.recovery.TruncatedBytes = size - res.end
 		l.logger.Warn("truncating corrupt tail of active segment", "dir", l.dir,
-			"file", filepath.Base(s.logPath), "position", end, "dropped_bytes", size-end, "reason", reason)
-		if err := s.log.Truncate(end); err != nil {
+			"file", filepath.Base(s.logPath), "position", res.end, "dropped_bytes", size-res.end, "reason", res.reason)
+		if err := s.log.Truncate(res.end); err != nil {
 			return fmt.Errorf("truncate %s: %w", s.logPath, err)
 		}
-		if err := l.sync(s.log); err != nil {
-			return fmt.Errorf("fsync %s: %w", s.logPath, err)
-		}
+	}
+	if err := l.sync(s.log); err != nil {
+		return fmt.Errorf("fsync %s: %w", s.logPath, err)
 	}
 	return s.rewriteIndexes()
 }

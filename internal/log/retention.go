@@ -165,12 +165,12 @@ func (l *Log) TruncateTo(offset int64) error {
 		}
 		// Re-index what is left. A full scan: truncation is rare and this
 		// also recomputes the max timestamp exactly.
-		end, reason, err := s.scanSegment(pos, scanHeaders, l.mu.opts.IndexIntervalBytes)
+		res, err := s.scanSegment(pos, scanHeaders, 0, l.mu.opts.IndexIntervalBytes)
 		if err != nil {
 			return l.failLocked(err)
 		}
-		if reason != "" {
-			return fmt.Errorf("%w: %s at position %d: %s", ErrCorrupt, s.logPath, end, reason)
+		if res.reason != "" {
+			return fmt.Errorf("%w: %s at position %d: %s", ErrCorrupt, s.logPath, res.end, res.reason)
 		}
 		if err := s.rewriteIndexes(); err != nil {
 			return l.failLocked(err)
@@ -188,6 +188,9 @@ func (l *Log) TruncateTo(offset int64) error {
 	l.leo.Store(leo)
 	if l.flushed.Load() > leo {
 		l.flushed.Store(leo)
+	}
+	if err := l.dropRecoveryPointAboveLocked(leo); err != nil {
+		return err
 	}
 	// Data appended from here on is dirty for compaction (compact.go).
 	// In memory only: the next pass persists it.
@@ -364,12 +367,25 @@ func (l *Log) ScanBatches(from int64, fn func(h record.BatchHeader) bool) error 
 			v.seg.release()
 		}
 	}()
-	var buf [record.BatchHeaderSize]byte
 	for _, v := range views {
+		// One pread per scanChunk bytes, not per batch: a scan of a
+		// segment of small batches costs a sequential read of it, and
+		// one of large batches reads little more than their headers.
+		cr := chunkReader{f: v.seg.log, limit: v.size}
 		for pos := lookupPosition(v.index, from); pos < v.size; {
-			h, err := v.readHeader(pos, &buf)
+			if v.size-pos < record.BatchHeaderSize {
+				return fmt.Errorf("%w: %s at position %d: %d bytes left, shorter than a batch header", ErrCorrupt, v.seg.logPath, pos, v.size-pos)
+			}
+			hb, err := cr.at(pos, record.BatchHeaderSize)
 			if err != nil {
-				return err
+				return v.ioError(pos, err)
+			}
+			h, err := record.ParseHeader(hb)
+			if err != nil {
+				return fmt.Errorf("%w: %s at position %d: %w", ErrCorrupt, v.seg.logPath, pos, err)
+			}
+			if h.BatchLength < record.BatchHeaderSize-record.LogOverhead || int64(h.Size()) > v.size-pos {
+				return fmt.Errorf("%w: %s at position %d: batchLength %d does not fit", ErrCorrupt, v.seg.logPath, pos, h.BatchLength)
 			}
 			if h.LastOffset() >= from && !fn(h) {
 				return nil

@@ -1,7 +1,6 @@
 package log
 
 import (
-	"bufio"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -275,73 +274,133 @@ const (
 	scanValidateGaps
 )
 
+// scanResult is what scanSegment found.
+type scanResult struct {
+	end    int64  // position where the valid prefix ends
+	reason string // why the scan stopped early; "" when it reached the limit
+	// validated counts the bytes whose CRC and records were checked;
+	// headerOnly those whose headers alone were (for tests and logs).
+	validated, headerOnly int64
+}
+
 // scanSegment walks the batches of s.log from position 0 up to limit bytes,
 // re-tracking them into s (after resetIndexes). It stops at the first batch
-// that fails the checks of mode and returns the position where the valid
-// prefix ends and why it stopped ("" when it reached limit cleanly).
-// Every length is checked against the bytes left before anything is
-// allocated, so a damaged file cannot cause a huge allocation.
+// that fails the checks of mode and reports the position where the valid
+// prefix ends and why it stopped. Batches whose last offset is below
+// trustBelow (the recovery point) are checked as in scanHeaders whatever the
+// mode: they were fsynced before the point was persisted. Every length is
+// checked against the bytes left before anything is allocated, so a damaged
+// file cannot cause a huge allocation.
 // REQUIRES: Log.mu held (or s not yet shared).
-func (s *segment) scanSegment(limit int64, mode scanMode, interval int) (end int64, reason string, err error) {
+func (s *segment) scanSegment(limit int64, mode scanMode, trustBelow int64, interval int) (scanResult, error) {
 	s.resetIndexes()
-	r := bufio.NewReaderSize(io.NewSectionReader(s.log, 0, limit), 1<<20)
-	var offBuf, timeBuf, batch []byte
-	pos := int64(0)
+	return s.scanFrom(0, limit, mode, trustBelow, interval, false)
+}
+
+// scanFrom is scanSegment resuming at pos, with s already tracking every
+// batch before pos. Index entries the re-tracking creates are appended to
+// the files when write is set (else the caller rewrites them).
+func (s *segment) scanFrom(pos, limit int64, mode scanMode, trustBelow int64, interval int, write bool) (scanResult, error) {
+	cr := chunkReader{f: s.log, limit: limit}
+	var offBuf, timeBuf []byte
+	var res scanResult
+	flush := func() error {
+		if !write {
+			return nil
+		}
+		err := s.writeIndexes(offBuf, timeBuf)
+		offBuf, timeBuf = offBuf[:0], timeBuf[:0]
+		return err
+	}
+	stop := func(reason string) (scanResult, error) {
+		res.end, res.reason = pos, reason
+		return res, flush()
+	}
 	for pos < limit {
 		left := limit - pos
 		if left < record.BatchHeaderSize {
-			return pos, fmt.Sprintf("%d trailing bytes, shorter than a batch header", left), nil
+			return stop(fmt.Sprintf("%d trailing bytes, shorter than a batch header", left))
 		}
-		hb, err := r.Peek(record.BatchHeaderSize)
+		hb, err := cr.at(pos, record.BatchHeaderSize)
 		if err != nil {
-			return pos, "", fmt.Errorf("read %s at %d: %w", s.logPath, pos, err)
+			return res, fmt.Errorf("read %s at %d: %w", s.logPath, pos, err)
 		}
 		h, err := record.ParseHeader(hb)
 		if err != nil {
-			return pos, err.Error(), nil
+			return stop(err.Error())
 		}
 		if h.BatchLength < record.BatchHeaderSize-record.LogOverhead {
-			return pos, fmt.Sprintf("batchLength %d is shorter than a header", h.BatchLength), nil
+			return stop(fmt.Sprintf("batchLength %d is shorter than a header", h.BatchLength))
 		}
 		size := int64(h.Size())
 		if size > left {
-			return pos, fmt.Sprintf("batch of %d bytes runs past the end of the file (%d bytes left)", size, left), nil
+			return stop(fmt.Sprintf("batch of %d bytes runs past the end of the file (%d bytes left)", size, left))
 		}
 		if h.LastOffsetDelta < 0 {
-			return pos, fmt.Sprintf("lastOffsetDelta %d", h.LastOffsetDelta), nil
+			return stop(fmt.Sprintf("lastOffsetDelta %d", h.LastOffsetDelta))
 		}
 		// Only scanValidate demands contiguous offsets: a cleaned segment
 		// keeps its surviving batches at their offsets, with gaps between.
 		if (mode == scanValidate && h.BaseOffset != s.next) || h.BaseOffset < s.next {
-			return pos, fmt.Sprintf("base offset %d, expected %d", h.BaseOffset, s.next), nil
+			return stop(fmt.Sprintf("base offset %d, expected %d", h.BaseOffset, s.next))
 		}
 		if !fitsIndex(s.base, h.LastOffset(), pos+size) {
-			return pos, fmt.Sprintf("batch at offset %d does not fit the segment's 32-bit index", h.BaseOffset), nil
+			return stop(fmt.Sprintf("batch at offset %d does not fit the segment's 32-bit index", h.BaseOffset))
 		}
-		if mode != scanHeaders {
-			if int64(cap(batch)) < size {
-				batch = make([]byte, size)
+		if mode != scanHeaders && h.LastOffset() >= trustBelow {
+			batch, err := cr.at(pos, int(size))
+			if err != nil {
+				return res, fmt.Errorf("read %s at %d: %w", s.logPath, pos, err)
 			}
-			batch = batch[:size]
-			if _, err := io.ReadFull(r, batch); err != nil {
-				return pos, "", fmt.Errorf("read %s at %d: %w", s.logPath, pos, err)
-			}
-			var err error
 			if mode == scanValidateGaps {
 				err = validateCleaned(batch)
 			} else {
 				_, err = record.Validate(batch)
 			}
 			if err != nil {
-				return pos, err.Error(), nil
+				return stop(err.Error())
 			}
-		} else if _, err := r.Discard(int(size)); err != nil {
-			return pos, "", fmt.Errorf("read %s at %d: %w", s.logPath, pos, err)
+			res.validated += size
+		} else {
+			res.headerOnly += size
 		}
-		offBuf, timeBuf = s.track(h, pos, interval, offBuf[:0], timeBuf[:0])
+		offBuf, timeBuf = s.track(h, pos, interval, offBuf, timeBuf)
 		pos += size
 	}
-	return pos, "", nil
+	return stop("")
+}
+
+// scanChunk is how much chunkReader reads at once: headers of small batches
+// come many to a pread, and a large batch's body is skipped, not read.
+const scanChunk = 128 << 10
+
+// chunkReader preads a file in chunks for a forward walk over batch headers
+// (and, when validating, whole batches). It never reads past limit.
+type chunkReader struct {
+	f     *os.File
+	limit int64
+	buf   []byte
+	start int64 // file position of buf[0]
+}
+
+// at returns the n bytes at pos, valid until the next call. They come from
+// the current chunk when it holds them, else from one pread of at least
+// scanChunk bytes (bounded by limit). REQUIRES: pos+n <= limit.
+func (c *chunkReader) at(pos int64, n int) ([]byte, error) {
+	if pos >= c.start && pos+int64(n) <= c.start+int64(len(c.buf)) {
+		return c.buf[pos-c.start : pos-c.start+int64(n)], nil
+	}
+	want := min(max(int64(n), scanChunk), c.limit-pos)
+	if int64(cap(c.buf)) < want {
+		c.buf = make([]byte, want)
+	}
+	c.buf = c.buf[:want]
+	c.start = pos
+	if _, err := c.f.ReadAt(c.buf, pos); err != nil {
+		c.buf = c.buf[:0]
+		return nil, err
+	}
+	return c.buf[:n], nil
 }
 
 // view is a reader's snapshot of one segment, taken under Log.mu. The
