@@ -13,10 +13,22 @@ package api
 // (v3+); the first batch of the first partition with data is returned whole
 // even when larger (KIP-74), so a consumer never gets stuck on a big batch.
 //
-// Fetch sessions (KIP-227): we answer session_id 0, which tells clients
-// that no session was created; they keep sending full fetch requests, which
-// every client supports. A request naming a session we never issued gets
-// FETCH_SESSION_ID_NOT_FOUND, after which clients start over sessionless.
+// Fetch sessions (KIP-227, v7+; the bookkeeping is in fetch_session.go):
+// (id 0, epoch 0) is a full fetch that creates a session and answers its
+// id (0 when the cache has no room); epoch -1 is a sessionless full fetch,
+// closing the named session if any, and a full fetch naming a session
+// closes it too. (id X, epoch N>0) is incremental: the request lists only
+// added or changed partitions and forgets others (by name before v13, by
+// topic id from v13), and the response carries only the partitions with
+// records, a new high watermark or log start offset, an error, or that
+// the request listed. N must be the session's next epoch (1 after a full
+// fetch, wrapping from MaxInt32 to 1): otherwise
+// INVALID_FETCH_SESSION_EPOCH, and FETCH_SESSION_ID_NOT_FOUND for an id we
+// do not hold; either way the client starts over with a full fetch. A
+// session's partition whose topic or partition no longer exists is
+// answered UNKNOWN_TOPIC_ID (v13+) or UNKNOWN_TOPIC_OR_PARTITION once and
+// dropped from the session. The long poll and the byte budgets run over
+// the session's partitions exactly as over a full request's.
 //
 // Version notes: v0-v1 answer message format v0 and v2-v3 format v1
 // (down-converted); v3 max_bytes; v4 isolation level, LSO, aborted txns;
@@ -31,6 +43,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/samsa-io/samsa/internal/broker"
 	"github.com/samsa-io/samsa/internal/partition"
 	"github.com/samsa-io/samsa/internal/record"
 	"github.com/samsa-io/samsa/internal/server"
@@ -54,48 +67,123 @@ type fetchTarget struct {
 
 func (a *API) fetch(ctx context.Context, _ *server.Conn, req *kmsg.FetchRequest) kmsg.Response {
 	resp := req.ResponseKind().(*kmsg.FetchResponse)
-	if req.Version >= 7 && req.SessionID != 0 {
-		resp.ErrorCode = kerr.FetchSessionIDNotFound.Code
+	sessions := a.fetchSessions()
+	plan, code := sessions.begin(req, a.now())
+	if code != 0 {
+		resp.ErrorCode = code
 		return resp
 	}
-	var targets []fetchTarget
-	resp.Topics = make([]kmsg.FetchResponseTopic, 0, len(req.Topics))
-	for i := range req.Topics {
-		rt := &req.Topics[i]
-		st := kmsg.NewFetchResponseTopic()
-		st.Topic, st.TopicID = rt.Topic, rt.TopicID
-		t := a.topicByNameOrID(req.Version >= 13, rt.Topic, rt.TopicID)
-		st.Partitions = make([]kmsg.FetchResponseTopicPartition, 0, len(rt.Partitions))
-		for j := range rt.Partitions {
-			rp := &rt.Partitions[j]
-			sp := kmsg.NewFetchResponseTopicPartition()
-			sp.Partition = rp.Partition
-			sp.HighWatermark, sp.LastStableOffset, sp.LogStartOffset = -1, -1, -1
-			sp.PreferredReadReplica = -1
-			sp.RecordBatches = []byte{}
-			var p *partition.Partition
-			if t != nil {
-				p = t.Partition(rp.Partition)
-			}
-			var epochCode int16
-			if p != nil {
-				epochCode = checkLeaderEpoch(req.Version >= 9, rp.CurrentLeaderEpoch, p.LeaderEpoch())
-			}
-			switch {
-			case t == nil && req.Version >= 13:
-				sp.ErrorCode = kerr.UnknownTopicID.Code
-			case p == nil:
-				sp.ErrorCode = kerr.UnknownTopicOrPartition.Code
-			case epochCode != 0:
-				sp.ErrorCode = epochCode
-			default:
-				targets = append(targets, fetchTarget{ti: i, pi: j, p: p, offset: rp.FetchOffset, max: rp.PartitionMaxBytes})
-			}
-			st.Partitions = append(st.Partitions, sp)
-		}
-		resp.Topics = append(resp.Topics, st)
-	}
+	targets := a.fetchTargets(req, resp, plan.items)
+	a.readAndWait(ctx, req, resp, targets)
 
+	for k := range plan.items {
+		it := &plan.items[k]
+		sp := &resp.Topics[it.ti].Partitions[it.pi]
+		it.hw, it.logStart = sp.HighWatermark, sp.LogStartOffset
+		it.records = len(sp.RecordBatches) > 0
+		// KIP-227: an incremental response carries a partition only when
+		// the client has something to learn from it.
+		it.included = plan.mode != fetchIncremental || it.listed || it.records || sp.ErrorCode != 0 ||
+			it.hw != it.sentHW || it.logStart != it.sentLogStart
+	}
+	if plan.mode == fetchIncremental {
+		dropUnchanged(resp, plan.items)
+	}
+	if plan.mode != fetchSessionless {
+		resp.SessionID = sessions.finish(&plan, a.now())
+	}
+	return resp
+}
+
+// fetchTargets builds resp's topics and partitions from items, in items'
+// order (consecutive items of one topic share a response topic; a session
+// that rotated its partitions may name a topic more than once, as Kafka's
+// responses do), answers the partitions that cannot be read, and returns
+// the ones to read.
+func (a *API) fetchTargets(req *kmsg.FetchRequest, resp *kmsg.FetchResponse, items []fetchItem) []fetchTarget {
+	byID := req.Version >= 13
+	targets := make([]fetchTarget, 0, len(items))
+	// One backing array for every partition: an allocation per request,
+	// not per topic or partition.
+	parts := make([]kmsg.FetchResponseTopicPartition, len(items))
+	var t *broker.Topic
+	start := 0 // index in parts of the current response topic's first partition
+	for k := range items {
+		it := &items[k]
+		if k == 0 || it.topic != items[k-1].topic || it.topicID != items[k-1].topicID {
+			if k > 0 {
+				resp.Topics[len(resp.Topics)-1].Partitions = parts[start:k:k]
+			}
+			st := kmsg.NewFetchResponseTopic()
+			st.Topic, st.TopicID = it.topic, it.topicID
+			resp.Topics = append(resp.Topics, st)
+			start = k
+			t = a.topicByNameOrID(byID, it.topic, it.topicID)
+		}
+		it.ti, it.pi = len(resp.Topics)-1, k-start
+		sp := &parts[k]
+		sp.Default()
+		sp.Partition = it.partition
+		sp.HighWatermark, sp.LastStableOffset, sp.LogStartOffset = -1, -1, -1
+		sp.PreferredReadReplica = -1
+		sp.RecordBatches = []byte{}
+		var p *partition.Partition
+		if t != nil {
+			p = t.Partition(it.partition)
+		}
+		var epochCode int16
+		if p != nil {
+			epochCode = checkLeaderEpoch(req.Version >= 9, it.leaderEpoch, p.LeaderEpoch())
+		}
+		switch {
+		case t == nil && byID:
+			sp.ErrorCode = kerr.UnknownTopicID.Code
+			it.unknown = true
+		case p == nil:
+			sp.ErrorCode = kerr.UnknownTopicOrPartition.Code
+			it.unknown = true
+		case epochCode != 0:
+			sp.ErrorCode = epochCode
+		default:
+			targets = append(targets, fetchTarget{ti: it.ti, pi: it.pi, p: p, offset: it.offset, max: it.maxBytes})
+		}
+	}
+	if len(items) > 0 {
+		resp.Topics[len(resp.Topics)-1].Partitions = parts[start:len(items):len(items)]
+	}
+	return targets
+}
+
+// dropUnchanged removes from resp, in place, the partitions whose item is
+// not included. items and resp's partitions correspond one to one, in
+// order (fetchTargets built them so).
+func dropUnchanged(resp *kmsg.FetchResponse, items []fetchItem) {
+	k, nt := 0, 0
+	for ti := range resp.Topics {
+		st := resp.Topics[ti]
+		n := 0
+		for pi := range st.Partitions {
+			if items[k].included {
+				st.Partitions[n] = st.Partitions[pi]
+				n++
+			}
+			k++
+		}
+		if n > 0 {
+			st.Partitions = st.Partitions[:n]
+			resp.Topics[nt] = st
+			nt++
+		}
+	}
+	resp.Topics = resp.Topics[:nt]
+}
+
+// readAndWait reads every target into resp and, while that is fewer than
+// min_bytes, long-polls: it registers on every target and reads again
+// whenever one of them moves its high watermark, until max_wait passes or
+// the broker stops. Sessionless, full and incremental fetches all come
+// through here, so the budgeting and the wait are the same for all.
+func (a *API) readAndWait(ctx context.Context, req *kmsg.FetchRequest, resp *kmsg.FetchResponse, targets []fetchTarget) {
 	maxBytes := int(req.MaxBytes)
 	if req.Version < 3 || maxBytes <= 0 {
 		maxBytes = 1<<31 - 1
@@ -109,11 +197,11 @@ func (a *API) fetch(ctx context.Context, _ *server.Conn, req *kmsg.FetchRequest)
 	for {
 		total, hasErr := a.readTargets(req, resp, targets, maxBytes)
 		if total >= minBytes || hasErr || len(targets) == 0 || minBytes <= 0 {
-			return resp
+			return
 		}
 		remaining := time.Until(deadline)
 		if remaining <= 0 {
-			return resp
+			return
 		}
 		if signal == nil {
 			signal = make(chan struct{}, 1)
@@ -132,13 +220,13 @@ func (a *API) fetch(ctx context.Context, _ *server.Conn, req *kmsg.FetchRequest)
 		case <-timer.C:
 			// one last read below, then answer
 			a.readTargets(req, resp, targets, maxBytes)
-			return resp
+			return
 		case <-ctx.Done():
 			timer.Stop()
-			return resp
+			return
 		case <-a.b.Context().Done():
 			timer.Stop()
-			return resp
+			return
 		}
 	}
 }
