@@ -1,0 +1,63 @@
+package log
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+)
+
+// buildActiveSegment fills dir with one active segment of about size bytes
+// (16 KiB batches of 100 records) and closes the log.
+func buildActiveSegment(tb testing.TB, dir string, size int64) {
+	tb.Helper()
+	o := testOptions()
+	o.SegmentBytes = 1 << 30
+	o.IndexIntervalBytes = DefaultIndexIntervalBytes
+	l := mustOpen(tb, dir, o)
+	b := mkBatch(100, 1_700_000_000_000, 150)
+	for l.Size() < size {
+		if _, _, err := l.Append(append([]byte(nil), b...)); err != nil {
+			tb.Fatal(err)
+		}
+	}
+	if err := l.Close(); err != nil {
+		tb.Fatal(err)
+	}
+}
+
+// TestOpenTime256MiB measures Open of a partition whose active segment holds
+// 256 MiB, three ways: a clean restart (marker honoured), an unclean one with
+// the recovery point at the end (what Close or the periodic checkpoint
+// leaves), and an unclean one without a recovery point (every batch
+// validated, as every Open did before recovery points). Set
+// SAMSA_OPEN_BENCH=1 to run it (it writes 256 MiB).
+func TestOpenTime256MiB(t *testing.T) {
+	if os.Getenv("SAMSA_OPEN_BENCH") == "" {
+		t.Skip("set SAMSA_OPEN_BENCH=1 to measure Open of a 256 MiB active segment")
+	}
+	dir := t.TempDir()
+	buildActiveSegment(t, dir, 256<<20)
+	o := testOptions()
+	o.SegmentBytes = 1 << 30
+	o.IndexIntervalBytes = DefaultIndexIntervalBytes
+	for _, mode := range []string{"clean", "unclean, recovery point at end", "unclean, no recovery point"} {
+		for i := 0; i < 3; i++ {
+			o.CleanShutdown = mode == "clean"
+			if mode == "unclean, no recovery point" {
+				if err := os.Remove(filepath.Join(dir, recoveryPointFile)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			start := time.Now()
+			l := mustOpen(t, dir, o)
+			d := time.Since(start)
+			st := l.Recovery()
+			t.Logf("open %-32s %10v  validated %4d MiB, headers %4d MiB", mode+":", d.Round(time.Microsecond),
+				st.ValidatedBytes>>20, st.HeaderOnlyBytes>>20)
+			if err := l.Close(); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+}
