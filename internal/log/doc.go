@@ -15,6 +15,7 @@
 //	log-start-offset                "0\n<offset>\n": the log start offset
 //	cleaner-offset-checkpoint       "0\n<offset>\n": compaction's first dirty offset
 //	cleaner-high-mark               "0\n<offset>\n": segments below it may have offset gaps
+//	recovery-point-offset-checkpoint "0\n<offset>\n": everything below was fsynced
 //
 // Files named by other packages (leader-epoch-checkpoint, producer
 // snapshots) may live in the same directory; Open leaves them alone. It
@@ -82,7 +83,10 @@
 //     index is recognisable and deleted at Open).
 //  5. TruncateTo fsyncs the truncated .log (and the directory when it
 //     removed segments) before returning: a crash must not resurrect data a
-//     leader told us to drop.
+//     leader told us to drop. A recovery point above the new end is removed
+//     first (see Recovery point).
+//  6. Close: flush, recovery point, fsync of the active indexes and the
+//     directory. Only then may the broker write its clean-shutdown marker.
 //
 // A failed fsync is fatal for the Log (ErrStorage, sticky): after an fsync
 // error the kernel may have dropped the dirty pages, so retrying could
@@ -95,8 +99,21 @@
 //
 // Open lists the segments and:
 //
-//   - for the ACTIVE segment, reads every batch from position 0 and checks
-//     it with record.Validate (CRC-32C, record structure) and that its base
+//   - for the ACTIVE segment after a CLEAN SHUTDOWN (Options.CleanShutdown:
+//     the broker found its marker, which it writes only after every Close
+//     succeeded), trusts the files: Close fsynced the .log, both indexes
+//     and the directory. It loads the indexes and re-reads batch headers
+//     only from the last offset-index entry to the end of the file: the
+//     entry must point at a batch ending at its offset, lengths must chain
+//     to exactly the file size, offsets must continue. Nothing is checked
+//     by CRC. Any disagreement (a marker that outlived an edit of the
+//     files) falls back to the unclean path below, validating everything.
+//   - for the ACTIVE segment after an UNCLEAN stop, reads every batch from
+//     position 0. Batches below the RECOVERY POINT (recovery-point-offset-
+//     checkpoint) only have their headers chained (lengths, offset order):
+//     they were fsynced before the point was written, so a crash cannot
+//     have torn them. From the batch holding the recovery point on, it
+//     checks each batch with record.Validate (CRC-32C, record structure) and that its base
 //     offset continues the previous batch (the first one must be the
 //     segment's base). Below cleaner-high-mark (a TruncateTo made a cleaned
 //     segment active) forward gaps are allowed and batches are checked as
@@ -104,7 +121,9 @@
 //     running past the end of the file, a bad CRC, a gap or overlap in
 //     offsets, zeros from unwritten pages) it truncates the .log there,
 //     fsyncs it and logs one WARN line with the file, position and reason.
-//     Its indexes are rebuilt from what is left.
+//     Its indexes are rebuilt from what is left, and the .log is fsynced
+//     (after a kill -9 its surviving pages may still be dirty; from now on
+//     they count as flushed).
 //   - for every OLDER segment, loads the indexes and rebuilds one that is
 //     missing or damaged (size not a multiple of the entry size, entries not
 //     increasing, a position past the end of the .log). Older segments are
@@ -116,11 +135,28 @@
 //
 // LogEndOffset is the offset after the last valid batch (the segment's
 // base when it is empty), and everything that survived recovery counts as
-// flushed.
+// flushed. A recovery point past it (the disk lost fsynced data) is lowered
+// to it. Recovery reports what was done (RecoveryStats).
+//
+// # Recovery point
+//
+// CheckpointRecoveryPoint writes FlushedOffset to recovery-point-offset-
+// checkpoint (temp file, fsync, rename, fsync dir). The broker calls it
+// every RecoveryPointInterval and Close calls it last; it is never on the
+// append or flush path. It is sound because FlushedOffset only moves after
+// the fsync covering it returned, so when the file says N, every byte below
+// N was on disk before the file was; and a TruncateTo below N removes the
+// file (durably) before it returns, so re-appended offsets below N are never
+// vouched for. It is not written at roll: only a point inside the active
+// segment saves work, and right after a roll the active segment is empty.
+// The trade, as in Kafka: a disk that silently corrupts fsynced bytes below
+// the point is not detected at start (Read returns the bytes; the consumer's
+// CRC check catches them).
 //
 // # Concurrency
 //
-// Lock order: Log.compactMu -> Log.mu and Log.flushMu -> Log.mu. Appends, rolls, truncation and
+// Lock order: Log.compactMu -> Log.mu, Log.flushMu -> Log.mu and
+// Log.rpMu -> Log.mu. Appends, rolls, truncation and
 // retention run under mu. Read, OffsetForTimestamp and ScanBatches take mu
 // only to snapshot a segment (its size and index slices) and take a
 // reference on it, then pread without the lock. A segment removed while

@@ -6,6 +6,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/samsa-io/samsa/internal/record"
 )
@@ -268,3 +269,8 @@ func (l *Log) syncActiveIndexesLocked() error {
 	}
 	return nil
 }
+
+// RecoveryPointInterval is how often the broker checkpoints recovery points
+// (Kafka's log.flush.offset.checkpoint.interval.ms is 60 s; ours is shorter
+// because an unclean start re-validates everything past the point).
+const RecoveryPointInterval = 30 * time.Second
