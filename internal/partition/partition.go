@@ -13,6 +13,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -78,6 +80,18 @@ type Partition struct {
 
 	watchMu  sync.Mutex
 	watchers map[chan struct{}]struct{} // fetches waiting for the HW to move; guarded by watchMu
+
+	// snapMu serialises producer-snapshot file writes and pruning
+	// (snapshot.go). It is taken without mu: the state is encoded under
+	// mu, the file is written after mu is released.
+	snapMu sync.Mutex
+	// lastSnapshot is the offset of the newest snapshot written or
+	// loaded, -1 when none; guarded by snapMu.
+	lastSnapshot int64
+	// stateFrom is the offset the producer-state scan started from at
+	// Open or after a truncation (the snapshot's offset, or the log
+	// start): for tests and the start-up log line. Guarded by mu.
+	stateFrom int64
 }
 
 // Open opens (recovering) the partition's log and rebuilds the producer
@@ -99,15 +113,99 @@ func Open(cfg Config) (*Partition, error) {
 	}
 	// Everything that survived recovery is on disk: it is committed.
 	p.highWatermark.Store(l.LogEndOffset())
-	err = l.ScanBatches(l.LogStartOffset(), func(h record.BatchHeader) bool {
-		p.producers.record(h, -1)
-		return true
-	})
-	if err != nil {
+	p.lastSnapshot = -1
+	if err := p.loadProducerStateLocked(); err != nil {
 		l.Close()
 		return nil, fmt.Errorf("partition %s-%d: rebuild producer state: %w", cfg.Topic, cfg.Index, err)
 	}
 	return p, nil
+}
+
+// loadProducerStateLocked rebuilds the idempotent-producer state: from the
+// newest usable snapshot at or below LogEndOffset, then from the headers of
+// the batches after it; from every batch header when there is none.
+// Snapshots past LogEndOffset describe batches the log lost or dropped and
+// are deleted, as are corrupt ones. REQUIRES: p.mu held, or p not shared.
+func (p *Partition) loadProducerStateLocked() error {
+	l, dir := p.log, p.cfg.Dir
+	leo, lso := l.LogEndOffset(), l.LogStartOffset()
+	if n, err := removeSnapshotsAbove(dir, leo); err != nil {
+		return err
+	} else if n > 0 {
+		p.lg.Info("deleted producer snapshots past the log end", "topic", p.Topic, "partition", p.Index,
+			"snapshots", n, "log_end_offset", leo)
+	}
+	offs, err := listSnapshots(dir)
+	if err != nil {
+		return err
+	}
+	p.producers = newProducers()
+	from := lso
+	p.lastSnapshot = -1
+	for i := len(offs) - 1; i >= 0; i-- {
+		st, err := readSnapshot(dir, offs[i])
+		if err != nil {
+			p.lg.Warn("ignoring unreadable producer snapshot", "topic", p.Topic, "partition", p.Index,
+				"file", snapshotName(offs[i]), "err", err)
+			_ = os.Remove(filepath.Join(dir, snapshotName(offs[i])))
+			continue
+		}
+		p.producers, from, p.lastSnapshot = st, max(offs[i], lso), offs[i]
+		break
+	}
+	if p.lastSnapshot < 0 && leo > lso {
+		p.lg.Info("no producer snapshot; rebuilding producer state from every batch header",
+			"topic", p.Topic, "partition", p.Index, "log_start_offset", lso, "log_end_offset", leo)
+	}
+	p.stateFrom = from
+	return l.ScanBatches(from, func(h record.BatchHeader) bool {
+		p.producers.record(h, -1)
+		return true
+	})
+}
+
+// snapshotLocked encodes the producer state as of LogEndOffset, for
+// writeSnapshot after mu is released. REQUIRES: p.mu held.
+func (p *Partition) snapshotLocked() (offset int64, b []byte) {
+	offset = p.log.LogEndOffset()
+	return offset, encodeSnapshot(offset, &p.producers)
+}
+
+// writeSnapshot persists an encoded snapshot unless one at offset or later
+// exists. A failure is logged, not returned: the snapshot is a cache, and
+// Open falls back to scanning the log.
+func (p *Partition) writeSnapshot(offset int64, b []byte) {
+	p.snapMu.Lock()
+	defer p.snapMu.Unlock()
+	if offset <= p.lastSnapshot {
+		return
+	}
+	if err := writeSnapshotFile(p.cfg.Dir, offset, b); err != nil {
+		p.lg.Warn("writing producer snapshot", "topic", p.Topic, "partition", p.Index, "offset", offset, "err", err)
+		return
+	}
+	p.lastSnapshot = offset
+}
+
+// TruncateTo truncates the log (log.TruncateTo: a follower diverged from its
+// leader), deletes producer snapshots past the new end and rebuilds the
+// producer state, so that a retry of a dropped batch is not mistaken for a
+// duplicate. The high watermark moves back with the log end if needed.
+func (p *Partition) TruncateTo(offset int64) error {
+	if p.closed.Load() {
+		return ErrClosed
+	}
+	p.snapMu.Lock()
+	defer p.snapMu.Unlock()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if err := p.log.TruncateTo(offset); err != nil {
+		return err
+	}
+	if leo := p.log.LogEndOffset(); p.highWatermark.Load() > leo {
+		p.highWatermark.Store(leo)
+	}
+	return p.loadProducerStateLocked()
 }
 
 // SetConfig applies changed topic configs.
@@ -194,7 +292,25 @@ func (p *Partition) Append(batches []byte, now time.Time) (AppendResult, error) 
 	}
 
 	p.mu.Lock()
-	defer p.mu.Unlock()
+	rolls := p.log.Rolls()
+	res, err = p.appendLocked(batches, idempotent, prep, res)
+	var snapOff int64
+	var snap []byte
+	if p.log.Rolls() != rolls {
+		// A segment rolled: persist the producer state, so that Open
+		// need not read the headers of the segments behind it.
+		snapOff, snap = p.snapshotLocked()
+	}
+	p.mu.Unlock()
+	if snap != nil {
+		p.writeSnapshot(snapOff, snap)
+	}
+	return res, err
+}
+
+// appendLocked is the part of Append that runs under p.mu: the producer
+// checks and the log append. REQUIRES: p.mu held.
+func (p *Partition) appendLocked(batches []byte, idempotent bool, prep func([]byte), res AppendResult) (AppendResult, error) {
 	if p.closed.Load() {
 		return res, ErrClosed
 	}
@@ -421,15 +537,21 @@ func (p *Partition) Compact(now time.Time) (log.CompactStats, error) {
 	return st, err
 }
 
-// Close closes the log (after a final flush) and wakes waiters.
+// Close closes the log (after a final flush), writes a producer snapshot
+// at the log end so the next Open reads no header, and wakes waiters.
 func (p *Partition) Close() error {
 	if p.closed.Swap(true) {
 		return nil
 	}
 	p.notify()
 	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.log.Close()
+	err := p.log.Close()
+	off, snap := p.snapshotLocked()
+	p.mu.Unlock()
+	if err == nil {
+		p.writeSnapshot(off, snap)
+	}
+	return err
 }
 
 // Delete closes the partition and removes its directory.
