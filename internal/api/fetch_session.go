@@ -538,23 +538,8 @@ func (c *sessionCache) unlinkLocked(s *fetchSession) {
 	s.prev, s.next = nil, nil
 }
 
-// sessionCaches holds each API's cache. It lives here rather than in a
-// field of API only because registry.go belongs to another change; moving
-// it into API (built in New) is a one-line follow-up. The entry is removed
-// when the broker closes, so embedded brokers in tests do not leak it.
-var sessionCaches sync.Map // *API -> *sessionCache
-
-// fetchSessions returns a's session cache, creating it on first use.
-func (a *API) fetchSessions() *sessionCache {
-	if c, ok := sessionCaches.Load(a); ok {
-		return c.(*sessionCache)
-	}
-	c, loaded := sessionCaches.LoadOrStore(a, newSessionCache(defaultSessionSlots, defaultSessionEvictAfter, defaultSessionExpireAfter))
-	if !loaded {
-		a.b.OnClose(func() { sessionCaches.Delete(a) })
-	}
-	return c.(*sessionCache)
-}
+// fetchSessions returns a's session cache (built in New).
+func (a *API) fetchSessions() *sessionCache { return a.sessions }
 
 // FetchSessionStats reports the fetch-session cache's counters (for
 // metrics and tests).

@@ -43,6 +43,8 @@ type API struct {
 
 	table map[int16]entry // immutable after New
 
+	sessions *sessionCache // incremental fetch sessions (KIP-227)
+
 	pidMu          sync.Mutex
 	pidNext, pidHi int64 // producer ids handed out from the reserved block [pidNext, pidHi); guarded by pidMu
 
@@ -54,7 +56,8 @@ type Option func(*API)
 
 // New returns the dispatcher for broker b.
 func New(b *broker.Broker, lg *slog.Logger, advertised func() (string, int32)) *API {
-	a := &API{b: b, lg: lg, now: time.Now, advertised: advertised}
+	a := &API{b: b, lg: lg, now: time.Now, advertised: advertised,
+		sessions: newSessionCache(defaultSessionSlots, defaultSessionEvictAfter, defaultSessionExpireAfter)}
 	a.table = make(map[int16]entry)
 	// The supported range of every API: all versions kmsg knows, including
 	// the old ones Kafka 4.0 dropped (kafka-python 2.0.2, old librdkafka and

@@ -90,13 +90,27 @@ type Broker struct {
 	adminMu sync.Mutex
 	mu      sync.RWMutex
 	topics  map[string]*Topic // guarded by mu; values replaced, never mutated
+	// topicsByID indexes topics by id (Fetch and Produce v13+ name
+	// topics by id). Invariant: same *Topic values as topics.
+	topicsByID map[metadata.TopicID]*Topic // guarded by mu
 
 	flushMu     sync.Mutex
 	flushQueued map[*partition.Partition]bool // guarded by flushMu
 	flushCh     chan *partition.Partition
 
 	closers []func() // guarded by adminMu; run by Close before the partitions close
+
+	// cleanStart is set during Open when the clean-shutdown marker was
+	// found: the partitions opened then may trust their files. Written
+	// only in Open, before the broker is shared.
+	cleanStart bool
 }
+
+// cleanShutdownMarker is created in the data directory when Close has
+// flushed and closed every partition (Kafka's .kafka_cleanshutdown). Open
+// deletes it before opening anything, so a crash after that start is
+// unclean again. On-disk name; do not change.
+const cleanShutdownMarker = ".samsa_clean_shutdown"
 
 // OnClose registers fn to run when the broker closes, after its background
 // work stops and before its partitions close: coordinators that write to
@@ -123,15 +137,24 @@ func Open(cfg config.Broker, lg *slog.Logger) (*Broker, error) {
 	if err != nil {
 		return nil, err
 	}
+	clean, err := takeCleanShutdownMarker(cfg.DataDir)
+	if err != nil {
+		return nil, err
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	b := &Broker{
 		cfg: cfg, meta: meta, lg: lg,
 		ctx: ctx, cancel: cancel,
 		topics:      make(map[string]*Topic),
+		topicsByID:  make(map[metadata.TopicID]*Topic),
 		flushQueued: make(map[*partition.Partition]bool),
 		flushCh:     make(chan *partition.Partition, 4096),
 	}
 	st := meta.State()
+	b.cleanStart = clean
+	if clean {
+		lg.Info("clean shutdown recorded: trusting partition files after a tail check", "data_dir", cfg.DataDir)
+	}
 	for _, name := range st.TopicNames() {
 		t, err := b.openTopic(st.Topics[name], nil)
 		if err != nil {
@@ -139,8 +162,9 @@ func Open(cfg config.Broker, lg *slog.Logger) (*Broker, error) {
 			cancel()
 			return nil, err
 		}
-		b.topics[name] = t
+		b.publishLocked(t)
 	}
+	b.cleanStart = false
 	if !fresh {
 		b.removeOrphans()
 	}
@@ -175,12 +199,14 @@ func (b *Broker) Topic(name string) *Topic {
 func (b *Broker) TopicByID(id metadata.TopicID) *Topic {
 	b.mu.RLock()
 	defer b.mu.RUnlock()
-	for _, t := range b.topics {
-		if t.ID == id {
-			return t
-		}
-	}
-	return nil
+	return b.topicsByID[id]
+}
+
+// publishLocked makes t the served version of its topic.
+// REQUIRES: b.mu held for writing (or b not yet shared, in Open).
+func (b *Broker) publishLocked(t *Topic) {
+	b.topics[t.Name] = t
+	b.topicsByID[t.ID] = t
 }
 
 // Topics returns every topic, sorted by name.
@@ -252,7 +278,7 @@ func (b *Broker) CreateTopic(req CreateTopicRequest) (*Topic, error) {
 		return nil, err
 	}
 	b.mu.Lock()
-	b.topics[t.Name] = t
+	b.publishLocked(t)
 	b.mu.Unlock()
 	b.lg.Info("created topic", "topic", t.Name, "partitions", len(t.Partitions), "id", t.ID.String())
 	return t, nil
@@ -306,6 +332,7 @@ func (b *Broker) DeleteTopic(name string) error {
 		return err
 	}
 	b.mu.Lock()
+	delete(b.topicsByID, b.topics[name].ID)
 	delete(b.topics, name)
 	b.mu.Unlock()
 	for _, p := range t.Partitions {
@@ -348,7 +375,7 @@ func (b *Broker) CreatePartitions(name string, count int32, validateOnly bool) e
 		return err
 	}
 	b.mu.Lock()
-	b.topics[name] = nt
+	b.publishLocked(nt)
 	b.mu.Unlock()
 	b.lg.Info("added partitions", "topic", name, "partitions", count)
 	return nil
@@ -395,7 +422,7 @@ func (b *Broker) UpdateTopicConfigs(name string, edit func(current map[string]st
 		p.SetConfig(b.partitionConfig(nt, p.Index))
 	}
 	b.mu.Lock()
-	b.topics[name] = nt
+	b.publishLocked(nt)
 	b.mu.Unlock()
 	return nil
 }
@@ -445,6 +472,8 @@ func (b *Broker) partitionConfig(t *Topic, i int32) partition.Config {
 			MinCompactionLag:       c.MinCompactionLag,
 			MaxCompactionLag:       c.MaxCompactionLag,
 			MinCleanableDirtyRatio: c.MinCleanableDirtyRatio,
+
+			CleanShutdown: b.cleanStart,
 		},
 		LogAppendTime:   c.LogAppendTime,
 		MaxMessageBytes: c.MaxMessageBytes,
@@ -551,6 +580,10 @@ func (b *Broker) retentionLoop() {
 	// that finds nothing due costs a lock and a sum per partition.
 	ct := time.NewTicker(min(every, cleanerBackoff))
 	defer ct.Stop()
+	// Recovery points bound what an unclean start re-validates (see
+	// internal/log doc.go); written here, never on the produce path.
+	rt := time.NewTicker(log.RecoveryPointInterval)
+	defer rt.Stop()
 	for {
 		select {
 		case <-b.ctx.Done():
@@ -559,6 +592,23 @@ func (b *Broker) retentionLoop() {
 			b.ApplyRetention()
 		case <-ct.C:
 			b.Compact()
+		case <-rt.C:
+			b.CheckpointRecoveryPoints()
+		}
+	}
+}
+
+// CheckpointRecoveryPoints persists every partition's flushed offset as its
+// recovery point (a no-op for one that has not moved).
+func (b *Broker) CheckpointRecoveryPoints() {
+	for _, t := range b.Topics() {
+		for _, p := range t.Partitions {
+			if b.ctx.Err() != nil {
+				return
+			}
+			if err := p.CheckpointRecoveryPoint(); err != nil && !errors.Is(err, partition.ErrClosed) {
+				b.lg.Warn("recovery point checkpoint failed", "topic", t.Name, "partition", p.Index, "err", err)
+			}
 		}
 	}
 }
@@ -605,16 +655,65 @@ func (b *Broker) ApplyRetention() {
 	}
 }
 
-func (b *Broker) closePartitions() {
+// closePartitions closes every partition and reports whether all closed
+// cleanly (flushed, recovery point and producer snapshot written).
+func (b *Broker) closePartitions() (clean bool) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	clean = true
 	for _, t := range b.topics {
 		for _, p := range t.Partitions {
 			if err := p.Close(); err != nil {
+				clean = false
 				b.lg.Warn("closing partition", "topic", t.Name, "partition", p.Index, "err", err)
 			}
 		}
 	}
+	return clean
+}
+
+// takeCleanShutdownMarker reports whether the clean-shutdown marker is in
+// dataDir and deletes it, durably, before any partition opens: from here
+// until the next clean Close, a stop is unclean.
+func takeCleanShutdownMarker(dataDir string) (bool, error) {
+	err := os.Remove(filepath.Join(dataDir, cleanShutdownMarker))
+	if errors.Is(err, os.ErrNotExist) {
+		return false, nil
+	}
+	if err == nil {
+		err = syncDir(dataDir)
+	}
+	if err != nil {
+		return false, fmt.Errorf("clean shutdown marker: %w", err)
+	}
+	return true, nil
+}
+
+// writeCleanShutdownMarker records that every partition was closed cleanly:
+// the file and the directory entry are fsynced, so the marker cannot
+// outlive a crash that the partitions' files did not.
+func writeCleanShutdownMarker(dataDir string) error {
+	f, err := os.OpenFile(filepath.Join(dataDir, cleanShutdownMarker), os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
+	if err != nil {
+		return err
+	}
+	err = f.Sync()
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = syncDir(dataDir)
+	}
+	return err
+}
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
 }
 
 // Close stops background work and flushes and closes every partition.
@@ -628,7 +727,11 @@ func (b *Broker) Close() error {
 	for _, fn := range closers {
 		fn()
 	}
-	b.closePartitions()
+	if b.closePartitions() {
+		if err := writeCleanShutdownMarker(b.cfg.DataDir); err != nil {
+			b.lg.Warn("writing clean shutdown marker; the next start re-validates logs", "err", err)
+		}
+	}
 	return nil
 }
 
