@@ -521,6 +521,16 @@ func (p *Partition) DeleteRecords(offset int64) (int64, error) {
 	return p.log.LogStartOffset(), nil
 }
 
+// CheckpointRecoveryPoint persists the log's flushed offset as its recovery
+// point (log.CheckpointRecoveryPoint); the broker calls it periodically.
+func (p *Partition) CheckpointRecoveryPoint() error {
+	err := p.log.CheckpointRecoveryPoint()
+	if errors.Is(err, log.ErrClosed) {
+		return ErrClosed
+	}
+	return err
+}
+
 // ApplyRetention deletes segments past retention.ms/retention.bytes.
 func (p *Partition) ApplyRetention() (int, error) { return p.log.ApplyRetention() }
 
