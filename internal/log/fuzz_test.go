@@ -114,7 +114,8 @@ func FuzzTimeIndex(f *testing.F) {
 // FuzzLogOps runs random sequences of operations against a Log and a model
 // of its content (redpanda's storage opfuzz): append, roll, flush,
 // truncate, DeleteRecords, retention by bytes, reopen, and a crash that
-// leaves garbage after the last batch. After every step it checks
+// leaves garbage after the last batch (with and without a clean-shutdown
+// marker, which must then not be trusted). After every step it checks
 // LogEndOffset, LogStartOffset and a Read at every offset against the
 // model. Invariants: no panic; recovery drops exactly the garbage; every
 // readable offset returns the batch that holds it; retention and
@@ -212,7 +213,15 @@ func logOpsBody(t *testing.T, ops []byte) {
 				if arg%2 == 1 {
 					appendToFile(t, lastSegment(t, dir), bytes.Repeat([]byte{byte(arg)}, int(arg)))
 				}
-				l = mustOpen(t, dir, o)
+				// arg%4: 0 a clean restart, 1 garbage and no marker,
+				// 2 an unclean restart from the recovery point, 3 garbage
+				// under a marker that lies (the tail check must catch it).
+				ro := o
+				ro.CleanShutdown = arg%4 == 0 || arg%4 == 3
+				l = mustOpen(t, dir, ro)
+				if st := l.Recovery(); st.Clean != (arg%4 == 0) {
+					t.Fatalf("reopen with arg %d: recovery %+v", arg, st)
+				}
 			}
 			m.check(t, l)
 		}
