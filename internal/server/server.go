@@ -427,6 +427,11 @@ func (c *Conn) writeLoop() {
 			// at a flexible version: the client does not know our versions
 			// yet, so it cannot expect tagged fields in the header.
 			flexHeader := q.h.Flexible && q.h.APIKey != int16(kmsg.ApiVersions)
+			var big *[]byte
+			if hint := wire.SizeHint(resp); hint > cap(buf) {
+				big = getBigBuf(hint)
+				buf = *big
+			}
 			buf = wire.AppendResponse(buf[:0], q.h.CorrelationID, flexHeader, resp)
 			outBytes = len(buf)
 			if _, err := c.nc.Write(buf); err != nil {
@@ -436,8 +441,12 @@ func (c *Conn) writeLoop() {
 				broken = true
 				c.close()
 			}
-			if cap(buf) > 1<<20 {
-				buf = nil // don't pin a large fetch response's buffer
+			if big != nil {
+				*big = buf[:0]
+				putBigBuf(big)
+				buf = nil
+			} else if cap(buf) > 1<<20 {
+				buf = nil // don't pin a large response's buffer to one connection
 			}
 		}
 		c.srv.cfg.Observer.RequestDone(q.h.APIKey, q.h.APIVersion, time.Since(q.read), q.inBytes, outBytes)
@@ -455,6 +464,29 @@ func (c *Conn) complete(q queued) (resp kmsg.Response, ok bool) {
 		}
 	}()
 	return q.reply(), true
+}
+
+// bigBufs recycles the buffers of large responses (fetches of megabytes)
+// across connections: allocating, zeroing and collecting a fresh one per
+// fetch is a measurable share of a consumer's cost. Buffers above 64 MiB
+// are not kept, so the pool cannot pin much memory.
+var bigBufs sync.Pool
+
+func getBigBuf(n int) *[]byte {
+	if p, ok := bigBufs.Get().(*[]byte); ok {
+		if cap(*p) >= n {
+			return p
+		}
+		bigBufs.Put(p)
+	}
+	b := make([]byte, 0, n+n/4)
+	return &b
+}
+
+func putBigBuf(p *[]byte) {
+	if cap(*p) <= 64<<20 {
+		bigBufs.Put(p)
+	}
 }
 
 func isTimeout(err error) bool {

@@ -184,7 +184,7 @@ func skipTags(b []byte) ([]byte, error) {
 // fields); the caller decides, because ApiVersions always uses v0.
 func AppendResponse(dst []byte, correlationID int32, flexibleHeader bool, resp kmsg.Response) []byte {
 	start := len(dst)
-	if hint := sizeHint(resp); cap(dst)-len(dst) < hint {
+	if hint := SizeHint(resp); cap(dst)-len(dst) < hint {
 		// Grow once: a fetch response of several MB would otherwise be
 		// regrown and copied a handful of times while encoding.
 		dst = append(make([]byte, 0, len(dst)+hint), dst...)
@@ -221,9 +221,9 @@ func AppendRequest(dst []byte, correlationID int32, clientID *string, req kmsg.R
 	return dst
 }
 
-// sizeHint estimates the encoded size of resp where it is dominated by
+// SizeHint estimates the encoded size of resp where it is dominated by
 // record bytes (fetch responses); 0 means "no estimate".
-func sizeHint(resp kmsg.Response) int {
+func SizeHint(resp kmsg.Response) int {
 	f, ok := resp.(*kmsg.FetchResponse)
 	if !ok {
 		return 0
