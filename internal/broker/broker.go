@@ -270,11 +270,16 @@ func (b *Broker) CreateTopic(req CreateTopicRequest) (*Topic, error) {
 		return nil, nil
 	}
 	mt := &metadata.Topic{Name: req.Name, ID: metadata.NewTopicID(), Partitions: req.Partitions, Configs: req.Configs, Internal: req.Internal}
-	if _, err := b.meta.Apply(metadata.Record{Type: metadata.RecordCreateTopic, Topic: mt}); err != nil {
-		return nil, err
-	}
+	// Partitions first, metadata second: a topic in the metadata whose
+	// partitions cannot open would stop the next Open, and could not be
+	// deleted or re-created meanwhile. A crash between the two leaves
+	// directories the metadata does not name: orphans that Open removes.
 	t, err := b.openTopic(mt, nil)
 	if err != nil {
+		return nil, err
+	}
+	if _, err := b.meta.Apply(metadata.Record{Type: metadata.RecordCreateTopic, Topic: mt}); err != nil {
+		b.deletePartitions(t.Partitions)
 		return nil, err
 	}
 	b.mu.Lock()
@@ -344,6 +349,16 @@ func (b *Broker) DeleteTopic(name string) error {
 	return nil
 }
 
+// deletePartitions removes partitions that were opened for a change the
+// metadata then refused: nothing names them, so their files go too.
+func (b *Broker) deletePartitions(ps []*partition.Partition) {
+	for _, p := range ps {
+		if err := p.Delete(); err != nil {
+			b.lg.Warn("deleting partition files failed; Open removes them as orphans", "dir", p.Dir(), "err", err)
+		}
+	}
+}
+
 // CreatePartitions grows a topic to count partitions.
 func (b *Broker) CreatePartitions(name string, count int32, validateOnly bool) error {
 	b.adminMu.Lock()
@@ -366,12 +381,17 @@ func (b *Broker) CreatePartitions(name string, count int32, validateOnly bool) e
 	if validateOnly {
 		return nil
 	}
-	st, err := b.meta.Apply(metadata.Record{Type: metadata.RecordSetPartitions, Topic: &metadata.Topic{Name: name, Partitions: count}})
+	// Partitions first, metadata second, as in CreateTopic: the metadata
+	// only ever grows, so a count recorded before its partitions failed
+	// to open could not be retried, and would stop the next Open.
+	mt := *b.meta.State().Topics[name]
+	mt.Partitions = count
+	nt, err := b.openTopic(&mt, t.Partitions)
 	if err != nil {
 		return err
 	}
-	nt, err := b.openTopic(st.Topics[name], t.Partitions)
-	if err != nil {
+	if _, err := b.meta.Apply(metadata.Record{Type: metadata.RecordSetPartitions, Topic: &metadata.Topic{Name: name, Partitions: count}}); err != nil {
+		b.deletePartitions(nt.Partitions[len(t.Partitions):])
 		return err
 	}
 	b.mu.Lock()

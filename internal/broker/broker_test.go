@@ -1067,3 +1067,81 @@ func TestOnCloseRunsBeforePartitionsClose(t *testing.T) {
 		t.Fatalf("after restart holds %v, want the record written in OnClose", got)
 	}
 }
+
+// TestFailedOpenLeavesNoTopic makes the partition directories of a create
+// impossible (a regular file where a directory must go) and checks that the
+// failed CreateTopic or CreatePartitions changes nothing durable: the
+// metadata must not name partitions that were never opened, or the broker
+// would fail to start on the next Open, and a retry once the obstacle is
+// gone must succeed.
+func TestFailedOpenLeavesNoTopic(t *testing.T) {
+	tests := []struct {
+		name     string
+		obstacle string // a file at the path of a partition directory
+		setup    func(t *testing.T, b *Broker)
+		op       func(b *Broker) error
+		check    func(t *testing.T, b *Broker) // after the failed op
+	}{
+		{
+			name:     "CreateTopic",
+			obstacle: "blocked-1",
+			op: func(b *Broker) error {
+				_, err := b.CreateTopic(CreateTopicRequest{Name: "blocked", Partitions: 2, ReplicationFactor: 1})
+				return err
+			},
+			check: func(t *testing.T, b *Broker) {
+				if b.Topic("blocked") != nil {
+					t.Fatal("a failed create is served")
+				}
+				if _, ok := b.Metadata().State().Topics["blocked"]; ok {
+					t.Fatal("a failed create is in the metadata")
+				}
+			},
+		},
+		{
+			name:     "CreatePartitions",
+			obstacle: "grow-2",
+			setup:    func(t *testing.T, b *Broker) { createTopic(t, b, "grow", 1, nil) },
+			op:       func(b *Broker) error { return b.CreatePartitions("grow", 3, false) },
+			check: func(t *testing.T, b *Broker) {
+				if n := len(b.Topic("grow").Partitions); n != 1 {
+					t.Fatalf("%d partitions served after a failed grow, want 1", n)
+				}
+				if n := b.Metadata().State().Topics["grow"].Partitions; n != 1 {
+					t.Fatalf("metadata has %d partitions after a failed grow, want 1", n)
+				}
+			},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := t.TempDir()
+			cfg := testConfig(dir)
+			b := openBroker(t, cfg)
+			if tt.setup != nil {
+				tt.setup(t, b)
+			}
+			obstacle := filepath.Join(dir, tt.obstacle)
+			if err := os.WriteFile(obstacle, []byte("in the way"), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			if err := tt.op(b); err == nil {
+				t.Fatal("the operation succeeded with a file where a partition directory goes")
+			}
+			tt.check(t, b)
+			// A restart with the obstacle still there must start.
+			b.Close()
+			b = openBroker(t, cfg)
+			tt.check(t, b)
+			if tt.name == "CreateTopic" && exists(filepath.Join(dir, "blocked-0")) {
+				t.Fatal("the directory of the partition that did open outlived a restart")
+			}
+			if err := os.Remove(obstacle); err != nil {
+				t.Fatal(err)
+			}
+			if err := tt.op(b); err != nil {
+				t.Fatalf("retry once the obstacle is gone: %v", err)
+			}
+		})
+	}
+}
