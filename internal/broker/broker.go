@@ -502,8 +502,14 @@ func (b *Broker) partitionConfig(t *Topic, i int32) partition.Config {
 	}
 }
 
-// removeOrphans removes partition directories whose topic no longer exists
-// (a crash between a DeleteTopics and the removal of its files).
+// removeOrphans sets aside partition directories that no topic in the
+// metadata owns: renamed to "<dir>.<unix-nanos>-stray" (Kafka's word for
+// them), never deleted. Most are the leftovers of a crash between a
+// DeleteTopics and the removal of its files, but they could also be data
+// whose metadata was lost or restored from an old backup; deleting those
+// would be unrecoverable, while a stray directory costs only disk until
+// an operator removes it. A re-created topic of the same name starts
+// empty either way.
 func (b *Broker) removeOrphans() {
 	entries, err := os.ReadDir(b.cfg.DataDir)
 	if err != nil {
@@ -519,17 +525,20 @@ func (b *Broker) removeOrphans() {
 		}
 		n, err := strconv.Atoi(e.Name()[i+1:])
 		if err != nil || n < 0 {
-			continue
+			continue // includes directories already set aside (...-stray)
 		}
 		name := e.Name()[:i]
 		if t := b.Topic(name); t != nil && n < len(t.Partitions) {
 			continue
 		}
 		dir := filepath.Join(b.cfg.DataDir, e.Name())
-		b.lg.Info("removing the files of a deleted topic", "dir", dir)
-		if err := os.RemoveAll(dir); err != nil {
-			b.lg.Warn("could not remove orphan partition directory", "dir", dir, "err", err)
+		stray := fmt.Sprintf("%s.%d-stray", dir, time.Now().UnixNano())
+		if err := os.Rename(dir, stray); err != nil {
+			b.lg.Warn("could not set aside a partition directory that no topic owns", "dir", dir, "err", err)
+			continue
 		}
+		b.lg.Warn("set aside a partition directory that no topic owns (left by an interrupted topic deletion, or metadata lost); delete it when you are sure it is not needed",
+			"dir", stray)
 	}
 }
 

@@ -674,6 +674,13 @@ func TestOrphanDirectories(t *testing.T) {
 			if got := !exists(filepath.Join(dir, tt.entry)); got != tt.removed {
 				t.Errorf("%s: removed = %v, want %v", tt.entry, got, tt.removed)
 			}
+			if tt.removed {
+				// Set aside, never deleted: the data is still there.
+				strays, _ := filepath.Glob(filepath.Join(dir, tt.entry+".*-stray"))
+				if len(strays) != 1 {
+					t.Errorf("%s: want one %s.*-stray directory, found %v", tt.entry, tt.entry, strays)
+				}
+			}
 		}
 		if got := values(readAll(t, b.Topic("keep").Partitions[0])); len(got) != 1 || got[0] != "kept" {
 			t.Fatalf("a live partition lost its data: %v", got)
