@@ -171,7 +171,10 @@ func run(ctx context.Context, root *cobra.Command) int {
 
 // errorLine renders err as a single human line: known Kafka and network
 // failures get a plain-words explanation, and embedded newlines are folded
-// so that the "one line" promise holds for any error text.
+// so that the "one line" promise holds for any error text. Lines become
+// "; "-separated clauses rather than running together: errors.Join puts
+// one error per line (one per topic in "topic create a b"), and a reader
+// must see where one ends and the next begins.
 func errorLine(c *cobra.Command, err error) string {
 	var msg string
 	var ue *usageError
@@ -185,7 +188,13 @@ func errorLine(c *cobra.Command, err error) string {
 	default:
 		msg = err.Error()
 	}
-	return strings.Join(strings.Fields(msg), " ")
+	var clauses []string
+	for _, line := range strings.Split(msg, "\n") {
+		if line = strings.Join(strings.Fields(line), " "); line != "" {
+			clauses = append(clauses, line)
+		}
+	}
+	return strings.Join(clauses, "; ")
 }
 
 // isUsageFromCobra reports cobra's own argument errors ("accepts 1 arg(s),

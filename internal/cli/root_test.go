@@ -178,8 +178,20 @@ func TestTopicError(t *testing.T) {
 
 func TestErrorLineFoldsNewlines(t *testing.T) {
 	c := &cobra.Command{Use: "x"}
-	if got := errorLine(c, errors.New("a\nb\n\tc")); got != "a b c" {
-		t.Fatalf("got %q", got)
+	tests := []struct {
+		err  error
+		want string
+	}{
+		{errors.New("a\nb\n\tc"), "a; b; c"},
+		{errors.New("a  b\n\n  c\t d\n"), "a b; c d"},
+		// Two topics failing in one "topic create" must read as two clauses.
+		{errors.Join(errors.New(`topic "x" already exists`), errors.New(`topic "y" already exists`)),
+			`topic "x" already exists; topic "y" already exists`},
+	}
+	for _, tt := range tests {
+		if got := errorLine(c, tt.err); got != tt.want {
+			t.Errorf("errorLine(%q) = %q, want %q", tt.err, got, tt.want)
+		}
 	}
 }
 
