@@ -281,6 +281,14 @@ func topicError(topic string, err error, msg string) error {
 	case errors.Is(err, kerr.TopicAuthorizationFailed):
 		what = fmt.Sprintf("not authorized for topic %q", topic)
 	default:
+		// The broker's message names the specifics ("replication factor
+		// 3, but this cluster has 1 broker") and kerr's description is a
+		// generic sentence, so show the message with just the code's name
+		// and fall back to the description when there is no message.
+		var ke *kerr.Error
+		if msg != "" && errors.As(err, &ke) {
+			return fmt.Errorf("topic %q: %s (%s)%w", topic, msg, ke.Message, silentWrap{err})
+		}
 		what = fmt.Sprintf("topic %q: %v", topic, err)
 	}
 	if msg != "" && !strings.Contains(what, msg) {

@@ -161,6 +161,10 @@ func TestTopicError(t *testing.T) {
 		{kerr.UnknownTopicOrPartition, "", `topic "t" does not exist`},
 		{kerr.TopicAlreadyExists, "Topic 't' already exists.", `topic "t" already exists: Topic 't' already exists.`},
 		{kerr.InvalidReplicationFactor, "", `topic "t": ` + kerr.InvalidReplicationFactor.Error()},
+		// With a broker message, the message replaces kerr's generic
+		// description and the code's name stays for searching.
+		{kerr.InvalidReplicationFactor, "replication factor 3, but this cluster has 1 broker",
+			`topic "t": replication factor 3, but this cluster has 1 broker (INVALID_REPLICATION_FACTOR)`},
 	}
 	for _, tt := range tests {
 		err := topicError("t", tt.err, tt.msg)
