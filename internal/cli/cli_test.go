@@ -346,6 +346,29 @@ func TestProduceOptionsEndToEnd(t *testing.T) {
 	}
 }
 
+// TestProduceKeylessToCompacted follows what a user hits first with a
+// compacted topic: the broker rejects keyless records, and the one error
+// line must point at -k, since kgo drops the broker's reason.
+func TestProduceKeylessToCompacted(t *testing.T) {
+	addr := startBroker(t, nil)
+	requireAPIs(t, addr, kmsg.CreateTopics, kmsg.Produce)
+	cli(t, addr, "", "topic", "create", "users", "-c", "cleanup.policy=compact")
+
+	code, _, errOut := runCLI(t, "alice\n", "-b", addr, "--timeout", "5s", "produce", "users")
+	if code != 1 || strings.Count(errOut, "\n") != 1 {
+		t.Fatalf("keyless produce to a compacted topic: exit %d, stderr %q", code, errOut)
+	}
+	for _, want := range []string{"produced 0 of 1 records to users", "INVALID_RECORD", "-k"} {
+		if !strings.Contains(errOut, want) {
+			t.Errorf("stderr %q lacks %q", errOut, want)
+		}
+	}
+	// The hint is right: with keys the same topic takes the record.
+	if _, errOut := cli(t, addr, "u1:alice\n", "produce", "users", "-k", ":"); errOut != "produced 1 record to users\n" {
+		t.Fatalf("keyed produce: %q", errOut)
+	}
+}
+
 func TestConsumeGroupCommits(t *testing.T) {
 	addr := startBroker(t, map[string]string{"num.partitions": "1", "auto.create.topics.enable": "true"})
 	requireAPIs(t, addr, kmsg.FindCoordinator, kmsg.JoinGroup, kmsg.SyncGroup, kmsg.Heartbeat,

@@ -170,6 +170,9 @@ func (t *produceTally) done(_ *kgo.Record, err error) {
 }
 
 func runProduce(cmd *cobra.Command, g *globalOptions, o *produceOptions, topic string) error {
+	if err := checkTopicName(topic); err != nil {
+		return err
+	}
 	kvs, err := parseKeyValues("header", o.headers)
 	if err != nil {
 		return err
@@ -229,7 +232,7 @@ func runProduce(cmd *cobra.Command, g *globalOptions, o *produceOptions, topic s
 	defer tally.mu.Unlock()
 	switch {
 	case tally.firstErr != nil:
-		err := produceError(topic, tally.firstErr)
+		err := produceError(topic, tally.firstErr, o.keyDelimiter != "")
 		// kgo words a forced partition beyond the topic's count as an
 		// "invalid record partitioning choice"; say it in the user's terms.
 		if o.partition >= 0 && strings.Contains(err.Error(), "invalid record partitioning choice") {
@@ -254,15 +257,48 @@ func runProduce(cmd *cobra.Command, g *globalOptions, o *produceOptions, topic s
 	return nil
 }
 
-// produceError puts a failed record's error in words.
-func produceError(topic string, err error) error {
+// produceError puts a failed record's error in words. keyed says whether
+// the records had keys (-k), for the hint on INVALID_RECORD.
+func produceError(topic string, err error, keyed bool) error {
 	switch {
-	case errors.Is(err, kerr.UnknownTopicOrPartition):
+	case errors.Is(err, kerr.UnknownTopicOrPartition), errors.Is(err, kerr.InvalidTopicException):
 		return topicError(topic, err, "")
+	case errors.Is(err, kerr.InvalidRecord) && !keyed:
+		// kgo drops the produce response's error message, so the broker's
+		// reason is lost. The usual one for a CLI user is a compacted
+		// topic, which needs a key on every record (as in Kafka).
+		return fmt.Errorf("%w (if the topic is compacted, every record needs a key: split lines into key and value with -k)", err)
 	case errors.Is(err, context.Canceled):
 		return fmt.Errorf("interrupted: %w", err)
 	case errors.Is(err, kgo.ErrRecordTimeout):
 		return fmt.Errorf("not acknowledged within --timeout: %w", err)
 	}
 	return err
+}
+
+// maxTopicNameLen is Kafka's limit: 249, so that "<topic>-<partition>"
+// directory names stay within common file-system limits.
+const maxTopicNameLen = 249
+
+// checkTopicName applies Kafka's topic name rule (ASCII letters, digits,
+// '.', '_' and '-'; at most 249 characters; not "." or "..") before any
+// request, so that a bad name reads as one. Without it, a produce to an
+// auto-created topic only gets INVALID_TOPIC_EXCEPTION back, after kgo's
+// metadata round trips.
+func checkTopicName(name string) error {
+	switch {
+	case name == "":
+		return usageErrorf("topic name is empty")
+	case name == "." || name == "..":
+		return usageErrorf("invalid topic name %q: \".\" and \"..\" are not allowed", name)
+	case len(name) > maxTopicNameLen:
+		return usageErrorf("invalid topic name: %d characters, at most %d are allowed", len(name), maxTopicNameLen)
+	}
+	for _, c := range name {
+		ok := c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == '-'
+		if !ok {
+			return usageErrorf("invalid topic name %q: use only ASCII letters, digits, '.', '_' and '-'", name)
+		}
+	}
+	return nil
 }

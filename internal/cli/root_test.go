@@ -82,6 +82,11 @@ func TestErrorsAreOneLine(t *testing.T) {
 			want: "samsa: required flag(s) \"num\" not set (see \"samsa topic add-partitions --help\")\n",
 		},
 		{
+			name: "bad topic name caught before dialing",
+			args: []string{"produce", "bad name!", "-b", dead},
+			want: "samsa: invalid topic name \"bad name!\": use only ASCII letters, digits, '.', '_' and '-'\n",
+		},
+		{
 			name: "group with partitions",
 			args: []string{"consume", "t", "-g", "g", "-p", "0"},
 			want: "samsa: --partitions and --group cannot be combined: the group assigns partitions\n",
@@ -302,5 +307,59 @@ func TestConsumeState(t *testing.T) {
 	s.record(0, 1)
 	if !s.done() {
 		t.Fatal("-n 2 not done after 2 records")
+	}
+}
+
+func TestCheckTopicName(t *testing.T) {
+	tests := []struct {
+		name string
+		ok   bool
+	}{
+		{"orders", true},
+		{"a.b_c-D9", true},
+		{strings.Repeat("x", 249), true},
+		{strings.Repeat("x", 250), false},
+		{"", false},
+		{".", false},
+		{"..", false},
+		{"...", true}, // only "." and ".." are reserved
+		{"bad name", false},
+		{"a/b", false},
+		{"café", false}, // ASCII only, as in Kafka
+	}
+	for _, tt := range tests {
+		err := checkTopicName(tt.name)
+		if (err == nil) != tt.ok {
+			t.Errorf("checkTopicName(%q) = %v, want ok=%v", tt.name, err, tt.ok)
+		}
+		var ue *usageError
+		if err != nil && !errors.As(err, &ue) {
+			t.Errorf("checkTopicName(%q): %v is not a usage error", tt.name, err)
+		}
+	}
+}
+
+func TestProduceErrorHints(t *testing.T) {
+	tests := []struct {
+		err      error
+		keyed    bool
+		contains string // "" means the hint must be absent
+	}{
+		{kerr.InvalidRecord, false, "every record needs a key"},
+		{kerr.InvalidRecord, true, ""},
+		{kerr.InvalidTopicException, false, `invalid topic name "t"`},
+		{kerr.UnknownTopicOrPartition, false, `topic "t" does not exist`},
+	}
+	for _, tt := range tests {
+		err := produceError("t", tt.err, tt.keyed)
+		if !errors.Is(err, tt.err) {
+			t.Errorf("%v: result %v does not wrap it", tt.err, err)
+		}
+		switch {
+		case tt.contains == "" && strings.Contains(err.Error(), "needs a key"):
+			t.Errorf("%v keyed=%v: unexpected key hint in %q", tt.err, tt.keyed, err)
+		case tt.contains != "" && !strings.Contains(err.Error(), tt.contains):
+			t.Errorf("%v keyed=%v: %q lacks %q", tt.err, tt.keyed, err, tt.contains)
+		}
 	}
 }
