@@ -421,3 +421,12 @@ func int32List(xs []int32) string {
 	}
 	return strings.Join(parts, ",")
 }
+
+// kafkaUUID renders a topic or cluster ID as Kafka does (Uuid.toString:
+// URL-safe base64 without padding), so the ID that "samsa topic describe"
+// prints matches kafka-topics.sh, the broker's log and the Metadata
+// cluster ID, and can be pasted where Kafka tools expect one. kadm's
+// String uses standard base64 with padding ("/", "+", "==").
+func kafkaUUID(id [16]byte) string {
+	return base64.RawURLEncoding.EncodeToString(id[:])
+}

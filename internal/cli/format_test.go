@@ -375,3 +375,16 @@ func FuzzParseOffsetSpec(f *testing.F) {
 		}
 	})
 }
+
+func TestKafkaUUID(t *testing.T) {
+	// An ID whose bytes produce both characters that differ between the
+	// two base64 alphabets ('-' and '_' for '+' and '/').
+	id := [16]byte{0xfb, 0xef, 0xff, 0xa5, 0x66, 0x08, 0x61, 0xd0, 0x70, 0xc1, 0xb3, 0x79, 0x7e, 0x37, 0x56, 0x8d}
+	got := kafkaUUID(id)
+	if got != "--__pWYIYdBwwbN5fjdWjQ" {
+		t.Fatalf("kafkaUUID = %q", got)
+	}
+	if len(got) != 22 || strings.ContainsAny(got, "+/=") {
+		t.Fatalf("%q is not Kafka's 22-character URL-safe form", got)
+	}
+}

@@ -200,7 +200,7 @@ func describeTopic(cmd *cobra.Command, g *globalOptions, name string, allConfigs
 	w := stdout(cmd)
 	fmt.Fprintf(w, "NAME        %s\n", name)
 	if td.ID != (kadm.TopicID{}) {
-		fmt.Fprintf(w, "ID          %s\n", td.ID)
+		fmt.Fprintf(w, "ID          %s\n", kafkaUUID(td.ID))
 	}
 	fmt.Fprintf(w, "INTERNAL    %t\n", td.IsInternal)
 	fmt.Fprintf(w, "PARTITIONS  %d\n", len(td.Partitions))
