@@ -430,3 +430,12 @@ func int32List(xs []int32) string {
 func kafkaUUID(id [16]byte) string {
 	return base64.RawURLEncoding.EncodeToString(id[:])
 }
+
+// count says "1 partition" or "3 partitions": summary lines are read by
+// people, and "1 partitions" reads like a bug.
+func count(n int, one, many string) string {
+	if n == 1 {
+		return "1 " + one
+	}
+	return strconv.Itoa(n) + " " + many
+}

@@ -704,7 +704,7 @@ func runResetOffsets(cmd *cobra.Command, g *globalOptions, group string, spec re
 	if err := errors.Join(errs...); err != nil {
 		return err
 	}
-	fmt.Fprintf(stderr(cmd), "committed new offsets for %d partitions of group %s\n", len(rows), group)
+	fmt.Fprintf(stderr(cmd), "committed new offsets for %s of group %s\n", count(len(rows), "partition", "partitions"), group)
 	return nil
 }
 

@@ -407,7 +407,10 @@ func groupScenario(t *testing.T, addr string) {
 		t.Fatalf("dry run changed the commits:\n%s", out)
 	}
 
-	cli(t, addr, "", "group", "reset-offsets", group, "--topic", topic, "--to-earliest", "--execute")
+	_, errOut = cli(t, addr, "", "group", "reset-offsets", group, "--topic", topic, "--to-earliest", "--execute")
+	if want := "committed new offsets for 3 partitions of group " + group + "\n"; errOut != want {
+		t.Fatalf("reset summary %q, want %q", errOut, want)
+	}
 	out, rows = describe()
 	if got := tableRows(out)["TOTAL-LAG"][1]; got != strconv.Itoa(records) {
 		t.Fatalf("after --to-earliest: total lag %s, want %d:\n%s", got, records, out)
@@ -419,7 +422,10 @@ func groupScenario(t *testing.T, addr string) {
 	}
 
 	// --shift-by on one partition, clamped at its end.
-	cli(t, addr, "", "group", "reset-offsets", group, "--topic", topic+":1", "--shift-by", "1000", "--execute")
+	_, errOut = cli(t, addr, "", "group", "reset-offsets", group, "--topic", topic+":1", "--shift-by", "1000", "--execute")
+	if want := "committed new offsets for 1 partition of group " + group + "\n"; errOut != want {
+		t.Fatalf("one-partition reset summary %q, want %q", errOut, want)
+	}
 	_, rows = describe()
 	for _, r := range rows {
 		want := "0"
