@@ -153,7 +153,7 @@ func Open(cfg config.Broker, lg *slog.Logger) (*Broker, error) {
 	st := meta.State()
 	b.cleanStart = clean
 	if clean {
-		lg.Info("clean shutdown recorded: trusting partition files after a tail check", "data_dir", cfg.DataDir)
+		lg.Info("last shutdown was clean: skipping full log recovery (each active segment's tail is still checked)", "data_dir", cfg.DataDir)
 	}
 	for _, name := range st.TopicNames() {
 		t, err := b.openTopic(st.Topics[name], nil)
