@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"syscall"
 	"time"
@@ -62,7 +63,44 @@ then every partition is synced and closed.`,
 	f.StringArrayVar(&o.set, "set", nil, "set a Kafka broker setting, key=value (repeatable)")
 	f.StringVar(&o.httpAddr, "http-addr", "", `host:port of the web console and /metrics (default 127.0.0.1:9644; "off" disables; samsa.http.listener)`)
 	f.StringVar(&o.logLevel, "log-level", "info", "log level: debug, info, warn or error")
+	// --brokers, --timeout and --verbose are the client commands' flags:
+	// a broker ignores them, so its help must not offer them.
+	cmd.SetHelpFunc(func(c *cobra.Command, args []string) {
+		for _, name := range clientOnlyFlags {
+			if fl := c.InheritedFlags().Lookup(name); fl != nil {
+				fl.Hidden = true
+			}
+		}
+		c.Parent().HelpFunc()(c, args)
+	})
 	return cmd
+}
+
+// clientOnlyFlags are the root's persistent flags that mean nothing to serve.
+var clientOnlyFlags = []string{"brokers", "timeout", "verbose"}
+
+// unusedKeyWarning matches config.Apply's warning for a Kafka key samsa
+// knows but does not use. A stock Kafka server.properties has about ten
+// (process.roles, num.io.threads, socket buffers, ...): one line naming
+// them all reads as the harmless note it is, where ten WARN lines at the
+// top of the first start look like trouble. If config's wording changes,
+// the warnings are still logged, one per line (TestServeWarnings notices).
+var unusedKeyWarning = regexp.MustCompile(`^setting "([^"]+)" is a Kafka setting samsa does not use yet; ignored$`)
+
+// logConfigWarnings logs config.Apply's warnings, folding the unused-key
+// ones into a single line.
+func logConfigWarnings(lg *slog.Logger, warnings []string) {
+	var unused []string
+	for _, w := range warnings {
+		if m := unusedKeyWarning.FindStringSubmatch(w); m != nil {
+			unused = append(unused, m[1])
+			continue
+		}
+		lg.Warn(w)
+	}
+	if len(unused) > 0 {
+		lg.Warn("ignoring Kafka settings samsa does not use yet", "keys", strings.Join(unused, ","))
+	}
 }
 
 func runServe(cmd *cobra.Command, o serveOptions) error {
@@ -97,9 +135,7 @@ func runServe(cmd *cobra.Command, o serveOptions) error {
 	if err != nil {
 		return err
 	}
-	for _, w := range warnings {
-		lg.Warn(w)
-	}
+	logConfigWarnings(lg, warnings)
 	if o.addr != "" {
 		bc.Listener = o.addr
 	}
