@@ -53,7 +53,7 @@ func newTopicCreateCommand(g *globalOptions) *cobra.Command {
 (retention.ms, cleanup.policy, max.message.bytes, ...). --dry-run asks the
 broker to validate the request without creating anything.`,
 		Example: `  samsa topic create orders
-  samsa topic create orders payments -p 6 -r 3
+  samsa topic create orders payments -p 6 -r 3    # 3 replicas need 3 brokers
   samsa topic create events -c retention.ms=86400000 -c cleanup.policy=compact
   samsa topic create big -p 64 --dry-run`,
 		Args: cobra.MinimumNArgs(1),
