@@ -388,3 +388,11 @@ func TestKafkaUUID(t *testing.T) {
 		t.Fatalf("%q is not Kafka's 22-character URL-safe form", got)
 	}
 }
+
+func TestCount(t *testing.T) {
+	for n, want := range map[int]string{0: "0 partitions", 1: "1 partition", 2: "2 partitions"} {
+		if got := count(n, "partition", "partitions"); got != want {
+			t.Errorf("count(%d) = %q, want %q", n, got, want)
+		}
+	}
+}

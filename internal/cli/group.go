@@ -726,8 +726,8 @@ func requireInactive(ctx context.Context, adm *kadm.Client, group string) error 
 	case d.Err != nil:
 		return groupError(group, d.Err, d.ErrMessage)
 	case len(d.Members) > 0 || (d.State != "Empty" && d.State != "Dead" && d.State != ""):
-		return fmt.Errorf("group %q is active (state %s, %d members): offsets can only be reset while it is inactive; stop its consumers first",
-			group, dash(d.State), len(d.Members))
+		return fmt.Errorf("group %q is active (state %s, %s): offsets can only be reset while it is inactive; stop its consumers first",
+			group, dash(d.State), count(len(d.Members), "member", "members"))
 	}
 	return nil
 }

@@ -348,7 +348,7 @@ func groupScenario(t *testing.T, addr string) {
 		t.Fatalf("describe does not show the member's client id:\n%s", out)
 	}
 	errOut := cliFail(t, addr, "group", "reset-offsets", group, "--topic", topic, "--to-earliest", "--execute")
-	if !strings.Contains(errOut, `group "workers" is active`) || !strings.Contains(errOut, "stop its consumers first") {
+	if !strings.Contains(errOut, `group "workers" is active (state Stable, 1 member)`) || !strings.Contains(errOut, "stop its consumers first") {
 		t.Fatalf("reset of an active group: %q", errOut)
 	}
 	errOut = cliFail(t, addr, "group", "delete", group)
