@@ -476,6 +476,50 @@ func (b *syncBuffer) String() string {
 	return b.buf.String()
 }
 
+// TestProduceInterrupt: Ctrl-C (a cancelled context in Execute) while
+// produce waits on stdin that stays open, as a terminal does, must end the
+// command promptly with exit 0, deliver the lines already read and say it
+// was interrupted. Before readLines, the read blocked until more input.
+func TestProduceInterrupt(t *testing.T) {
+	addr := startBroker(t, map[string]string{"num.partitions": "1", "auto.create.topics.enable": "true"})
+	requireAPIs(t, addr, kmsg.Metadata, kmsg.Produce, kmsg.Fetch, kmsg.ListOffsets)
+
+	stdin, typing := io.Pipe()
+	defer typing.Close()
+	root := NewRootCommand("test")
+	var out, errOut syncBuffer
+	root.SetArgs([]string{"-b", addr, "produce", "typed"})
+	root.SetIn(stdin)
+	root.SetOut(&out)
+	root.SetErr(&errOut)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	codec := make(chan int, 1)
+	go func() { codec <- run(ctx, root) }()
+
+	if _, err := io.WriteString(typing, "one\n"); err != nil {
+		t.Fatal(err)
+	}
+	// kgo sends without lingering, so the line reaches the broker while
+	// stdin is still open.
+	waitFor(t, 10*time.Second, func() error {
+		_, got, _ := runCLI(t, "", "-b", addr, "consume", "typed", "-e")
+		if got != "one\n" {
+			return fmt.Errorf("consumed %q", got)
+		}
+		return nil
+	})
+	cancel()
+	select {
+	case code := <-codec:
+		if code != 0 || errOut.String() != "produced 1 record to typed (interrupted: stopped reading stdin)\n" {
+			t.Fatalf("after interrupt: exit %d, stderr %q", code, errOut.String())
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("produce did not stop within 10s of the interrupt while stdin stayed open")
+	}
+}
+
 // TestConsumeInterrupt checks that cancelling the context (what SIGINT
 // does in Execute) stops a follow-mode consumer with exit code 0, and that
 // records produced while it waits are printed.

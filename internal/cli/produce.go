@@ -47,7 +47,10 @@ batch. -p forces a partition.
 Records are sent in batches, asynchronously; the command waits for every
 acknowledgement, prints a summary to stderr, and fails if any record did
 not make it. --timeout bounds each record's delivery. The topic is created
-on first use if the broker allows it (auto.create.topics.enable).`,
+on first use if the broker allows it (auto.create.topics.enable).
+
+Typing records at a terminal: one per line, then Ctrl-D to finish. Ctrl-C
+also ends the input; the lines already entered are still delivered.`,
 		Example: `  echo hello | samsa produce greetings
   printf 'user1:login\nuser2:logout\n' | samsa produce events -k :
   samsa produce events -H source=cli -H trace-id=42 < events.txt
@@ -193,40 +196,45 @@ func runProduce(cmd *cobra.Command, g *globalOptions, o *produceOptions, topic s
 	defer cl.Close()
 
 	tally := &produceTally{}
-	in := bufio.NewReaderSize(cmd.InOrStdin(), 64<<10)
+	done := make(chan struct{})
+	defer close(done)
+	lines, readErrc := readLines(cmd.InOrStdin(), done)
+	// Ctrl-C ends the input, as Ctrl-D does: the records read so far are
+	// still delivered (each within --timeout, kgo's RecordDeliveryTimeout),
+	// so they must not carry the context the signal cancels.
+	pctx := context.WithoutCancel(ctx)
 	sent := 0
+	interrupted := false
 	var readErr error
+read:
 	for {
-		line, err := in.ReadBytes('\n')
-		if len(line) > 0 && line[len(line)-1] == '\n' {
-			line = line[:len(line)-1]
-		} else if err == io.EOF && len(line) == 0 {
-			break // no trailing partial line
-		}
-		if err != nil && err != io.EOF {
-			readErr = err
-			break
-		}
-		r := lineRecord(line, o.keyDelimiter, headers)
-		r.Topic = topic
-		if o.partition >= 0 {
-			r.Partition = o.partition
-		}
-		cl.Produce(ctx, r, tally.done)
-		sent++
-		if err == io.EOF || ctx.Err() != nil {
-			break
-		}
-		// Stop reading early once something failed: the rest would most
-		// likely fail the same way (unknown topic, authorization).
-		tally.mu.Lock()
-		failed := tally.firstErr != nil
-		tally.mu.Unlock()
-		if failed {
-			break
+		select {
+		case <-ctx.Done():
+			interrupted = true
+			break read
+		case line, ok := <-lines:
+			if !ok {
+				readErr = <-readErrc
+				break read
+			}
+			r := lineRecord(line, o.keyDelimiter, headers)
+			r.Topic = topic
+			if o.partition >= 0 {
+				r.Partition = o.partition
+			}
+			cl.Produce(pctx, r, tally.done)
+			sent++
+			// Stop reading early once something failed: the rest would
+			// most likely fail the same way (unknown topic, authorization).
+			tally.mu.Lock()
+			failed := tally.firstErr != nil
+			tally.mu.Unlock()
+			if failed {
+				break read
+			}
 		}
 	}
-	flushErr := cl.Flush(ctx)
+	flushErr := cl.Flush(pctx)
 
 	tally.mu.Lock()
 	defer tally.mu.Unlock()
@@ -248,13 +256,59 @@ func runProduce(cmd *cobra.Command, g *globalOptions, o *produceOptions, topic s
 	if tally.ok == 1 {
 		noun = "record"
 	}
+	note := ""
+	if interrupted {
+		note = " (interrupted: stopped reading stdin)"
+	}
 	if o.acks == "0" {
 		// acks=0 has no response: "produced" would claim more than is known.
-		fmt.Fprintf(stderr(cmd), "sent %d %s to %s (acks=0: not confirmed)\n", tally.ok, noun, topic)
+		fmt.Fprintf(stderr(cmd), "sent %d %s to %s (acks=0: not confirmed)%s\n", tally.ok, noun, topic, note)
 		return nil
 	}
-	fmt.Fprintf(stderr(cmd), "produced %d %s to %s\n", tally.ok, noun, topic)
+	fmt.Fprintf(stderr(cmd), "produced %d %s to %s%s\n", tally.ok, noun, topic, note)
 	return nil
+}
+
+// readLines reads r on its own goroutine and sends each line, without its
+// newline, on the returned channel; a final line without a newline counts.
+// At the end of input it sends the read error (nil at EOF) on the second
+// channel and closes the first. It gives up, leaving r, once done is
+// closed.
+//
+// The goroutine is what lets Ctrl-C end "samsa produce" at a terminal: a
+// read from a tty does not return when a signal arrives, so a loop that
+// reads directly would sit there until the next Enter or Ctrl-D.
+func readLines(r io.Reader, done <-chan struct{}) (<-chan []byte, <-chan error) {
+	lines := make(chan []byte, 256)
+	errc := make(chan error, 1)
+	go func() {
+		defer close(lines)
+		in := bufio.NewReaderSize(r, 64<<10)
+		for {
+			line, err := in.ReadBytes('\n')
+			if len(line) > 0 && line[len(line)-1] == '\n' {
+				line = line[:len(line)-1]
+			} else if err == io.EOF && len(line) == 0 {
+				errc <- nil // no trailing partial line
+				return
+			}
+			if err != nil && err != io.EOF {
+				errc <- err
+				return
+			}
+			select {
+			case lines <- line: // ReadBytes returns a fresh slice: no copy needed
+			case <-done:
+				errc <- nil
+				return
+			}
+			if err == io.EOF {
+				errc <- nil
+				return
+			}
+		}
+	}()
+	return lines, errc
 }
 
 // produceError puts a failed record's error in words. keyed says whether
