@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -57,7 +58,7 @@ then every partition is synced and closed.`,
 	}
 	f := cmd.Flags()
 	f.StringVar(&o.addr, "addr", "", "host:port to listen on (default 127.0.0.1:9092; Kafka's listeners)")
-	f.StringVar(&o.advertise, "advertise", "", "host:port clients are told to connect to (Kafka's advertised.listeners; default: the listen address)")
+	f.StringVar(&o.advertise, "advertise", "", "host:port clients are told to connect to (Kafka's advertised.listeners; default: the listen address, localhost if that is all interfaces)")
 	f.StringVar(&o.dataDir, "data-dir", "", "directory for partitions and metadata (default ./samsa-data; Kafka's log.dirs)")
 	f.StringVar(&o.configFile, "config", "", "a Kafka server.properties file")
 	f.StringArrayVar(&o.set, "set", nil, "set a Kafka broker setting, key=value (repeatable)")
@@ -74,6 +75,22 @@ then every partition is synced and closed.`,
 		c.Parent().HelpFunc()(c, args)
 	})
 	return cmd
+}
+
+// advertiseWarning returns a warning when the broker listens on every
+// interface but advertises nothing: Metadata then names localhost, so a
+// client on another host bootstraps fine and then fails to reach the broker
+// it was told about, the classic Kafka advertised.listeners trap. It
+// returns "" otherwise.
+func advertiseWarning(listen, advertised string) string {
+	if advertised != "" {
+		return ""
+	}
+	host, port, err := net.SplitHostPort(listen)
+	if err != nil || (host != "" && !net.ParseIP(host).IsUnspecified()) {
+		return ""
+	}
+	return fmt.Sprintf("listening on all interfaces but advertising localhost:%s: clients on other hosts will reach the bootstrap address, then fail; set --advertise HOST:PORT (advertised.listeners)", port)
 }
 
 // clientOnlyFlags are the root's persistent flags that mean nothing to serve.
@@ -165,6 +182,9 @@ func runServe(cmd *cobra.Command, o serveOptions) error {
 	console := "off"
 	if a := b.HTTPAddr(); a != "" {
 		console = "http://" + a + "/"
+	}
+	if w := advertiseWarning(b.Addr(), bc.AdvertisedListener); w != "" {
+		lg.Warn(w)
 	}
 	lg.Info("samsa is ready", "listening", b.Addr(), "console", console, "data_dir", dir, "startup", time.Since(start).Round(time.Microsecond).String())
 	<-ctx.Done()

@@ -114,3 +114,26 @@ func TestServeHelpHidesClientFlags(t *testing.T) {
 		t.Errorf("client help lost --brokers:\n%s", topic)
 	}
 }
+
+func TestAdvertiseWarning(t *testing.T) {
+	tests := []struct {
+		listen, advertised string
+		warn               bool
+	}{
+		{"127.0.0.1:9092", "", false},
+		{"localhost:9092", "", false},
+		{"0.0.0.0:9092", "", true},
+		{"[::]:9092", "", true},
+		{":9092", "", true},
+		{"0.0.0.0:9092", "kafka.example.com:9092", false},
+	}
+	for _, tt := range tests {
+		w := advertiseWarning(tt.listen, tt.advertised)
+		if (w != "") != tt.warn {
+			t.Errorf("advertiseWarning(%q, %q) = %q, want warning %v", tt.listen, tt.advertised, w, tt.warn)
+		}
+		if w != "" && (!strings.Contains(w, "--advertise") || !strings.Contains(w, "localhost:9092")) {
+			t.Errorf("warning %q does not say what is advertised and how to fix it", w)
+		}
+	}
+}
