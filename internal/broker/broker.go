@@ -77,6 +77,7 @@ func (t *Topic) Partition(i int32) *partition.Partition {
 
 // Broker is one broker's state.
 type Broker struct {
+	lock *os.File // the data directory's flock, held from Open to Close
 	cfg  config.Broker
 	meta *metadata.Store
 	lg   *slog.Logger
@@ -130,6 +131,16 @@ func Open(cfg config.Broker, lg *slog.Logger) (*Broker, error) {
 	if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
 		return nil, fmt.Errorf("data directory %s: %w", cfg.DataDir, err)
 	}
+	lock, err := lockDataDir(cfg.DataDir)
+	if err != nil {
+		return nil, err
+	}
+	ok := false
+	defer func() {
+		if !ok {
+			unlockDataDir(lock)
+		}
+	}()
 	metaDir := filepath.Join(cfg.DataDir, "__samsa_metadata")
 	_, statErr := os.Stat(filepath.Join(metaDir, "metadata.json"))
 	fresh := errors.Is(statErr, os.ErrNotExist)
@@ -143,7 +154,7 @@ func Open(cfg config.Broker, lg *slog.Logger) (*Broker, error) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	b := &Broker{
-		cfg: cfg, meta: meta, lg: lg,
+		cfg: cfg, meta: meta, lg: lg, lock: lock,
 		ctx: ctx, cancel: cancel,
 		topics:      make(map[string]*Topic),
 		topicsByID:  make(map[metadata.TopicID]*Topic),
@@ -171,6 +182,7 @@ func Open(cfg config.Broker, lg *slog.Logger) (*Broker, error) {
 	b.wg.Add(2)
 	go b.retentionLoop()
 	go b.flushLoop()
+	ok = true
 	return b, nil
 }
 
@@ -761,6 +773,8 @@ func (b *Broker) Close() error {
 			b.lg.Warn("writing clean shutdown marker; the next start re-validates logs", "err", err)
 		}
 	}
+	// Last: the directory is ours until every file in it is closed.
+	unlockDataDir(b.lock)
 	return nil
 }
 

@@ -1152,3 +1152,25 @@ func TestFailedOpenLeavesNoTopic(t *testing.T) {
 		})
 	}
 }
+
+// Two brokers never share a data directory: the second Open fails with a
+// clear error while the first holds it, and succeeds once it has closed.
+func TestDataDirLock(t *testing.T) {
+	dir := t.TempDir()
+	cfg := testConfig(dir)
+	b, err := Open(cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Open(cfg, nil); err == nil || !strings.Contains(err.Error(), "in use by another samsa process") {
+		t.Fatalf("second Open on a locked data directory: err = %v", err)
+	}
+	if err := b.Close(); err != nil {
+		t.Fatal(err)
+	}
+	b2, err := Open(cfg, nil)
+	if err != nil {
+		t.Fatalf("Open after Close: %v", err)
+	}
+	b2.Close()
+}

@@ -132,7 +132,7 @@ func (p *Partition) loadProducerStateLocked() error {
 	if n, err := removeSnapshotsAbove(dir, leo); err != nil {
 		return err
 	} else if n > 0 {
-		p.lg.Info("deleted producer snapshots past the log end", "topic", p.Topic, "partition", p.Index,
+		p.lg.Info("deleted producer snapshots past the log end",
 			"snapshots", n, "log_end_offset", leo)
 	}
 	offs, err := listSnapshots(dir)
@@ -145,7 +145,7 @@ func (p *Partition) loadProducerStateLocked() error {
 	for i := len(offs) - 1; i >= 0; i-- {
 		st, err := readSnapshot(dir, offs[i])
 		if err != nil {
-			p.lg.Warn("ignoring unreadable producer snapshot", "topic", p.Topic, "partition", p.Index,
+			p.lg.Warn("ignoring unreadable producer snapshot",
 				"file", snapshotName(offs[i]), "err", err)
 			_ = os.Remove(filepath.Join(dir, snapshotName(offs[i])))
 			continue
@@ -155,7 +155,7 @@ func (p *Partition) loadProducerStateLocked() error {
 	}
 	if p.lastSnapshot < 0 && leo > lso {
 		p.lg.Info("no producer snapshot; rebuilding producer state from every batch header",
-			"topic", p.Topic, "partition", p.Index, "log_start_offset", lso, "log_end_offset", leo)
+			"log_start_offset", lso, "log_end_offset", leo)
 	}
 	p.stateFrom = from
 	return l.ScanBatches(from, func(h record.BatchHeader) bool {
@@ -181,7 +181,7 @@ func (p *Partition) writeSnapshot(offset int64, b []byte) {
 		return
 	}
 	if err := writeSnapshotFile(p.cfg.Dir, offset, b); err != nil {
-		p.lg.Warn("writing producer snapshot", "topic", p.Topic, "partition", p.Index, "offset", offset, "err", err)
+		p.lg.Warn("writing producer snapshot", "offset", offset, "err", err)
 		return
 	}
 	p.lastSnapshot = offset
