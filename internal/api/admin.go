@@ -17,7 +17,6 @@ package api
 import (
 	"errors"
 	"fmt"
-	"strings"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
@@ -57,7 +56,7 @@ func adminErrorMessage(err error) *string {
 	if err == nil {
 		return nil
 	}
-	s := strings.ReplaceAll(err.Error(), "\n", "; ")
+	s := clientMessage(err)
 	return &s
 }
 

@@ -2,6 +2,7 @@ package api
 
 import (
 	"errors"
+	"strings"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 
@@ -72,6 +73,21 @@ func errorMessage(err error) *string {
 	if err == nil {
 		return nil
 	}
-	s := err.Error()
+	s := clientMessage(err)
 	return &s
+}
+
+// internalPrefixes are the package prefixes of samsa's sentinel errors
+// ("metadata: topic already exists"). They help in logs but mean nothing
+// to a client reading an error_message, so clientMessage drops them.
+var internalPrefixes = strings.NewReplacer(
+	"metadata: ", "", "broker: ", "", "config: ", "", "partition: ", "",
+	"log: ", "", "record: ", "", "group: ", "", "api: ", "",
+)
+
+// clientMessage is err's text as a client should read it: one line,
+// without samsa's internal package prefixes.
+func clientMessage(err error) string {
+	s := internalPrefixes.Replace(err.Error())
+	return strings.ReplaceAll(s, "\n", "; ")
 }
