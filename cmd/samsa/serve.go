@@ -162,6 +162,11 @@ func runServe(cmd *cobra.Command, o serveOptions) error {
 	if o.dataDir != "" {
 		bc.DataDir = o.dataDir
 	}
+	// One spelling of the data directory everywhere (logs, console,
+	// DescribeLogDirs), whatever the working directory later becomes.
+	if abs, err := filepath.Abs(bc.DataDir); err == nil {
+		bc.DataDir = abs
+	}
 	switch o.httpAddr {
 	case "":
 	case samsa.HTTPOff:
