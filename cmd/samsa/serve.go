@@ -153,6 +153,14 @@ func runServe(cmd *cobra.Command, o serveOptions) error {
 		return err
 	}
 	logConfigWarnings(lg, warnings)
+	for flag, v := range map[string]string{"--addr": o.addr, "--advertise": o.advertise} {
+		if v == "" {
+			continue
+		}
+		if _, _, err := net.SplitHostPort(v); err != nil {
+			return fmt.Errorf("%s %q: expected host:port, e.g. 127.0.0.1:9092 or :9092", flag, v)
+		}
+	}
 	if o.addr != "" {
 		bc.Listener = o.addr
 	}
