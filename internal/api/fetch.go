@@ -242,18 +242,10 @@ func (a *API) readTargets(req *kmsg.FetchRequest, resp *kmsg.FetchResponse, targ
 		// Never null: librdkafka rejects a null record set (size -1).
 		sp.RecordBatches = []byte{}
 		sp.ErrorCode = 0
-		budget := min(int(t.max), maxBytes-total)
-		minOne := total == 0
-		if budget <= 0 && !minOne {
-			budget = 0
-		}
-		var rr partition.ReadResult
-		var err error
-		if budget > 0 || minOne {
-			rr, err = t.p.Read(t.offset, max(budget, 0), minOne)
-		} else {
-			rr, err = t.p.Read(t.offset, 0, false)
-		}
+		// KIP-74: the first partition with data gets a whole batch even
+		// past the budgets; a spent budget still reads the offsets.
+		budget := max(min(int(t.max), maxBytes-total), 0)
+		rr, err := t.p.Read(t.offset, budget, total == 0)
 		sp.HighWatermark, sp.LastStableOffset, sp.LogStartOffset = rr.HighWatermark, rr.HighWatermark, rr.LogStartOffset
 		if err != nil {
 			sp.ErrorCode = errorCode(err)

@@ -51,9 +51,6 @@ type API struct {
 	groups *group.Coordinator // the consumer group coordinator; set by groupEntries
 }
 
-// Option adds handlers from other packages (groups, ...).
-type Option func(*API)
-
 // New returns the dispatcher for broker b.
 func New(b *broker.Broker, lg *slog.Logger, advertised func() (string, int32)) *API {
 	a := &API{b: b, lg: lg, now: time.Now, advertised: advertised,

@@ -238,14 +238,17 @@ func (p *Partition) Append(batches []byte, now time.Time) (AppendResult, error) 
 	}
 	// Validate everything before touching the log: a bad CRC or lying
 	// length anywhere rejects the whole request.
-	var hdrs [4]record.BatchHeader
-	headers := hdrs[:0]
+	batchCount := 0
 	idempotent := false
+	epoch := p.leaderEpoch.Load()
 	p.mu.Lock()
 	maxBytes := p.cfg.MaxMessageBytes
 	appendTime := p.cfg.LogAppendTime
 	compacted := p.cfg.Log.Compact
 	p.mu.Unlock()
+	if appendTime {
+		res.LogAppendTime = now.UnixMilli()
+	}
 	err := record.Split(batches, func(h record.BatchHeader, b []byte) error {
 		if _, err := record.Validate(b); err != nil {
 			return err
@@ -271,29 +274,25 @@ func (p *Partition) Append(batches []byte, now time.Time) (AppendResult, error) 
 		if h.ProducerID >= 0 {
 			idempotent = true
 		}
-		headers = append(headers, h)
+		batchCount++
+		// Rewrite the broker-owned header fields in this same pass. The
+		// bytes are the request's own: if a later batch is refused,
+		// nothing of them is written.
+		record.SetPartitionLeaderEpoch(b, epoch)
+		if appendTime {
+			record.SetLogAppendTime(b, res.LogAppendTime)
+		}
 		return nil
 	})
 	if err != nil {
 		return res, err
 	}
-	if len(headers) == 0 {
+	if batchCount == 0 {
 		return res, fmt.Errorf("%w: produce with no record batch", record.ErrCorrupt)
 	}
-	epoch := p.leaderEpoch.Load()
-	if appendTime {
-		res.LogAppendTime = now.UnixMilli()
-	}
-	prep := func(b []byte) {
-		record.SetPartitionLeaderEpoch(b, epoch)
-		if appendTime {
-			record.SetLogAppendTime(b, res.LogAppendTime)
-		}
-	}
-
 	p.mu.Lock()
 	rolls := p.log.Rolls()
-	res, err = p.appendLocked(batches, idempotent, prep, res)
+	res, err = p.appendLocked(batches, idempotent, res)
 	var snapOff int64
 	var snap []byte
 	if p.log.Rolls() != rolls {
@@ -310,12 +309,11 @@ func (p *Partition) Append(batches []byte, now time.Time) (AppendResult, error) 
 
 // appendLocked is the part of Append that runs under p.mu: the producer
 // checks and the log append. REQUIRES: p.mu held.
-func (p *Partition) appendLocked(batches []byte, idempotent bool, prep func([]byte), res AppendResult) (AppendResult, error) {
+func (p *Partition) appendLocked(batches []byte, idempotent bool, res AppendResult) (AppendResult, error) {
 	if p.closed.Load() {
 		return res, ErrClosed
 	}
 	if !idempotent {
-		_ = record.Split(batches, func(_ record.BatchHeader, b []byte) error { prep(b); return nil })
 		base, next, err := p.log.Append(batches)
 		if err != nil {
 			return res, err
@@ -339,7 +337,6 @@ func (p *Partition) appendLocked(batches []byte, idempotent bool, prep func([]by
 			if err != nil {
 				return err
 			}
-			prep(b)
 			base, next, err := p.log.Append(b)
 			if err != nil {
 				return err
