@@ -144,7 +144,7 @@ func logOpsBody(t *testing.T, ops []byte) {
 			op, arg := ops[i]%8, int64(ops[i+1])
 			switch op {
 			case 0, 1: // append, the most common operation
-				if m.leo-m.lso > 300 {
+				if m.leo-m.logStart > 300 {
 					continue
 				}
 				m.appendBatch(t, l, 1+int(arg%5), 1000+arg, int(arg%40))
@@ -155,7 +155,7 @@ func logOpsBody(t *testing.T, ops []byte) {
 					t.Fatal(err)
 				}
 			case 4: // TruncateTo
-				off := m.lso + arg%(m.leo-m.lso+2) - 1
+				off := m.logStart + arg%(m.leo-m.logStart+2) - 1
 				if off < 0 {
 					continue
 				}
@@ -169,8 +169,8 @@ func logOpsBody(t *testing.T, ops []byte) {
 					}
 					m.batches = m.batches[:j]
 					switch {
-					case off < m.lso:
-						m.lso, m.leo = off, off
+					case off < m.logStart:
+						m.logStart, m.leo = off, off
 					case j > 0:
 						m.leo = m.batches[j-1].last + 1
 					default:
@@ -181,11 +181,11 @@ func logOpsBody(t *testing.T, ops []byte) {
 							t.Fatalf("TruncateTo(%d) left LogEndOffset %d", off, got)
 						}
 						m.leo = got
-						m.lso = min(m.lso, got)
+						m.logStart = min(m.logStart, got)
 					}
 				}
 			case 5: // DeleteRecords
-				off := m.lso + arg%(m.leo-m.lso+1)
+				off := m.logStart + arg%(m.leo-m.logStart+1)
 				if err := l.SetLogStartOffset(off); err != nil {
 					t.Fatal(err)
 				}
@@ -198,14 +198,14 @@ func logOpsBody(t *testing.T, ops []byte) {
 				}
 				o.RetentionBytes = -1
 				l.SetOptions(o)
-				lso := l.LogStartOffset()
-				if lso < m.lso || lso > m.leo {
-					t.Fatalf("retention moved the start from %d to %d (LEO %d)", m.lso, lso, m.leo)
+				logStart := l.LogStartOffset()
+				if logStart < m.logStart || logStart > m.leo {
+					t.Fatalf("retention moved the start from %d to %d (LEO %d)", m.logStart, logStart, m.leo)
 				}
-				if lso != m.lso && m.batchFor(lso) >= 0 && m.batches[m.batchFor(lso)].base != lso && lso != m.leo {
-					t.Fatalf("retention moved the start to %d, inside a batch", lso)
+				if logStart != m.logStart && m.batchFor(logStart) >= 0 && m.batches[m.batchFor(logStart)].base != logStart && logStart != m.leo {
+					t.Fatalf("retention moved the start to %d, inside a batch", logStart)
 				}
-				m.dropBelow(lso)
+				m.dropBelow(logStart)
 			case 7: // reopen, after a crash that left garbage when arg is odd
 				if err := l.Close(); err != nil {
 					t.Fatal(err)

@@ -79,9 +79,9 @@ type modelBatch struct {
 
 // model is what a Log should contain.
 type model struct {
-	batches []modelBatch
-	lso     int64
-	leo     int64
+	batches  []modelBatch
+	logStart int64
+	leo      int64
 }
 
 func (m *model) appendBatch(t testing.TB, l *Log, n int, ts int64, valueSize int) {
@@ -109,10 +109,10 @@ func (m *model) batchFor(offset int64) int {
 }
 
 // dropBelow forgets batches wholly below the log start offset.
-func (m *model) dropBelow(lso int64) {
-	m.lso = lso
+func (m *model) dropBelow(logStart int64) {
+	m.logStart = logStart
 	i := 0
-	for i < len(m.batches) && m.batches[i].last < lso {
+	for i < len(m.batches) && m.batches[i].last < logStart {
 		i++
 	}
 	m.batches = m.batches[i:]
@@ -124,17 +124,17 @@ func (m *model) check(t testing.TB, l *Log) {
 	if got := l.LogEndOffset(); got != m.leo {
 		t.Fatalf("LogEndOffset = %d, want %d", got, m.leo)
 	}
-	if got := l.LogStartOffset(); got != m.lso {
-		t.Fatalf("LogStartOffset = %d, want %d", got, m.lso)
+	if got := l.LogStartOffset(); got != m.logStart {
+		t.Fatalf("LogStartOffset = %d, want %d", got, m.logStart)
 	}
 	if err := checkReads(l, m); err != nil {
 		t.Fatal(err)
 	}
 }
 
-// checkReads reads at every offset in [lso, leo] and just outside it.
+// checkReads reads at every offset in [logStart, leo] and just outside it.
 func checkReads(l *Log, m *model) error {
-	for off := m.lso; off < m.leo; off++ {
+	for off := m.logStart; off < m.leo; off++ {
 		got, err := l.Read(off, m.leo, 1<<20, true)
 		if err != nil {
 			return fmt.Errorf("Read(%d): %v", off, err)
@@ -161,9 +161,9 @@ func checkReads(l *Log, m *model) error {
 	if _, err := l.Read(m.leo+1, m.leo+1, 1<<20, true); !errors.Is(err, ErrOffsetOutOfRange) {
 		return fmt.Errorf("Read(LEO+1) err = %v, want ErrOffsetOutOfRange", err)
 	}
-	if m.lso > 0 {
-		if _, err := l.Read(m.lso-1, m.leo, 1<<20, true); !errors.Is(err, ErrOffsetOutOfRange) {
-			return fmt.Errorf("Read(LSO-1) err = %v, want ErrOffsetOutOfRange", err)
+	if m.logStart > 0 {
+		if _, err := l.Read(m.logStart-1, m.leo, 1<<20, true); !errors.Is(err, ErrOffsetOutOfRange) {
+			return fmt.Errorf("Read(logStart-1) err = %v, want ErrOffsetOutOfRange", err)
 		}
 	}
 	return nil

@@ -107,9 +107,9 @@ type Log struct {
 	dir    string       // immutable after Open
 	logger *slog.Logger // used and replaced (SetOptions) under mu only
 
-	// leo and lso mirror mu.segments' last next offset and
+	// leo and logStart mirror mu.segments' last next offset and
 	// mu.logStartOffset for lock-free readers; written only under mu.
-	leo, lso atomic.Int64
+	leo, logStart atomic.Int64
 	// flushed is the offset below which everything is durable.
 	// Invariant: flushed <= leo. Written under flushMu and mu both, or by
 	// a truncation under mu.
@@ -395,14 +395,14 @@ func (l *Log) Read(offset, upTo int64, maxBytes int, minOne bool) ([]byte, error
 			l.mu.Unlock()
 			return nil, err
 		}
-		lso, leo := l.mu.logStartOffset, l.leo.Load()
-		if offset < lso || offset > leo {
+		logStart, leo := l.mu.logStartOffset, l.leo.Load()
+		if offset < logStart || offset > leo {
 			l.mu.Unlock()
 			if offset != first {
 				// A truncation or restart raced the walk past a gap.
 				return nil, nil
 			}
-			return nil, fmt.Errorf("%w: %d not in [%d, %d]", ErrOffsetOutOfRange, offset, lso, leo)
+			return nil, fmt.Errorf("%w: %d not in [%d, %d]", ErrOffsetOutOfRange, offset, logStart, leo)
 		}
 		if offset == leo || offset >= upTo {
 			l.mu.Unlock()
@@ -436,7 +436,7 @@ func (l *Log) segmentIndexLocked(offset int64) int {
 }
 
 // LogStartOffset is the first offset a reader may ask for.
-func (l *Log) LogStartOffset() int64 { return l.lso.Load() }
+func (l *Log) LogStartOffset() int64 { return l.logStart.Load() }
 
 // LogEndOffset is the offset the next appended record will get.
 func (l *Log) LogEndOffset() int64 { return l.leo.Load() }

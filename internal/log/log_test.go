@@ -524,11 +524,11 @@ func TestOffsetForTimestamp(t *testing.T) {
 		}
 		m.appendBatch(t, l, 1+i%4, ts, 30)
 	}
-	brute := func(ts, lso int64) (int64, int64, bool) {
+	brute := func(ts, logStart int64) (int64, int64, bool) {
 		for _, b := range m.batches {
 			for off := b.base; off <= b.last; off++ {
 				rts := b.ts + (off - b.base)
-				if off >= lso && rts >= ts {
+				if off >= logStart && rts >= ts {
 					return off, rts, true
 				}
 			}
@@ -635,7 +635,7 @@ func TestTruncateBelowStart(t *testing.T) {
 	if err := l.TruncateTo(5); err != nil {
 		t.Fatal(err)
 	}
-	m.batches, m.lso, m.leo = nil, 5, 5
+	m.batches, m.logStart, m.leo = nil, 5, 5
 	m.check(t, l)
 	m.appendBatch(t, l, 3, 1, 1)
 	m.check(t, l)

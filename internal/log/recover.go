@@ -84,7 +84,7 @@ func (l *Log) recover() error {
 	}
 	sort.Slice(bases, func(i, j int) bool { return bases[i] < bases[j] })
 
-	lso, haveLSO := l.readCheckpoint()
+	logStart, haveLogStart := l.readCheckpoint()
 	// The compaction checkpoints (compact.go): segments below the high
 	// mark may hold offset gaps; those below the first dirty offset were
 	// cleaned. Missing means nothing was cleaned: all is dirty.
@@ -96,7 +96,7 @@ func (l *Log) recover() error {
 	}
 	now := l.mu.opts.Now()
 	if len(bases) == 0 {
-		s, err := openSegment(l.dir, max(lso, 0), true, now)
+		s, err := openSegment(l.dir, max(logStart, 0), true, now)
 		if err != nil {
 			return err
 		}
@@ -131,22 +131,22 @@ func (l *Log) recover() error {
 
 	segs := l.mu.segments
 	leo := segs[len(segs)-1].next
-	if !haveLSO || lso < segs[0].base {
-		lso = segs[0].base
+	if !haveLogStart || logStart < segs[0].base {
+		logStart = segs[0].base
 	}
-	if lso > leo {
+	if logStart > leo {
 		// The checkpoint is ahead of the data: DeleteRecords moved the
 		// start to the end and then a torn tail was cut. Nothing below
-		// lso may be served again, so start over empty at lso.
+		// logStart may be served again, so start over empty at logStart.
 		l.logger.Warn("log start offset is past the recovered end; starting empty",
-			"dir", l.dir, "log_start_offset", lso, "log_end_offset", leo)
-		if err := l.restartAtLocked(lso); err != nil {
+			"dir", l.dir, "log_start_offset", logStart, "log_end_offset", leo)
+		if err := l.restartAtLocked(logStart); err != nil {
 			return err
 		}
-		leo = lso
+		leo = logStart
 	}
-	l.mu.logStartOffset = lso
-	l.lso.Store(lso)
+	l.mu.logStartOffset = logStart
+	l.logStart.Store(logStart)
 	l.mu.cleanedUpTo = cleanedUpTo
 	l.mu.firstDirty = firstDirty
 	if _, err := l.deleteBelowStartLocked(); err != nil {

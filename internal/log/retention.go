@@ -38,7 +38,7 @@ func (l *Log) setStartLocked(off int64) error {
 		return err
 	}
 	l.mu.logStartOffset = off
-	l.lso.Store(off)
+	l.logStart.Store(off)
 	return nil
 }
 
@@ -236,10 +236,10 @@ func (l *Log) OffsetForTimestamp(ts int64) (offset, timestamp int64, found bool,
 		l.mu.Unlock()
 		return -1, -1, false, err
 	}
-	lso := l.mu.logStartOffset
+	logStart := l.mu.logStartOffset
 	var views []view
 	for _, s := range l.mu.segments {
-		if len(views) > 0 || (s.maxTS >= ts && s.next > lso) {
+		if len(views) > 0 || (s.maxTS >= ts && s.next > logStart) {
 			views = append(views, l.viewLocked(s))
 		}
 	}
@@ -250,19 +250,19 @@ func (l *Log) OffsetForTimestamp(ts int64) (offset, timestamp int64, found bool,
 		}
 	}()
 	for _, v := range views {
-		start := max(lookupTime(v.times, ts), lso)
+		start := max(lookupTime(v.times, ts), logStart)
 		var buf [record.BatchHeaderSize]byte
 		for pos := lookupPosition(v.index, start); pos < v.size; {
 			h, err := v.readHeader(pos, &buf)
 			if err != nil {
 				return -1, -1, false, err
 			}
-			if h.MaxTimestamp >= ts && h.LastOffset() >= lso {
+			if h.MaxTimestamp >= ts && h.LastOffset() >= logStart {
 				batch, err := v.readBatch(pos, h)
 				if err != nil {
 					return -1, -1, false, err
 				}
-				off, t, ok, err := firstRecordAtOrAfter(batch, h, ts, lso)
+				off, t, ok, err := firstRecordAtOrAfter(batch, h, ts, logStart)
 				if err != nil {
 					return -1, -1, false, fmt.Errorf("%w: %s at position %d: %w", ErrCorrupt, v.seg.logPath, pos, err)
 				}

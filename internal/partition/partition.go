@@ -128,7 +128,7 @@ func Open(cfg Config) (*Partition, error) {
 // are deleted, as are corrupt ones. REQUIRES: p.mu held, or p not shared.
 func (p *Partition) loadProducerStateLocked() error {
 	l, dir := p.log, p.cfg.Dir
-	leo, lso := l.LogEndOffset(), l.LogStartOffset()
+	leo, logStart := l.LogEndOffset(), l.LogStartOffset()
 	if n, err := removeSnapshotsAbove(dir, leo); err != nil {
 		return err
 	} else if n > 0 {
@@ -140,7 +140,7 @@ func (p *Partition) loadProducerStateLocked() error {
 		return err
 	}
 	p.producers = newProducers()
-	from := lso
+	from := logStart
 	p.lastSnapshot = -1
 	for i := len(offs) - 1; i >= 0; i-- {
 		st, err := readSnapshot(dir, offs[i])
@@ -150,12 +150,12 @@ func (p *Partition) loadProducerStateLocked() error {
 			_ = os.Remove(filepath.Join(dir, snapshotName(offs[i])))
 			continue
 		}
-		p.producers, from, p.lastSnapshot = st, max(offs[i], lso), offs[i]
+		p.producers, from, p.lastSnapshot = st, max(offs[i], logStart), offs[i]
 		break
 	}
-	if p.lastSnapshot < 0 && leo > lso {
+	if p.lastSnapshot < 0 && leo > logStart {
 		p.lg.Info("no producer snapshot; rebuilding producer state from every batch header",
-			"log_start_offset", lso, "log_end_offset", leo)
+			"log_start_offset", logStart, "log_end_offset", leo)
 	}
 	p.stateFrom = from
 	return l.ScanBatches(from, func(h record.BatchHeader) bool {

@@ -153,8 +153,8 @@ func TestHighWatermarkFollowsFlushAndWakesWatchers(t *testing.T) {
 	if _, err := p.Read(5, 100, true); !errors.Is(err, ErrOffsetOutOfRange) {
 		t.Fatalf("read past end: %v", err)
 	}
-	if lso, err := p.DeleteRecords(2); err != nil || lso != 2 {
-		t.Fatalf("delete records: %d %v", lso, err)
+	if logStart, err := p.DeleteRecords(2); err != nil || logStart != 2 {
+		t.Fatalf("delete records: %d %v", logStart, err)
 	}
 	if _, err := p.DeleteRecords(9); !errors.Is(err, ErrOffsetOutOfRange) {
 		t.Fatalf("delete records past hw: %v", err)

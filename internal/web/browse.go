@@ -67,11 +67,11 @@ var errBrowseDone = errors.New("web: page full")
 // range). Offsets are clamped to [log start, high watermark].
 func browse(p *partition.Partition, from int64, n int) (browseResult, error) {
 	n = min(max(n, 1), maxBrowseRecords)
-	lso, hw := p.LogStartOffset(), p.HighWatermark()
+	logStart, hw := p.LogStartOffset(), p.HighWatermark()
 	if from < 0 {
 		from = hw - int64(n)
 	}
-	from = min(max(from, lso), hw)
+	from = min(max(from, logStart), hw)
 	res := browseResult{From: from, Next: from}
 	read := 0
 	for off := from; off < hw && len(res.Messages) < n; {
