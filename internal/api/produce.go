@@ -15,6 +15,11 @@ package api
 // acks=0 gets no response at all; its data is flushed in the background so
 // consumers see it promptly.
 //
+// A topic with relaxed durability (flush.messages > 1) is acknowledged
+// straight after the append, from the page cache; its partition asks for a
+// background fsync once flush.messages records are unflushed, and the
+// broker's flush scheduler fsyncs it when flush.ms has passed.
+//
 // Version notes: v0-v2 carry message format v0/v1 (converted to v2 batches
 // on append); v3 record batches and transactional id; v5 log start offset;
 // v8 per-record errors and error message; v9 flexible; v13 topic ids.
@@ -38,9 +43,9 @@ func (a *API) handleProduce(ctx context.Context, c *server.Conn, kreq kmsg.Reque
 	resp := req.ResponseKind().(*kmsg.ProduceResponse)
 
 	badAcks := req.Acks != 0 && req.Acks != 1 && req.Acks != -1
-	// toFlush are the partitions this request appended to: phase two
-	// waits for each to be durable.
-	var toFlush []*partition.Partition
+	// toFlush are the partitions this request appended to in durable
+	// mode: phase two waits for each to be durable.
+	var toFlush []flushTarget
 	resp.Topics = make([]kmsg.ProduceResponseTopic, 0, len(req.Topics))
 	for i := range req.Topics {
 		rt := &req.Topics[i]
@@ -82,7 +87,12 @@ func (a *API) handleProduce(ctx context.Context, c *server.Conn, kreq kmsg.Reque
 					break
 				}
 				sp.BaseOffset, sp.LogAppendTime, sp.LogStartOffset = res.BaseOffset, res.LogAppendTime, res.LogStartOffset
-				toFlush = append(toFlush, p)
+				switch {
+				case res.SyncOnAck:
+					toFlush = append(toFlush, flushTarget{p: p, topic: i, partition: j})
+				case res.FlushNow:
+					a.b.ScheduleFlush(p)
+				}
 			}
 			st.Partitions = append(st.Partitions, sp)
 		}
@@ -90,8 +100,8 @@ func (a *API) handleProduce(ctx context.Context, c *server.Conn, kreq kmsg.Reque
 	}
 
 	if req.Acks == 0 {
-		for _, p := range toFlush {
-			a.b.ScheduleFlush(p)
+		for _, f := range toFlush {
+			a.b.ScheduleFlush(f.p)
 		}
 		// acks=0 has no response to carry an error, so, as Kafka does, a
 		// failed partition closes the connection: the client notices,
@@ -117,25 +127,28 @@ func (a *API) handleProduce(ctx context.Context, c *server.Conn, kreq kmsg.Reque
 		// A failed fsync: the data may not be durable, so it must not be
 		// acknowledged. The client retries (KAFKA_STORAGE_ERROR is
 		// retriable) and gets the same error until an operator acts.
-		for i := range resp.Topics {
-			for j := range resp.Topics[i].Partitions {
-				sp := &resp.Topics[i].Partitions[j]
-				if sp.ErrorCode != 0 {
-					continue
-				}
-				for k, p := range toFlush {
-					if errs[k] != nil && p.Index == sp.Partition && (resp.Topics[i].Topic == p.Topic || req.Version >= 13) {
-						sp.ErrorCode = kerr.KafkaStorageError.Code
-						sp.BaseOffset = -1
-						if req.Version >= 8 {
-							sp.ErrorMessage = errorMessage(errs[k])
-						}
-					}
-				}
+		// Each target names its own response entry: matching by
+		// partition index alone would blame another topic's partition.
+		for k, f := range toFlush {
+			if errs[k] == nil {
+				continue
+			}
+			sp := &resp.Topics[f.topic].Partitions[f.partition]
+			sp.ErrorCode = kerr.KafkaStorageError.Code
+			sp.BaseOffset = -1
+			if req.Version >= 8 {
+				sp.ErrorMessage = errorMessage(errs[k])
 			}
 		}
 		return resp
 	}, nil
+}
+
+// flushTarget is a partition a produce appended to and must wait for, with
+// the indexes of its entry in the response (resp.Topics[topic].Partitions[partition]).
+type flushTarget struct {
+	p                *partition.Partition
+	topic, partition int
 }
 
 // appendRecords converts old message formats and appends.
@@ -176,9 +189,9 @@ func (a *API) logAppendError(c *server.Conn, p *partition.Partition, err error) 
 // flushAll flushes the partitions concurrently (each one's fsync is shared
 // with other requests by group commit) and returns per-partition errors, or
 // nil when all succeeded.
-func flushAll(ps []*partition.Partition) []error {
+func flushAll(ps []flushTarget) []error {
 	if len(ps) == 1 {
-		if err := ps[0].Flush(); err != nil {
+		if err := ps[0].p.Flush(); err != nil {
 			return []error{err}
 		}
 		return nil
@@ -187,11 +200,11 @@ func flushAll(ps []*partition.Partition) []error {
 	var wg sync.WaitGroup
 	var failed bool
 	var mu sync.Mutex
-	for i, p := range ps {
+	for i, f := range ps {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if err := p.Flush(); err != nil {
+			if err := f.p.Flush(); err != nil {
 				mu.Lock()
 				errs[i], failed = err, true
 				mu.Unlock()

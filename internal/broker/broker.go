@@ -509,7 +509,9 @@ func (b *Broker) partitionConfig(t *Topic, i int32) partition.Config {
 		},
 		LogAppendTime:   c.LogAppendTime,
 		MaxMessageBytes: c.MaxMessageBytes,
-		SyncOnAck:       b.cfg.LogFlushIntervalMessages <= 1,
+		SyncOnAck:       c.FlushMessages <= 1,
+		FlushMessages:   c.FlushMessages,
+		FlushInterval:   c.FlushInterval,
 		Logger:          b.lg.With("topic", t.Name, "partition", i),
 	}
 }
@@ -581,14 +583,19 @@ func (b *Broker) flush(p *partition.Partition) {
 	}
 }
 
+// flushSchedulerInterval is how often the flush loop looks for relaxed
+// partitions (flush.messages > 1) whose flush.ms has passed, as Kafka's
+// log.flush.scheduler.interval.ms does: a flush.ms shorter than this is
+// honoured at this granularity.
+const flushSchedulerInterval = 20 * time.Millisecond
+
 func (b *Broker) flushLoop() {
 	defer b.wg.Done()
-	var tick <-chan time.Time
-	if b.cfg.LogFlushIntervalMessages > 1 && b.cfg.LogFlushInterval > 0 {
-		t := time.NewTicker(b.cfg.LogFlushInterval)
-		defer t.Stop()
-		tick = t.C
-	}
+	// The scan is a few atomic loads per partition; in durable mode
+	// (every topic at flush.messages=1) FlushDue is false at once.
+	t := time.NewTicker(flushSchedulerInterval)
+	defer t.Stop()
+	var topics []*Topic // reused between ticks
 	for {
 		select {
 		case <-b.ctx.Done():
@@ -598,10 +605,18 @@ func (b *Broker) flushLoop() {
 			delete(b.flushQueued, p)
 			b.flushMu.Unlock()
 			b.flush(p)
-		case <-tick:
-			for _, t := range b.Topics() {
+		case now := <-t.C:
+			b.mu.RLock()
+			topics = topics[:0]
+			for _, t := range b.topics {
+				topics = append(topics, t)
+			}
+			b.mu.RUnlock()
+			for _, t := range topics {
 				for _, p := range t.Partitions {
-					b.flush(p)
+					if p.FlushDue(now) {
+						b.flush(p)
+					}
 				}
 			}
 		}

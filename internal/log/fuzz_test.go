@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
+	"math"
 	"os"
 	"path/filepath"
 	"testing"
@@ -125,8 +126,8 @@ func FuzzLogOps(f *testing.F) {
 	f.Add([]byte{0, 10, 0, 20, 0, 30, 1, 0, 0, 4, 7, 0, 2, 5, 0})
 	f.Add([]byte{0, 1, 0, 2, 0, 3, 0, 4, 1, 0, 0, 0, 0, 3, 2, 2, 1, 7, 6, 5, 0})
 	f.Add([]byte{0, 255, 0, 255, 0, 255, 0, 255, 0, 255, 0, 255, 4, 200, 0, 7, 2, 0, 0})
-	defer func(orig func(*os.File) error) { fileSync = orig }(fileSync)
-	fileSync = func(*os.File) error { return nil }
+	defer func(orig, origDir func(*os.File) error) { fileSync, dirSync = orig, origDir }(fileSync, dirSync)
+	fileSync, dirSync = func(*os.File) error { return nil }, func(*os.File) error { return nil }
 	f.Fuzz(logOpsBody)
 }
 
@@ -193,7 +194,7 @@ func logOpsBody(t *testing.T, ops []byte) {
 			case 6: // retention by bytes
 				o.RetentionBytes = arg * 10
 				l.SetOptions(o)
-				if _, err := l.ApplyRetention(); err != nil {
+				if _, err := l.ApplyRetention(math.MaxInt64); err != nil {
 					t.Fatal(err)
 				}
 				o.RetentionBytes = -1
@@ -323,8 +324,8 @@ func FuzzRecoverSegment(f *testing.F) {
 	f.Add(flipped)
 	f.Add([]byte{})
 	f.Add([]byte("not a batch at all, just text"))
-	defer func(orig func(*os.File) error) { fileSync = orig }(fileSync)
-	fileSync = func(*os.File) error { return nil }
+	defer func(orig, origDir func(*os.File) error) { fileSync, dirSync = orig, origDir }(fileSync, dirSync)
+	fileSync, dirSync = func(*os.File) error { return nil }, func(*os.File) error { return nil }
 	f.Fuzz(func(t *testing.T, data []byte) {
 		dir := t.TempDir()
 		path := filepath.Join(dir, segmentName(0)+logSuffix)

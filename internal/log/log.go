@@ -125,6 +125,9 @@ type Log struct {
 
 	// syncHook replaces (*os.File).Sync in tests that inject a failure.
 	syncHook func(*os.File) error
+	// syncFault, when set, runs before every fsync and its error replaces
+	// the fsync's: fault injection for the layers above (InjectSyncFault).
+	syncFault atomic.Pointer[func() error]
 	// writeHook replaces (*os.File).WriteAt in tests that inject a
 	// failed write (a full disk).
 	writeHook func(f *os.File, b []byte, off int64) (int, error)
@@ -196,9 +199,35 @@ func (l *Log) failLocked(err error) error {
 	return l.mu.failed
 }
 
+// Failed returns the sticky storage error that took the Log offline (a
+// failed fsync), or nil while it is healthy.
+func (l *Log) Failed() error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.mu.failed
+}
+
+// InjectSyncFault makes every later fsync of this Log (segments, indexes,
+// checkpoints, the directory) fail with what fault returns, when that is
+// not nil; a nil fault removes it. It exists so that tests of the layers
+// above (error codes, offline reporting) can fail a real broker's storage
+// the way a dying disk would; nothing in production calls it.
+func (l *Log) InjectSyncFault(fault func() error) {
+	if fault == nil {
+		l.syncFault.Store(nil)
+		return
+	}
+	l.syncFault.Store(&fault)
+}
+
 // sync fsyncs f and counts it.
 func (l *Log) sync(f *os.File) error {
 	l.syncs.Add(1)
+	if fault := l.syncFault.Load(); fault != nil {
+		if err := (*fault)(); err != nil {
+			return err
+		}
+	}
 	if l.syncHook != nil {
 		return l.syncHook(f)
 	}
@@ -212,14 +241,32 @@ var fileSync = datasync
 
 // syncDir fsyncs the log directory, making file creations, renames and
 // removals durable.
+//
+// A directory gets fsync(2), never fdatasync(2): its entries are what must
+// reach the disk, and fdatasync's promise covers a file's data and size,
+// which for a directory is filesystem-specific. Kafka forces directories
+// the same way (FileChannel.force(true)).
 func (l *Log) syncDir() error {
 	d, err := os.Open(l.dir)
 	if err != nil {
 		return err
 	}
 	defer d.Close()
-	return l.sync(d)
+	l.syncs.Add(1)
+	if fault := l.syncFault.Load(); fault != nil {
+		if err := (*fault)(); err != nil {
+			return err
+		}
+	}
+	if l.syncHook != nil {
+		return l.syncHook(d)
+	}
+	return dirSync(d)
 }
+
+// dirSync is fsync(2) of a directory; the operation fuzzer swaps it for a
+// no-op, as it does fileSync.
+var dirSync = (*os.File).Sync
 
 // Append writes one or more v2 batches, concatenated in b and validated by
 // the caller, assigning offsets from LogEndOffset: each batch's base offset

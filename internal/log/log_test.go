@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"log/slog"
+	"math"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -411,11 +412,11 @@ func TestRetentionByAge(t *testing.T) {
 	for l.NumSegments() < 6 {
 		m.appendBatch(t, l, 2, now, 40)
 	}
-	if n, err := l.ApplyRetention(); err != nil || n != 0 {
+	if n, err := l.ApplyRetention(math.MaxInt64); err != nil || n != 0 {
 		t.Fatalf("ApplyRetention before anything expired = %d, %v", n, err)
 	}
 	clock.Advance(15 * time.Minute)
-	n, err := l.ApplyRetention()
+	n, err := l.ApplyRetention(math.MaxInt64)
 	if err != nil || n != oldSegments {
 		t.Fatalf("ApplyRetention = %d, %v; want %d", n, err, oldSegments)
 	}
@@ -426,7 +427,7 @@ func TestRetentionByAge(t *testing.T) {
 	m.check(t, l)
 	// Everything expires, but the active segment is never deleted.
 	clock.Advance(3 * time.Hour)
-	if _, err := l.ApplyRetention(); err != nil {
+	if _, err := l.ApplyRetention(math.MaxInt64); err != nil {
 		t.Fatal(err)
 	}
 	if got := l.NumSegments(); got != 1 {
@@ -450,7 +451,7 @@ func TestRetentionByBytes(t *testing.T) {
 	fillLog(t, l, m, 8)
 	o.RetentionBytes = 3 * o.SegmentBytes
 	l.SetOptions(o)
-	n, err := l.ApplyRetention()
+	n, err := l.ApplyRetention(math.MaxInt64)
 	if err != nil || n == 0 {
 		t.Fatalf("ApplyRetention = %d, %v", n, err)
 	}
@@ -808,7 +809,7 @@ func TestReadsDuringDeletion(t *testing.T) {
 		m.appendBatch(t, l, 2, int64(i), 200)
 		o.RetentionBytes = 3 * o.SegmentBytes
 		l.SetOptions(o)
-		if _, err := l.ApplyRetention(); err != nil {
+		if _, err := l.ApplyRetention(math.MaxInt64); err != nil {
 			t.Error(err)
 		}
 	}
@@ -909,5 +910,89 @@ func TestRollSyncFailure(t *testing.T) {
 	}
 	if _, err := l.Flush(); !errors.Is(err, ErrStorage) {
 		t.Fatalf("Flush after a failed roll err = %v", err)
+	}
+}
+
+// TestCheckpointSyncFailureIsSticky: a failed fsync while writing the
+// log-start-offset or recovery-point file (of the temp file, or of the
+// directory after the rename) takes the Log offline like a failed segment
+// fsync; it is not retried at the next checkpoint.
+func TestCheckpointSyncFailureIsSticky(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		// failOn picks which fsync fails: the temp file or the directory.
+		failOn func(f *os.File) bool
+		do     func(l *Log) error
+	}{
+		{"log start, temp file", isTemp, func(l *Log) error { return l.SetLogStartOffset(2) }},
+		{"log start, directory", isDir, func(l *Log) error { return l.SetLogStartOffset(2) }},
+		{"recovery point, temp file", isTemp, func(l *Log) error { return l.CheckpointRecoveryPoint() }},
+		{"recovery point, directory", isDir, func(l *Log) error { return l.CheckpointRecoveryPoint() }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			l := mustOpen(t, t.TempDir(), testOptions())
+			defer l.Close()
+			m := &model{}
+			m.appendBatch(t, l, 5, 1, 10)
+			if _, err := l.Flush(); err != nil {
+				t.Fatal(err)
+			}
+			boom := errors.New("EIO")
+			l.syncHook = func(f *os.File) error {
+				if tc.failOn(f) {
+					return boom
+				}
+				return f.Sync()
+			}
+			if err := tc.do(l); !errors.Is(err, boom) {
+				t.Fatalf("err = %v, want the injected EIO", err)
+			}
+			l.syncHook = nil
+			if err := l.Failed(); !errors.Is(err, ErrStorage) {
+				t.Fatalf("Failed() = %v after a failed checkpoint fsync, want ErrStorage", err)
+			}
+			if _, _, err := l.Append(mkBatch(1, 1, 1)); !errors.Is(err, ErrStorage) {
+				t.Fatalf("Append after a failed checkpoint fsync err = %v, want ErrStorage", err)
+			}
+		})
+	}
+}
+
+func isTemp(f *os.File) bool { return strings.HasSuffix(f.Name(), ".tmp") }
+
+func isDir(f *os.File) bool {
+	st, err := f.Stat()
+	return err == nil && st.IsDir()
+}
+
+// TestDirectoriesGetFsync: directory syncs use fsync(2), never the
+// fdatasync used for segment files.
+func TestDirectoriesGetFsync(t *testing.T) {
+	defer func(orig, origDir func(*os.File) error) { fileSync, dirSync = orig, origDir }(fileSync, dirSync)
+	var dirsToFile, dirsToDir int
+	fileSync = func(f *os.File) error {
+		if isDir(f) {
+			dirsToFile++
+		}
+		return datasync(f)
+	}
+	dirSync = func(f *os.File) error {
+		if isDir(f) {
+			dirsToDir++
+		}
+		return f.Sync()
+	}
+	l := mustOpen(t, t.TempDir(), testOptions())
+	defer l.Close()
+	m := &model{}
+	fillLog(t, l, m, 3) // rolls: new segments need a directory sync
+	if _, err := l.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.SetLogStartOffset(1); err != nil {
+		t.Fatal(err)
+	}
+	if dirsToFile != 0 || dirsToDir == 0 {
+		t.Fatalf("directory syncs: %d through fdatasync, %d through fsync; want 0 and some", dirsToFile, dirsToDir)
 	}
 }

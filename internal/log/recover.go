@@ -291,6 +291,12 @@ func (l *Log) readOffsetFile(name string) (int64, bool) {
 func (l *Log) writeCheckpoint(off int64) error { return l.writeOffsetFile(logStartOffsetFile, off) }
 
 // writeOffsetFile writes a checkpoint file as writeCheckpoint describes.
+// A failed fsync (of the file or of the directory after the rename) is
+// fail-stop, as for segments (see the package doc): the page cache can no
+// longer be trusted, and after a rename whose directory fsync failed the
+// disk may hold either value while memory holds the old one. A failure
+// before any fsync (create, write: a full disk) leaves the old file intact
+// and is only returned. REQUIRES: l.mu held (or l not yet shared).
 func (l *Log) writeOffsetFile(name string, off int64) error {
 	path := filepath.Join(l.dir, name)
 	tmp := path + ".tmp"
@@ -300,7 +306,9 @@ func (l *Log) writeOffsetFile(name string, off int64) error {
 	}
 	_, err = fmt.Fprintf(f, "0\n%d\n", off)
 	if err == nil {
-		err = l.sync(f)
+		if err = l.sync(f); err != nil {
+			err = l.failLocked(fmt.Errorf("fsync %s: %w", tmp, err))
+		}
 	}
 	if cerr := f.Close(); err == nil {
 		err = cerr
@@ -309,9 +317,12 @@ func (l *Log) writeOffsetFile(name string, off int64) error {
 		err = os.Rename(tmp, path)
 	}
 	if err == nil {
-		err = l.syncDir()
+		if err = l.syncDir(); err != nil {
+			err = l.failLocked(fmt.Errorf("fsync dir after renaming %s: %w", name, err))
+		}
 	}
 	if err != nil {
+		_ = os.Remove(tmp)
 		return fmt.Errorf("write %s: %w", name, err)
 	}
 	return nil

@@ -200,7 +200,13 @@ func (l *Log) CheckpointRecoveryPoint() error {
 	}
 	_, err = fmt.Fprintf(f, "0\n%d\n", off)
 	if err == nil {
-		err = l.sync(f)
+		if err = l.sync(f); err != nil {
+			// A failed fsync is fail-stop here as everywhere (package
+			// doc), not retried at the next checkpoint.
+			l.mu.Lock()
+			err = l.failLocked(fmt.Errorf("fsync %s: %w", tmp, err))
+			l.mu.Unlock()
+		}
 	}
 	if cerr := f.Close(); err == nil {
 		err = cerr
@@ -224,7 +230,12 @@ func (l *Log) CheckpointRecoveryPoint() error {
 	}
 	l.mu.Unlock()
 	if err == nil {
-		err = l.syncDir()
+		if err = l.syncDir(); err != nil {
+			// The directory may or may not hold the rename: fail-stop.
+			l.mu.Lock()
+			err = l.failLocked(fmt.Errorf("fsync dir after renaming %s: %w", recoveryPointFile, err))
+			l.mu.Unlock()
+		}
 	}
 	if err != nil {
 		return fmt.Errorf("write %s: %w", recoveryPointFile, err)

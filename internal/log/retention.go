@@ -76,7 +76,13 @@ func (l *Log) removeFirstLocked(n int) error {
 // then segments while the log stays at least RetentionBytes without them,
 // then segments wholly below the log start offset. LogStartOffset moves to
 // the first remaining segment and is persisted before any file goes.
-func (l *Log) ApplyRetention() (deleted int, err error) {
+//
+// limit is the high watermark: a segment goes only if the next one starts
+// at or below it (Kafka's deletable-segment bound), so the log start never
+// passes the high watermark and retention never removes a record that is
+// not committed yet — right after a roll, say, when the active segment
+// holds everything above it.
+func (l *Log) ApplyRetention(limit int64) (deleted int, err error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if err := l.usableLocked(); err != nil {
@@ -103,6 +109,9 @@ func (l *Log) ApplyRetention() (deleted int, err error) {
 	}
 	for n < len(segs)-1 && segs[n+1].base <= l.mu.logStartOffset {
 		n++
+	}
+	for n > 0 && segs[n].base > limit {
+		n--
 	}
 	if n == 0 {
 		return 0, nil

@@ -52,7 +52,16 @@ type Config struct {
 	MaxMessageBytes int32
 	// SyncOnAck: the high watermark only covers fsynced data, and
 	// produce acknowledgements wait for the fsync (durable by default).
+	// It is the topic's flush.messages <= 1.
 	SyncOnAck bool
+	// FlushMessages and FlushInterval are the topic's flush.messages and
+	// flush.ms, used when SyncOnAck is false (relaxed durability, Kafka's
+	// default trade): appends are acknowledged from the page cache and the
+	// log is fsynced once FlushMessages records are unflushed (Append
+	// reports FlushNow) or the oldest unflushed append is FlushInterval old
+	// (FlushDue, polled by the broker's flush scheduler).
+	FlushMessages int64
+	FlushInterval time.Duration
 	Logger    *slog.Logger
 }
 
@@ -77,6 +86,9 @@ type Partition struct {
 	// replica leads (truncation may move it back on a follower).
 	highWatermark atomic.Int64
 	closed        atomic.Bool
+	// lastFlush is when the last successful fsync round ended (unix nanos),
+	// for FlushDue.
+	lastFlush atomic.Int64
 
 	watchMu  sync.Mutex
 	watchers map[chan struct{}]struct{} // fetches waiting for the HW to move; guarded by watchMu
@@ -113,6 +125,7 @@ func Open(cfg Config) (*Partition, error) {
 	}
 	// Everything that survived recovery is on disk: it is committed.
 	p.highWatermark.Store(l.LogEndOffset())
+	p.lastFlush.Store(time.Now().UnixNano())
 	p.lastSnapshot = -1
 	if err := p.loadProducerStateLocked(); err != nil {
 		l.Close()
@@ -225,6 +238,14 @@ type AppendResult struct {
 	LogAppendTime  int64 // -1 unless the topic uses LogAppendTime
 	LogStartOffset int64
 	Duplicate      bool // a retried idempotent batch: nothing was written
+	// SyncOnAck: the acknowledgement must wait for Flush (durable mode).
+	// When false the append is already committed (the high watermark
+	// covers it) and the ack may go out at once.
+	SyncOnAck bool
+	// FlushNow (relaxed mode only): flush.messages records or more are
+	// unflushed, so the caller should have the log flushed now, in the
+	// background (Kafka's flush-on-append check).
+	FlushNow bool
 }
 
 // Append validates and appends the record batches of one produce request
@@ -356,10 +377,26 @@ func (p *Partition) appendLocked(batches []byte, idempotent bool, res AppendResu
 		}
 	}
 	res.LogStartOffset = p.log.LogStartOffset()
+	res.SyncOnAck = p.cfg.SyncOnAck
 	if !p.cfg.SyncOnAck {
-		p.advanceHighWatermark(p.log.LogEndOffset())
+		leo := p.log.LogEndOffset()
+		p.advanceHighWatermark(leo)
+		res.FlushNow = leo-p.log.FlushedOffset() >= max(p.cfg.FlushMessages, 1)
 	}
 	return res, nil
+}
+
+// FlushDue reports whether relaxed durability wants a background fsync now:
+// something is unflushed and the last fsync ended flush.ms or more ago.
+// Always false in durable mode, where every ack flushes.
+func (p *Partition) FlushDue(now time.Time) bool {
+	p.mu.Lock()
+	sync, every := p.cfg.SyncOnAck, p.cfg.FlushInterval
+	p.mu.Unlock()
+	if sync || p.log.LogEndOffset() <= p.log.FlushedOffset() {
+		return false
+	}
+	return now.UnixNano()-p.lastFlush.Load() >= every.Nanoseconds()
 }
 
 // Flush makes the log durable up to at least what was appended before the
@@ -371,6 +408,7 @@ func (p *Partition) Flush() error {
 	if err != nil {
 		return err
 	}
+	p.lastFlush.Store(time.Now().UnixNano())
 	if p.syncOnAck() {
 		p.advanceHighWatermark(flushed)
 	}
@@ -529,7 +567,9 @@ func (p *Partition) CheckpointRecoveryPoint() error {
 }
 
 // ApplyRetention deletes segments past retention.ms/retention.bytes.
-func (p *Partition) ApplyRetention() (int, error) { return p.log.ApplyRetention() }
+func (p *Partition) ApplyRetention() (int, error) {
+	return p.log.ApplyRetention(p.HighWatermark())
+}
 
 // Compact runs a log cleaner pass if the topic is compacted and its log is
 // due (min.cleanable.dirty.ratio, max.compaction.lag.ms); see log.Compact.

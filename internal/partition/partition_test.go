@@ -2,6 +2,7 @@ package partition
 
 import (
 	"errors"
+	"github.com/samsa-io/samsa/internal/log"
 	"testing"
 	"time"
 
@@ -158,5 +159,91 @@ func TestHighWatermarkFollowsFlushAndWakesWatchers(t *testing.T) {
 	}
 	if _, err := p.DeleteRecords(9); !errors.Is(err, ErrOffsetOutOfRange) {
 		t.Fatalf("delete records past hw: %v", err)
+	}
+}
+
+// TestRetentionStopsAtHighWatermark: retention.bytes asks for everything but
+// the active segment to go, right after appends that rolled segments but are
+// not committed yet (durable mode: nothing fsynced, HW 0). Retention must not
+// move the log start past the high watermark; once the data is committed it
+// may.
+func TestRetentionStopsAtHighWatermark(t *testing.T) {
+	p, err := Open(Config{Topic: "t", Index: 0, Dir: t.TempDir(), SyncOnAck: true, MaxMessageBytes: 1 << 20,
+		Log: log.Options{SegmentBytes: 1024, RetentionBytes: 1}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	for range 40 {
+		if _, err := p.Append(batch(-1, -1, -1, 5), time.Now()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if p.NumSegments() < 3 {
+		t.Fatalf("%d segments; the test needs rolled segments", p.NumSegments())
+	}
+	if hw := p.HighWatermark(); hw != 0 {
+		t.Fatalf("HW %d before any flush, want 0", hw)
+	}
+	if n, err := p.ApplyRetention(); err != nil || n != 0 {
+		t.Fatalf("ApplyRetention with HW 0 deleted %d segments (err %v), want none", n, err)
+	}
+	if ls, hw := p.LogStartOffset(), p.HighWatermark(); ls > hw {
+		t.Fatalf("log start %d past high watermark %d", ls, hw)
+	}
+	if err := p.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	n, err := p.ApplyRetention()
+	if err != nil || n == 0 {
+		t.Fatalf("ApplyRetention after the flush = %d, %v; want segments deleted", n, err)
+	}
+	if ls, hw := p.LogStartOffset(), p.HighWatermark(); ls > hw || ls == 0 {
+		t.Fatalf("after retention: log start %d, high watermark %d", ls, hw)
+	}
+}
+
+// TestRelaxedAppendAcksWithoutFsync: with flush.messages above 1 an append
+// is committed at once (HW follows the log end) without an fsync, and
+// FlushNow turns true once flush.messages records are unflushed; FlushDue
+// turns true when flush.ms has passed with something unflushed.
+func TestRelaxedAppendAcksWithoutFsync(t *testing.T) {
+	p, err := Open(Config{Topic: "t", Index: 0, Dir: t.TempDir(), MaxMessageBytes: 1 << 20,
+		FlushMessages: 10, FlushInterval: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	syncs := p.Syncs()
+	for i := range 4 {
+		res, err := p.Append(batch(-1, -1, -1, 2), time.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.SyncOnAck || res.FlushNow {
+			t.Fatalf("append %d: SyncOnAck %v FlushNow %v with %d of 10 records unflushed", i, res.SyncOnAck, res.FlushNow, 2*(i+1))
+		}
+		if hw := p.HighWatermark(); hw != int64(2*(i+1)) {
+			t.Fatalf("append %d: HW %d, want the log end %d", i, hw, 2*(i+1))
+		}
+	}
+	if p.FlushDue(time.Now()) {
+		t.Fatal("FlushDue before flush.ms passed")
+	}
+	if !p.FlushDue(time.Now().Add(time.Hour)) {
+		t.Fatal("FlushDue false with records unflushed for flush.ms")
+	}
+	res, err := p.Append(batch(-1, -1, -1, 2), time.Now())
+	if err != nil || !res.FlushNow {
+		t.Fatalf("10th record: FlushNow %v, err %v; want true", res.FlushNow, err)
+	}
+	if got := p.Syncs(); got != syncs {
+		t.Fatalf("%d fsyncs during relaxed appends, want 0", got-syncs)
+	}
+	if err := p.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	if p.FlushDue(time.Now().Add(time.Hour)) {
+		t.Fatal("FlushDue with nothing unflushed")
 	}
 }
