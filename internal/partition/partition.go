@@ -513,6 +513,16 @@ func (p *Partition) Dir() string { return p.cfg.Dir }
 // NumSegments returns how many segments the log has (for metrics).
 func (p *Partition) NumSegments() int { return p.log.NumSegments() }
 
+// StorageError returns the sticky storage failure that took this replica's
+// log offline (a failed fsync), or nil while it is healthy. Such a replica
+// refuses writes until the broker restarts.
+func (p *Partition) StorageError() error { return p.log.Failed() }
+
+// InjectSyncFault makes the log's fsyncs fail with what fault returns (nil
+// fault: no more faults); see log.InjectSyncFault. For fault-injection tests
+// of the layers above.
+func (p *Partition) InjectSyncFault(fault func() error) { p.log.InjectSyncFault(fault) }
+
 // Syncs returns how many fsyncs the log has done since it was opened (for
 // metrics).
 func (p *Partition) Syncs() int64 { return p.log.Syncs() }
