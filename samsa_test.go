@@ -236,6 +236,9 @@ func TestProduceErrors(t *testing.T) {
 		{"garbage", "small", []byte("garbage garbage garbage garbage garbage garbage garbage garbage"), kerr.CorruptMessage.Code},
 		{"too large", "small", plainBatch(string(make([]byte, 500))), kerr.MessageTooLarge.Code},
 		{"unknown topic", "missing", good, kerr.UnknownTopicOrPartition.Code},
+		// Produce v3+ carries exactly one batch per partition (Kafka:
+		// INVALID_RECORD); the first, valid batch is not written either.
+		{"two batches", "small", append(plainBatch("c"), plainBatch("d")...), kerr.InvalidRecord.Code},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -32,7 +32,7 @@ func errorCode(err error) int16 {
 		return kerr.OutOfOrderSequenceNumber.Code
 	case errors.Is(err, partition.ErrInvalidEpoch):
 		return kerr.InvalidProducerEpoch.Code
-	case errors.Is(err, partition.ErrKeylessRecordOnCompactedTopic):
+	case errors.Is(err, partition.ErrKeylessRecordOnCompactedTopic), errors.Is(err, partition.ErrMultipleBatches):
 		return kerr.InvalidRecord.Code
 	case errors.Is(err, partition.ErrTransactionsUnsupported):
 		return kerr.TransactionalIDAuthorizationFailed.Code

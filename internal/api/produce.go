@@ -161,6 +161,9 @@ func (a *API) appendRecords(version int16, p *partition.Partition, records []byt
 		// No known format starts like this: garbage, not an old client.
 		return partition.AppendResult{}, fmt.Errorf("%w: unknown magic byte (%v)", record.ErrCorrupt, err)
 	}
+	if version >= 3 && magic == 2 {
+		return p.AppendBatch(records, a.now())
+	}
 	if magic < 2 {
 		if version >= 3 {
 			// Produce v3+ must carry record batches (magic 2).

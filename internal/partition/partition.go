@@ -34,6 +34,9 @@ var (
 	// transaction coordinator exists (the producer sees a clear error
 	// instead of half-working transactions).
 	ErrTransactionsUnsupported = errors.New("partition: transactional produce is not supported yet")
+	// ErrMultipleBatches: a produce of v3 or later held more than one record
+	// batch for a partition (Kafka refuses it as INVALID_RECORD).
+	ErrMultipleBatches = errors.New("partition: produce requests of version 3 and later may hold exactly one record batch per partition")
 	// ErrKeylessRecordOnCompactedTopic: a produce to a compacted topic
 	// holds a record without a key, which compaction could not place
 	// (Kafka answers INVALID_RECORD).
@@ -253,6 +256,17 @@ type AppendResult struct {
 // It returns once the data is in the log (page cache); call Flush to make it
 // durable before acknowledging.
 func (p *Partition) Append(batches []byte, now time.Time) (AppendResult, error) {
+	return p.append(batches, now, false)
+}
+
+// AppendBatch is Append for a produce request of v3 or later, which Kafka
+// allows exactly one record batch per partition (ProduceRequest's record
+// validation): more is ErrMultipleBatches and nothing is written.
+func (p *Partition) AppendBatch(batch []byte, now time.Time) (AppendResult, error) {
+	return p.append(batch, now, true)
+}
+
+func (p *Partition) append(batches []byte, now time.Time, single bool) (AppendResult, error) {
 	res := AppendResult{LogAppendTime: -1}
 	if p.closed.Load() {
 		return res, ErrClosed
@@ -271,6 +285,9 @@ func (p *Partition) Append(batches []byte, now time.Time) (AppendResult, error) 
 		res.LogAppendTime = now.UnixMilli()
 	}
 	err := record.Split(batches, func(h record.BatchHeader, b []byte) error {
+		if single && batchCount > 0 {
+			return ErrMultipleBatches
+		}
 		if _, err := record.Validate(b); err != nil {
 			return err
 		}
@@ -341,6 +358,11 @@ func (p *Partition) appendLocked(batches []byte, idempotent bool, res AppendResu
 		}
 		res.BaseOffset, res.NextOffset = base, next
 	} else {
+		// Check every batch before appending any (a request is all or
+		// nothing), against the state the batches before it would leave.
+		if err := p.producers.checkAll(batches); err != nil {
+			return res, err
+		}
 		// Idempotent batches go one at a time: each is checked against the
 		// state the previous one left.
 		first := true

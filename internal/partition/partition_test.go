@@ -247,3 +247,32 @@ func TestRelaxedAppendAcksWithoutFsync(t *testing.T) {
 		t.Fatal("FlushDue with nothing unflushed")
 	}
 }
+
+// TestMultiBatchAppendIsAtomic: a request holding several batches of one
+// idempotent producer is checked whole before anything is written: a bad
+// sequence in the second batch leaves the first unwritten too. A request of
+// produce v3+ (AppendBatch) may hold only one batch.
+func TestMultiBatchAppendIsAtomic(t *testing.T) {
+	p := openTest(t, t.TempDir())
+	defer p.Close()
+	now := time.Now()
+	two := append(batch(7, 0, 0, 3), batch(7, 0, 9, 1)...)
+	if _, err := p.Append(two, now); !errors.Is(err, ErrOutOfOrderSequence) {
+		t.Fatalf("valid batch + out-of-order batch: err = %v, want ErrOutOfOrderSequence", err)
+	}
+	if leo := p.LogEndOffset(); leo != 0 {
+		t.Fatalf("log end %d after a refused request, want 0 (nothing written)", leo)
+	}
+	// Nothing was recorded either: the producer still starts at 0.
+	ok := append(batch(7, 0, 0, 3), batch(7, 0, 3, 2)...)
+	res, err := p.Append(ok, now)
+	if err != nil || res.BaseOffset != 0 || p.LogEndOffset() != 5 {
+		t.Fatalf("two consecutive batches: base %d, LEO %d, err %v; want 0, 5, nil", res.BaseOffset, p.LogEndOffset(), err)
+	}
+	if _, err := p.AppendBatch(append(batch(7, 0, 5, 1), batch(7, 0, 6, 1)...), now); !errors.Is(err, ErrMultipleBatches) {
+		t.Fatalf("AppendBatch with two batches: err = %v, want ErrMultipleBatches", err)
+	}
+	if leo := p.LogEndOffset(); leo != 5 {
+		t.Fatalf("log end %d after a refused AppendBatch, want 5", leo)
+	}
+}

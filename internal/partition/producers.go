@@ -95,6 +95,39 @@ func (p *producers) check(h record.BatchHeader) (cachedBatch, error) {
 	return cachedBatch{}, nil
 }
 
+// checkAll checks the concatenated batches of one request in order, each
+// against the state the ones before it would leave, without changing p: so
+// that a sequence error in a later batch is found before an earlier one is
+// appended. One batch (every produce of v3 or later) needs no scratch state.
+func (p *producers) checkAll(batches []byte) error {
+	n := 0
+	if err := record.Split(batches, func(record.BatchHeader, []byte) error { n++; return nil }); err != nil {
+		return err
+	}
+	if n <= 1 {
+		return nil
+	}
+	scratch := newProducers()
+	return record.Split(batches, func(h record.BatchHeader, _ []byte) error {
+		if _, seen := scratch.m[h.ProducerID]; !seen {
+			if ps, ok := p.m[h.ProducerID]; ok {
+				cp := *ps
+				cp.batches = append([]cachedBatch(nil), ps.batches...)
+				scratch.m[h.ProducerID] = &cp
+			}
+		}
+		_, err := scratch.check(h)
+		if errors.Is(err, errDuplicate) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		scratch.record(h, -1)
+		return nil
+	})
+}
+
 // record remembers an appended batch (or one found while rebuilding state
 // from the log on start).
 func (p *producers) record(h record.BatchHeader, timestamp int64) {
