@@ -640,6 +640,8 @@ func (b *Broker) retentionLoop() {
 	// internal/log doc.go); written here, never on the produce path.
 	rt := time.NewTicker(log.RecoveryPointInterval)
 	defer rt.Stop()
+	pt := time.NewTicker(b.cfg.ProducerIDExpirationCheckInterval)
+	defer pt.Stop()
 	for {
 		select {
 		case <-b.ctx.Done():
@@ -650,7 +652,23 @@ func (b *Broker) retentionLoop() {
 			b.Compact()
 		case <-rt.C:
 			b.CheckpointRecoveryPoints()
+		case now := <-pt.C:
+			b.ExpireProducers(now)
 		}
+	}
+}
+
+// ExpireProducers makes every partition forget the idempotent producers
+// idle for longer than producer.id.expiration.ms.
+func (b *Broker) ExpireProducers(now time.Time) {
+	n := 0
+	for _, t := range b.Topics() {
+		for _, p := range t.Partitions {
+			n += p.ExpireProducers(now, b.cfg.ProducerIDExpiration)
+		}
+	}
+	if n > 0 {
+		b.lg.Info("forgot idle idempotent producers", "producer_states", n, "producer_id_expiration", b.cfg.ProducerIDExpiration)
 	}
 }
 

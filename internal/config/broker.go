@@ -43,6 +43,13 @@ type Broker struct {
 	LogFlushIntervalMessages int64
 	LogFlushInterval         time.Duration // log.flush.interval.ms, default 1s (used when relaxed)
 
+	// ProducerIDExpiration is producer.id.expiration.ms (default 1 day): a
+	// partition forgets an idempotent producer that appended nothing for
+	// this long, checked every ProducerIDExpirationCheckInterval
+	// (producer.id.expiration.check.interval.ms, default 10 min).
+	ProducerIDExpiration              time.Duration
+	ProducerIDExpirationCheckInterval time.Duration
+
 	MessageMaxBytes       int32 // message.max.bytes, default 1048588
 	SocketRequestMaxBytes int32 // socket.request.max.bytes, default 100 MiB: larger frames are refused before allocation
 	// QueuedMaxRequestBytes is queued.max.request.bytes: the broker-wide
@@ -119,6 +126,8 @@ func Default() Broker {
 		LogRetentionCheckInterval:            5 * time.Minute,
 		LogFlushIntervalMessages:             1,
 		LogFlushInterval:                     time.Second,
+		ProducerIDExpiration:                 24 * time.Hour,
+		ProducerIDExpirationCheckInterval:    10 * time.Minute,
 		MessageMaxBytes:                      1048588,
 		SocketRequestMaxBytes:                100 << 20,
 		QueuedMaxRequestBytes:                256 << 20,
@@ -367,7 +376,6 @@ var unusedKafkaKeys = []string{
 	"alter.config.policy.class.name", "client.quota.callback.class", "eligible.leader.replicas.enable",
 	"early.start.listeners", "group.coordinator.rebalance.protocols", "group.coordinator.threads",
 	"compression.gzip.level", "compression.lz4.level", "compression.zstd.level",
-	"producer.id.expiration.ms", "producer.id.expiration.check.interval.ms",
 	"unstable.api.versions.enable", "unstable.feature.versions.enable", "node.id.generation",
 	"fetch.max.bytes", "fetch.purgatory.purge.interval.requests",
 	"producer.purgatory.purge.interval.requests", "delete.records.purgatory.purge.interval.requests",

@@ -48,6 +48,8 @@ func TestApplyEveryKey(t *testing.T) {
 		{"log.retention.check.interval.ms", "1000", func(b Broker) bool { return b.LogRetentionCheckInterval == time.Second }},
 		{"log.flush.interval.messages", "10000", func(b Broker) bool { return b.LogFlushIntervalMessages == 10000 }},
 		{"log.flush.interval.ms", "50", func(b Broker) bool { return b.LogFlushInterval == 50*time.Millisecond }},
+		{"producer.id.expiration.ms", "3600000", func(b Broker) bool { return b.ProducerIDExpiration == time.Hour }},
+		{"producer.id.expiration.check.interval.ms", "1000", func(b Broker) bool { return b.ProducerIDExpirationCheckInterval == time.Second }},
 		{"message.max.bytes", "2000000", func(b Broker) bool { return b.MessageMaxBytes == 2000000 }},
 		{"socket.request.max.bytes", "1000", func(b Broker) bool { return b.SocketRequestMaxBytes == 1000 }},
 		{"queued.max.request.bytes", "-1", func(b Broker) bool { return b.QueuedMaxRequestBytes == -1 }},

@@ -65,7 +65,7 @@ type Config struct {
 	// (FlushDue, polled by the broker's flush scheduler).
 	FlushMessages int64
 	FlushInterval time.Duration
-	Logger    *slog.Logger
+	Logger        *slog.Logger
 }
 
 // Partition is one partition replica, the leader on a single broker.
@@ -180,22 +180,34 @@ func (p *Partition) loadProducerStateLocked() error {
 	})
 }
 
-// snapshotLocked encodes the producer state as of LogEndOffset, for
+// snapshotLocked copies the producer state as of LogEndOffset, for
 // writeSnapshot after mu is released. REQUIRES: p.mu held.
-func (p *Partition) snapshotLocked() (offset int64, b []byte) {
-	offset = p.log.LogEndOffset()
-	return offset, encodeSnapshot(offset, &p.producers)
+func (p *Partition) snapshotLocked() (offset int64, state []snapshotEntry) {
+	// Only a flat copy runs under mu; sorting, encoding and the CRC run
+	// in writeSnapshot, after the lock is released. The copy is exactly
+	// the state as of offset: later appends change the live map, not it.
+	return p.log.LogEndOffset(), copyState(&p.producers)
+}
+
+// ExpireProducers forgets idempotent producers that appended nothing for
+// ttl (producer.id.expiration.ms) and returns how many. A later batch from
+// one is accepted at any sequence (see producers.check), as in Kafka.
+func (p *Partition) ExpireProducers(now time.Time, ttl time.Duration) int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.producers.expire(now.UnixMilli(), ttl.Milliseconds())
 }
 
 // writeSnapshot persists an encoded snapshot unless one at offset or later
 // exists. A failure is logged, not returned: the snapshot is a cache, and
 // Open falls back to scanning the log.
-func (p *Partition) writeSnapshot(offset int64, b []byte) {
+func (p *Partition) writeSnapshot(offset int64, state []snapshotEntry) {
 	p.snapMu.Lock()
 	defer p.snapMu.Unlock()
 	if offset <= p.lastSnapshot {
 		return
 	}
+	b := encodeEntries(offset, state)
 	if err := writeSnapshotFile(p.cfg.Dir, offset, b); err != nil {
 		p.lg.Warn("writing producer snapshot", "offset", offset, "err", err)
 		return
@@ -332,7 +344,7 @@ func (p *Partition) append(batches []byte, now time.Time, single bool) (AppendRe
 	rolls := p.log.Rolls()
 	res, err = p.appendLocked(batches, idempotent, res)
 	var snapOff int64
-	var snap []byte
+	var snap []snapshotEntry
 	if p.log.Rolls() != rolls {
 		// A segment rolled: persist the producer state, so that Open
 		// need not read the headers of the segments behind it.

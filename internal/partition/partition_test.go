@@ -47,8 +47,11 @@ func TestIdempotentProduce(t *testing.T) {
 		{"retry of the second is a duplicate", batch(7, 0, 3, 2), nil, 3, true},
 		{"gap is out of order", batch(7, 0, 9, 1), ErrOutOfOrderSequence, 0, false},
 		{"bumped epoch starts at 0", batch(7, 1, 0, 1), nil, 5, false},
-		{"unknown producer must start at 0", batch(8, 0, 4, 1), ErrOutOfOrderSequence, 0, false},
-		{"non-idempotent always appends", batch(-1, -1, -1, 1), nil, 6, false},
+		// KIP-360 / Kafka 2.5+: a producer the partition has no state for
+		// (expired, or its batches deleted) is accepted at any sequence.
+		{"unknown producer at any sequence", batch(8, 0, 4, 1), nil, 6, false},
+		{"and continues from there", batch(8, 0, 5, 1), nil, 7, false},
+		{"non-idempotent always appends", batch(-1, -1, -1, 1), nil, 8, false},
 		{"older epoch is now invalid", batch(7, 0, 5, 1), ErrInvalidEpoch, 0, false},
 		{"bumped epoch must start at 0", batch(7, 2, 3, 1), ErrOutOfOrderSequence, 0, false},
 	}
@@ -68,8 +71,8 @@ func TestIdempotentProduce(t *testing.T) {
 	if err := p.Flush(); err != nil {
 		t.Fatal(err)
 	}
-	if hw := p.HighWatermark(); hw != 7 {
-		t.Fatalf("hw = %d, want 7", hw)
+	if hw := p.HighWatermark(); hw != 9 {
+		t.Fatalf("hw = %d, want 9", hw)
 	}
 	if err := p.Close(); err != nil {
 		t.Fatal(err)
@@ -84,7 +87,7 @@ func TestIdempotentProduce(t *testing.T) {
 		t.Fatalf("after restart: %+v %v, want duplicate at 5", res, err)
 	}
 	res, err = p.Append(batch(7, 1, 1, 1), now)
-	if err != nil || res.BaseOffset != 7 {
+	if err != nil || res.BaseOffset != 9 {
 		t.Fatalf("after restart next seq: %+v %v", res, err)
 	}
 }
@@ -274,5 +277,49 @@ func TestMultiBatchAppendIsAtomic(t *testing.T) {
 	}
 	if leo := p.LogEndOffset(); leo != 5 {
 		t.Fatalf("log end %d after a refused AppendBatch, want 5", leo)
+	}
+}
+
+// TestProducerExpiry: producer.id.expiration.ms forgets a producer whose
+// last batch is older than the ttl; one that appended recently stays, and so
+// does its duplicate detection.
+func TestProducerExpiry(t *testing.T) {
+	p := openTest(t, t.TempDir())
+	defer p.Close()
+	now := time.Now()
+	old := record.BuildBatch(record.BuildOptions{FirstTimestamp: now.Add(-2 * time.Hour).UnixMilli(),
+		ProducerID: 1, ProducerEpoch: 0, BaseSequence: 0}, []record.Record{{Value: []byte("v")}})
+	if _, err := p.Append(old, now); err != nil {
+		t.Fatal(err)
+	}
+	fresh := batch(2, 0, 0, 1)
+	if _, err := p.Append(fresh, now); err != nil {
+		t.Fatal(err)
+	}
+	if n := p.ExpireProducers(now, time.Hour); n != 1 {
+		t.Fatalf("expired %d producers, want 1 (the one idle for two hours)", n)
+	}
+	p.mu.Lock()
+	_, has1 := p.producers.m[1]
+	_, has2 := p.producers.m[2]
+	p.mu.Unlock()
+	if has1 || !has2 {
+		t.Fatalf("after expiry: producer 1 kept %v, producer 2 kept %v; want false, true", has1, has2)
+	}
+	if res, err := p.Append(fresh, now); err != nil || !res.Duplicate {
+		t.Fatalf("retry of the fresh producer's batch: duplicate %v, err %v; want a duplicate", res.Duplicate, err)
+	}
+	// The expired producer's state survives no restart either: the
+	// snapshot written at Close holds only producer 2.
+	if err := p.Close(); err != nil {
+		t.Fatal(err)
+	}
+	q := openTest(t, p.Dir())
+	defer q.Close()
+	q.mu.Lock()
+	_, has1 = q.producers.m[1]
+	q.mu.Unlock()
+	if has1 {
+		t.Fatal("expired producer came back from the snapshot")
 	}
 }

@@ -34,8 +34,13 @@ type cachedBatch struct {
 // Invariant: batches holds at most maxCachedBatches entries, oldest first,
 // with contiguous sequence numbers (modulo wrap at MaxInt32).
 type producerState struct {
-	epoch   int16
-	batches []cachedBatch
+	epoch int16
+	// lastTimestamp is the largest max timestamp of the producer's batches
+	// (Kafka's lastTimestamp), for producer.id.expiration.ms; -1 when
+	// unknown (loaded from a version-1 snapshot), which expire treats as
+	// "seen at load".
+	lastTimestamp int64
+	batches       []cachedBatch
 }
 
 func (ps *producerState) lastSeq() int32 {
@@ -63,13 +68,13 @@ func (p *producers) check(h record.BatchHeader) (cachedBatch, error) {
 	}
 	ps, ok := p.m[h.ProducerID]
 	if !ok {
-		// Unknown producer: only the start of a sequence is acceptable.
-		// (Its state may also have aged out with the log segments holding
-		// it; the client then resets, KIP-360.)
-		if h.BaseSequence != 0 {
-			return cachedBatch{}, fmt.Errorf("%w: producer %d is unknown here and sent sequence %d, expected 0",
-				ErrOutOfOrderSequence, h.ProducerID, h.BaseSequence)
-		}
+		// Unknown producer: any sequence is accepted, as Kafka does since
+		// KIP-360 (ProducerAppendInfo.checkSequence: with no current
+		// epoch, "accept writes with any sequence number"). Its state may
+		// have expired (producer.id.expiration.ms) or left with the
+		// segments retention deleted while the producer kept counting;
+		// refusing would make the client reset its sequence and resend,
+		// which is how duplicates get in.
 		return cachedBatch{}, nil
 	}
 	switch {
@@ -136,9 +141,10 @@ func (p *producers) record(h record.BatchHeader, timestamp int64) {
 	}
 	ps, ok := p.m[h.ProducerID]
 	if !ok {
-		ps = &producerState{epoch: h.ProducerEpoch}
+		ps = &producerState{epoch: h.ProducerEpoch, lastTimestamp: -1}
 		p.m[h.ProducerID] = ps
 	}
+	ps.lastTimestamp = max(ps.lastTimestamp, h.MaxTimestamp)
 	if h.ProducerEpoch != ps.epoch {
 		ps.epoch = h.ProducerEpoch
 		ps.batches = ps.batches[:0]
@@ -155,6 +161,24 @@ func (p *producers) record(h record.BatchHeader, timestamp int64) {
 		firstOffset: h.BaseOffset, lastOffset: h.LastOffset(),
 		timestamp: timestamp,
 	})
+}
+
+// expire forgets the producers whose last batch is older than ttl at now
+// (unix ms), as Kafka's producer.id.expiration.ms does, and returns how many.
+// A producer whose lastTimestamp is unknown (-1) is stamped now instead, so
+// it gets a full ttl from the first check after a load.
+func (p *producers) expire(now, ttl int64) int {
+	n := 0
+	for id, ps := range p.m {
+		switch {
+		case ps.lastTimestamp < 0:
+			ps.lastTimestamp = now
+		case now-ps.lastTimestamp >= ttl:
+			delete(p.m, id)
+			n++
+		}
+	}
+	return n
 }
 
 func nextSeq(s int32) int32 {

@@ -15,11 +15,13 @@ package partition
 //
 //	+-------+---------+--------+--------+-------+-------------------+
 //	| magic | version | crc    | offset | count | count producers   |
-//	| SPSN  | int16=1 | uint32 | int64  | int32 |                   |
+//	| SPSN  | int16=2 | uint32 | int64  | int32 |                   |
 //	+-------+---------+--------+--------+-------+-------------------+
 //	 0       4         6        10       18      22
 //
-//	producer: producerID int64, epoch int16, n int8 (0..5), then n batches
+//	producer: producerID int64, epoch int16, lastTimestamp int64, n int8
+//	          (0..5), then n batches (version 1 had no lastTimestamp; it
+//	          is read as -1, "unknown", and expiry counts from the load)
 //	batch:    firstSeq int32, lastSeq int32, firstOffset int64,
 //	          lastOffset int64, timestamp int64 (LogAppendTime or -1)
 //
@@ -32,6 +34,7 @@ package partition
 // describes. TruncateTo deletes those too.
 
 import (
+	"cmp"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -46,12 +49,14 @@ import (
 const (
 	snapshotSuffix  = ".snapshot"
 	snapshotMagic   = "SPSN"
-	snapshotVersion = 1
+	snapshotVersion = 2
 	// snapshotHeaderSize is magic, version, crc, offset, count.
 	snapshotHeaderSize = 4 + 2 + 4 + 8 + 4
-	// producerEntrySize and batchEntrySize are the fixed parts.
-	producerEntrySize = 8 + 2 + 1
-	batchEntrySize    = 4 + 4 + 8 + 8 + 8
+	// producerEntrySize and batchEntrySize are the fixed parts
+	// (producerEntrySizeV1: without lastTimestamp).
+	producerEntrySize   = 8 + 2 + 8 + 1
+	producerEntrySizeV1 = 8 + 2 + 1
+	batchEntrySize      = 4 + 4 + 8 + 8 + 8
 	// snapshotsKept is how many snapshots survive a prune: the newest
 	// may describe offsets a crash then loses; the one before still helps.
 	snapshotsKept = 2
@@ -61,22 +66,43 @@ var errBadSnapshot = errors.New("partition: corrupt producer snapshot")
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
+// snapshotEntry is one producer's state copied out of the live map, so that
+// sorting and encoding run without the partition lock (snapshotLocked).
+type snapshotEntry struct {
+	id int64
+	producerState
+}
+
+// copyState copies the state of p for encodeEntries: a flat copy, the only
+// part of a snapshot that runs under the partition lock.
+func copyState(p *producers) []snapshotEntry {
+	out := make([]snapshotEntry, 0, len(p.m))
+	for id, ps := range p.m {
+		e := snapshotEntry{id: id, producerState: *ps}
+		e.batches = append([]cachedBatch(nil), ps.batches...)
+		out = append(out, e)
+	}
+	return out
+}
+
 // encodeSnapshot encodes the state of p as of offset.
 func encodeSnapshot(offset int64, p *producers) []byte {
-	ids := make([]int64, 0, len(p.m))
-	for id := range p.m {
-		ids = append(ids, id)
-	}
-	slices.Sort(ids)
-	b := make([]byte, snapshotHeaderSize, snapshotHeaderSize+len(ids)*(producerEntrySize+2*batchEntrySize))
+	return encodeEntries(offset, copyState(p))
+}
+
+// encodeEntries encodes copied producer states as of offset; it sorts es.
+func encodeEntries(offset int64, es []snapshotEntry) []byte {
+	slices.SortFunc(es, func(a, b snapshotEntry) int { return cmp.Compare(a.id, b.id) })
+	b := make([]byte, snapshotHeaderSize, snapshotHeaderSize+len(es)*(producerEntrySize+2*batchEntrySize))
 	copy(b, snapshotMagic)
 	binary.BigEndian.PutUint16(b[4:], snapshotVersion)
 	binary.BigEndian.PutUint64(b[10:], uint64(offset))
-	binary.BigEndian.PutUint32(b[18:], uint32(len(ids)))
-	for _, id := range ids {
-		ps := p.m[id]
+	binary.BigEndian.PutUint32(b[18:], uint32(len(es)))
+	for i := range es {
+		id, ps := es[i].id, &es[i].producerState
 		b = binary.BigEndian.AppendUint64(b, uint64(id))
 		b = binary.BigEndian.AppendUint16(b, uint16(ps.epoch))
+		b = binary.BigEndian.AppendUint64(b, uint64(ps.lastTimestamp))
 		b = append(b, byte(len(ps.batches)))
 		for _, cb := range ps.batches {
 			b = binary.BigEndian.AppendUint32(b, uint32(cb.firstSeq))
@@ -105,8 +131,14 @@ func decodeSnapshot(b []byte) (offset int64, p producers, err error) {
 	if string(b[:4]) != snapshotMagic {
 		return bad("magic %q", b[:4])
 	}
-	if v := binary.BigEndian.Uint16(b[4:]); v != snapshotVersion {
-		return bad("version %d", v)
+	version := binary.BigEndian.Uint16(b[4:])
+	entrySize := producerEntrySize
+	switch version {
+	case snapshotVersion:
+	case 1:
+		entrySize = producerEntrySizeV1
+	default:
+		return bad("version %d", version)
 	}
 	if want, got := binary.BigEndian.Uint32(b[6:]), crc32.Checksum(b[10:], castagnoli); want != got {
 		return bad("crc %08x, computed %08x", want, got)
@@ -114,24 +146,28 @@ func decodeSnapshot(b []byte) (offset int64, p producers, err error) {
 	offset = int64(binary.BigEndian.Uint64(b[10:]))
 	count := int64(int32(binary.BigEndian.Uint32(b[18:])))
 	rest := b[snapshotHeaderSize:]
-	if offset < 0 || count < 0 || count > int64(len(rest))/producerEntrySize {
+	if offset < 0 || count < 0 || count > int64(len(rest))/int64(entrySize) {
 		return bad("offset %d, %d producers in %d bytes", offset, count, len(rest))
 	}
 	p = producers{m: make(map[int64]*producerState, count)}
 	prev := int64(-1)
 	for i := int64(0); i < count; i++ {
-		if len(rest) < producerEntrySize {
+		if len(rest) < entrySize {
 			return bad("producer %d cut short", i)
 		}
 		id := int64(binary.BigEndian.Uint64(rest))
 		epoch := int16(binary.BigEndian.Uint16(rest[8:]))
-		n := int(rest[10])
-		rest = rest[producerEntrySize:]
+		lastTS := int64(-1)
+		if version >= 2 {
+			lastTS = int64(binary.BigEndian.Uint64(rest[10:]))
+		}
+		n := int(rest[entrySize-1])
+		rest = rest[entrySize:]
 		if id <= prev || epoch < 0 || n > maxCachedBatches || n*batchEntrySize > len(rest) {
 			return bad("producer %d: id %d after %d, epoch %d, %d batches", i, id, prev, epoch, n)
 		}
 		prev = id
-		ps := &producerState{epoch: epoch, batches: make([]cachedBatch, n, maxCachedBatches)}
+		ps := &producerState{epoch: epoch, lastTimestamp: lastTS, batches: make([]cachedBatch, n, maxCachedBatches)}
 		lastOff := int64(-1)
 		for j := range ps.batches {
 			cb := cachedBatch{

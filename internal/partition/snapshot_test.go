@@ -288,7 +288,7 @@ func TestDecodeSnapshotRejects(t *testing.T) {
 		{"trailing byte", mutate(func(b []byte) []byte { return append(b, 0) })},
 		{"cut short", mutate(func(b []byte) []byte { return b[:len(b)-1] })},
 		{"offset below a batch", mutate(func(b []byte) []byte { binary.BigEndian.PutUint64(b[10:], 20); return b })},
-		{"too many batches", mutate(func(b []byte) []byte { b[snapshotHeaderSize+10] = 6; return b })},
+		{"too many batches", mutate(func(b []byte) []byte { b[snapshotHeaderSize+producerEntrySize-1] = 6; return b })},
 		{"ids out of order", mutate(func(b []byte) []byte {
 			binary.BigEndian.PutUint64(b[snapshotHeaderSize+producerEntrySize+2*batchEntrySize:], 1)
 			return b
@@ -307,8 +307,9 @@ func TestDecodeSnapshotRejects(t *testing.T) {
 // and never allocates more than the input can describe (counts are checked
 // against the bytes left); what it accepts has at most maxCachedBatches
 // batches per producer, each with offsets below the snapshot's; and
-// re-encoding the decoded state gives back exactly the input (the format is
-// canonical, so no two files decode to the same state).
+// re-encoding the decoded state of a current-version file gives back exactly
+// the input (the format is canonical, so no two files decode to the same
+// state).
 func FuzzProducerSnapshot(f *testing.F) {
 	f.Add(sampleSnapshot())
 	empty := newProducers()
@@ -334,6 +335,9 @@ func FuzzProducerSnapshot(f *testing.F) {
 				}
 			}
 		}
+		if binary.BigEndian.Uint16(b[4:]) != snapshotVersion {
+			return // an older version decodes, but is written as the current one
+		}
 		if re := encodeSnapshot(off, &p); !bytes.Equal(re, b) {
 			t.Fatalf("re-encoding differs:\n%x\n%x", b, re)
 		}
@@ -341,3 +345,32 @@ func FuzzProducerSnapshot(f *testing.F) {
 }
 
 func crc32Castagnoli(b []byte) uint32 { return crc32.Checksum(b, castagnoli) }
+
+// TestDecodeSnapshotV1: a version-1 snapshot (written before producers had a
+// last timestamp) still loads, with the timestamp unknown (-1), so an
+// upgrade does not cost a full scan of the log.
+func TestDecodeSnapshotV1(t *testing.T) {
+	b := make([]byte, snapshotHeaderSize)
+	copy(b, snapshotMagic)
+	binary.BigEndian.PutUint16(b[4:], 1)
+	binary.BigEndian.PutUint64(b[10:], 30)
+	binary.BigEndian.PutUint32(b[18:], 1)
+	b = binary.BigEndian.AppendUint64(b, 7) // producer id
+	b = binary.BigEndian.AppendUint16(b, 3) // epoch
+	b = append(b, 1)                        // one batch
+	for _, v := range []uint32{0, 4} {
+		b = binary.BigEndian.AppendUint32(b, v)
+	}
+	for _, v := range []int64{10, 14, -1} {
+		b = binary.BigEndian.AppendUint64(b, uint64(v))
+	}
+	binary.BigEndian.PutUint32(b[6:], crc32Castagnoli(b[10:]))
+	off, p, err := decodeSnapshot(b)
+	if err != nil || off != 30 {
+		t.Fatalf("decode v1 = %d, %v", off, err)
+	}
+	ps := p.m[7]
+	if ps == nil || ps.epoch != 3 || ps.lastTimestamp != -1 || len(ps.batches) != 1 || ps.batches[0].lastSeq != 4 {
+		t.Fatalf("decoded v1 state %+v", ps)
+	}
+}
