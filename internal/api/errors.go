@@ -56,7 +56,7 @@ func errorCode(err error) int16 {
 		return kerr.InvalidRequest.Code
 	case errors.Is(err, errInvalidReplicaAssignment):
 		return kerr.InvalidReplicaAssignment.Code
-	case errors.Is(err, log.ErrStorage):
+	case errors.Is(err, log.ErrStorage), errors.Is(err, metadata.ErrStoreFailed):
 		return kerr.KafkaStorageError.Code
 	case errors.Is(err, broker.ErrClosed):
 		return kerr.BrokerNotAvailable.Code

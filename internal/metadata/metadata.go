@@ -26,6 +26,11 @@ var (
 	ErrTopicExists   = errors.New("metadata: topic already exists")
 	ErrUnknownTopic  = errors.New("metadata: unknown topic")
 	ErrInvalidRecord = errors.New("metadata: invalid record")
+	// ErrStoreFailed: an earlier snapshot write failed after its rename
+	// (the directory fsync), so whether the disk holds the last change is
+	// unknown; the store refuses changes until the broker restarts and
+	// reads what the disk really holds.
+	ErrStoreFailed = errors.New("metadata: store failed; restart the broker")
 )
 
 // TopicID is a topic's UUID (KIP-516), fixed at creation and never reused.
@@ -149,6 +154,10 @@ type Store struct {
 
 	mu    sync.RWMutex
 	state *State // guarded by mu; replaced, never mutated in place, so readers may keep a pointer
+	// failed is sticky (guarded by mu): see ErrStoreFailed.
+	failed error
+	// syncDir fsyncs the directory; tests replace it to inject a failure.
+	syncDir func(*os.File) error
 }
 
 // Open loads the snapshot from dir (creating dir and a new cluster id when
@@ -157,14 +166,14 @@ func Open(dir string) (*Store, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("metadata: %w", err)
 	}
-	s := &Store{dir: dir}
+	s := &Store{dir: dir, syncDir: (*os.File).Sync}
 	_ = os.Remove(filepath.Join(dir, snapshotName+".tmp"))
 	b, err := os.ReadFile(filepath.Join(dir, snapshotName))
 	switch {
 	case errors.Is(err, os.ErrNotExist):
 		id := NewTopicID()
 		st := &State{ClusterID: base64.RawURLEncoding.EncodeToString(id[:]), Topics: map[string]*Topic{}, NextProducerID: 1000}
-		if err := s.persist(st); err != nil {
+		if _, err := s.persist(st); err != nil {
 			return nil, err
 		}
 		s.state = st
@@ -192,20 +201,45 @@ func (s *Store) State() *State {
 
 // Apply applies records in order, all or nothing, and returns once the new
 // state is durable.
+//
+// Invariant: State() is what the snapshot file on disk says (or, after a
+// failure, what the file system shows it saying). A failure before the
+// rename leaves both at the old state. A failed directory fsync after the
+// rename leaves the new file visible but perhaps not durable: memory takes
+// the new state too — it is what a reader of the file sees now — and the
+// store fails (ErrStoreFailed), so that no change is built on a state that
+// a crash could still take back.
 func (s *Store) Apply(recs ...Record) (*State, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.failed != nil {
+		return s.state, s.failed
+	}
 	next := s.state.Clone()
 	for _, r := range recs {
 		if err := next.Apply(r); err != nil {
 			return s.state, err
 		}
 	}
-	if err := s.persist(next); err != nil {
+	renamed, err := s.persist(next)
+	if renamed {
+		s.state = next
+	}
+	if err != nil {
+		if renamed {
+			s.failed = fmt.Errorf("%w: %w", ErrStoreFailed, err)
+			return s.state, s.failed
+		}
 		return s.state, err
 	}
-	s.state = next
 	return next, nil
+}
+
+// Failed returns the error that stopped the store, or nil.
+func (s *Store) Failed() error {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.failed
 }
 
 // AllocateProducerIDs reserves n ids and returns the first.
@@ -224,39 +258,46 @@ func (st *State) TopicNames() []string {
 	return slices.Sorted(maps.Keys(st.Topics))
 }
 
-func (s *Store) persist(st *State) error {
+// persist writes st as the snapshot: temp file, fsync, rename, directory
+// fsync. renamed reports whether the rename happened, after which the file
+// system shows st whatever the error (see Apply).
+func (s *Store) persist(st *State) (renamed bool, err error) {
 	b, err := json.MarshalIndent(st, "", "  ")
 	if err != nil {
-		return fmt.Errorf("metadata: encode: %w", err)
+		return false, fmt.Errorf("metadata: encode: %w", err)
 	}
 	tmp := filepath.Join(s.dir, snapshotName+".tmp")
 	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o644)
 	if err != nil {
-		return fmt.Errorf("metadata: %w", err)
+		return false, fmt.Errorf("metadata: %w", err)
 	}
 	if _, err := f.Write(b); err != nil {
 		f.Close()
-		return fmt.Errorf("metadata: write %s: %w", tmp, err)
+		os.Remove(tmp)
+		return false, fmt.Errorf("metadata: write %s: %w", tmp, err)
 	}
 	if err := f.Sync(); err != nil {
 		f.Close()
-		return fmt.Errorf("metadata: fsync %s: %w", tmp, err)
+		os.Remove(tmp)
+		return false, fmt.Errorf("metadata: fsync %s: %w", tmp, err)
 	}
 	if err := f.Close(); err != nil {
-		return fmt.Errorf("metadata: %w", err)
+		os.Remove(tmp)
+		return false, fmt.Errorf("metadata: %w", err)
 	}
 	if err := os.Rename(tmp, filepath.Join(s.dir, snapshotName)); err != nil {
-		return fmt.Errorf("metadata: %w", err)
+		os.Remove(tmp)
+		return false, fmt.Errorf("metadata: %w", err)
 	}
 	d, err := os.Open(s.dir)
 	if err != nil {
-		return fmt.Errorf("metadata: %w", err)
+		return true, fmt.Errorf("metadata: open dir for fsync: %w", err)
 	}
 	defer d.Close()
-	if err := d.Sync(); err != nil {
-		return fmt.Errorf("metadata: fsync dir %s: %w", s.dir, err)
+	if err := s.syncDir(d); err != nil {
+		return true, fmt.Errorf("metadata: fsync dir %s: %w", s.dir, err)
 	}
-	return nil
+	return true, nil
 }
 
 // MarshalText writes the id in Kafka's base64url form.
