@@ -179,6 +179,14 @@ func Open(cfg config.Broker, lg *slog.Logger) (*Broker, error) {
 	if !fresh {
 		b.removeOrphans()
 	}
+	if dead := b.leftoverDeletes(); len(dead) > 0 {
+		lg.Info("removing partition directories of deleted topics", "directories", len(dead))
+		b.wg.Add(1)
+		go func() {
+			defer b.wg.Done()
+			b.removeDeleted(dead)
+		}()
+	}
 	b.wg.Add(2)
 	go b.retentionLoop()
 	go b.flushLoop()
@@ -343,8 +351,12 @@ func (b *Broker) DeleteTopic(name string) error {
 		// offset. Kafka's tools refuse the same.
 		return fmt.Errorf("%w: %q is an internal topic and cannot be deleted", ErrInvalidTopic, name)
 	}
-	// Metadata first: once that is durable the topic is gone; a crash
-	// before the files are removed leaves orphans that Open removes.
+	// Metadata first, as KRaft does (the controller commits the removal,
+	// then brokers rename the directories): once it is durable the topic
+	// is gone. Its directories carry its topic id (partdir.go), so a
+	// crash before they are renamed leaves files no topic will open —
+	// not even one re-created under the same name — and Open sets them
+	// aside.
 	if _, err := b.meta.Apply(metadata.Record{Type: metadata.RecordDeleteTopic, Topic: &metadata.Topic{Name: name}}); err != nil {
 		return err
 	}
@@ -352,12 +364,27 @@ func (b *Broker) DeleteTopic(name string) error {
 	delete(b.topicsByID, b.topics[name].ID)
 	delete(b.topics, name)
 	b.mu.Unlock()
+	// Rename before removing anything: a directory is either whole under
+	// its name or marked -delete, never half-removed under its name.
+	var dead []string
 	for _, p := range t.Partitions {
-		if err := p.Delete(); err != nil {
-			b.lg.Warn("deleting partition files failed; remove the directory by hand", "dir", p.Dir(), "err", err)
+		p.Abandon()
+		d, err := renameForDelete(p.Dir())
+		if err != nil {
+			b.lg.Warn("could not rename a deleted partition's directory; it is kept and set aside at the next start", "dir", p.Dir(), "err", err)
+			continue
 		}
+		dead = append(dead, d)
 	}
-	b.lg.Info("deleted topic", "topic", name)
+	if err := syncDir(b.cfg.DataDir); err != nil {
+		b.lg.Warn("fsync of the data directory after renaming deleted partitions failed", "dir", b.cfg.DataDir, "err", err)
+	}
+	b.wg.Add(1)
+	go func() {
+		defer b.wg.Done()
+		b.removeDeleted(dead)
+	}()
+	b.lg.Info("deleted topic", "topic", name, "topic_id", t.ID)
 	return nil
 }
 
@@ -465,7 +492,12 @@ func (b *Broker) openTopic(mt *metadata.Topic, open []*partition.Partition) (*To
 		Overrides: maps.Clone(mt.Configs), Config: config.ResolveTopic(b.cfg, mt.Configs)}
 	t.Partitions = append([]*partition.Partition(nil), open...)
 	for i := int32(len(open)); i < mt.Partitions; i++ {
-		p, err := partition.Open(b.partitionConfig(t, i))
+		cfg := b.partitionConfig(t, i)
+		err := b.preparePartitionDir(cfg.Dir, t.ID)
+		var p *partition.Partition
+		if err == nil {
+			p, err = partition.Open(cfg)
+		}
 		if err != nil {
 			for _, q := range t.Partitions[len(open):] {
 				q.Close()

@@ -381,9 +381,19 @@ func TestDeleteTopic(t *testing.T) {
 	if _, ok := b.Metadata().State().Topics["doomed"]; ok {
 		t.Fatal("a deleted topic is still in the metadata")
 	}
-	if d := partitionDirs(t, dir, "doomed"); len(d) > 0 {
-		t.Fatalf("a deleted topic left directories %v", d)
+	// At once: no directory is left under the topic's partition names
+	// (they were renamed to *-delete); soon: those are removed too.
+	for i := range 3 {
+		if exists(filepath.Join(dir, fmt.Sprintf("doomed-%d", i))) {
+			t.Fatalf("doomed-%d still exists under its name after the delete", i)
+		}
 	}
+	waitFor(t, 5*time.Second, func() error {
+		if d := partitionDirs(t, dir, "doomed"); len(d) > 0 {
+			return fmt.Errorf("a deleted topic left directories %v", d)
+		}
+		return nil
+	})
 	if _, err := tp.Partitions[1].Append(valueBatch(nil, "y"), time.Now()); !errors.Is(err, partition.ErrClosed) {
 		t.Fatalf("Append to a deleted partition = %v, want ErrClosed", err)
 	}

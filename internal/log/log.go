@@ -557,6 +557,14 @@ func (l *Log) Close() error {
 	return err
 }
 
+// Abandon closes the Log without flushing or checkpointing: its files are
+// about to be deleted (a topic deletion renames the directory first).
+func (l *Log) Abandon() {
+	l.mu.Lock()
+	l.closeLocked()
+	l.mu.Unlock()
+}
+
 // closeLocked drops the Log's references to its segments.
 // REQUIRES: l.mu held.
 func (l *Log) closeLocked() {
@@ -573,9 +581,7 @@ func (l *Log) closeLocked() {
 // Delete closes the Log without flushing and removes its directory (topic
 // deletion).
 func (l *Log) Delete() error {
-	l.mu.Lock()
-	l.closeLocked()
-	l.mu.Unlock()
+	l.Abandon()
 	if err := os.RemoveAll(l.dir); err != nil {
 		return fmt.Errorf("delete log %s: %w", l.dir, err)
 	}

@@ -645,6 +645,16 @@ func (p *Partition) Close() error {
 	return err
 }
 
+// Abandon closes the partition without flushing: its files are about to be
+// deleted (the broker renames the directory away first).
+func (p *Partition) Abandon() {
+	p.closed.Store(true)
+	p.notify()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.log.Abandon()
+}
+
 // Delete closes the partition and removes its directory.
 func (p *Partition) Delete() error {
 	p.closed.Store(true)
