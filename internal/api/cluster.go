@@ -107,6 +107,14 @@ func (a *API) handleDescribeLogDirs(_ context.Context, _ *server.Conn, kreq kmsg
 			}
 		}
 	}
+	if len(a.b.OfflinePartitions()) > 0 {
+		// samsa has one log dir, and a storage failure it saw is a fault
+		// of the disk under it: the dir is reported offline, as Kafka
+		// reports a failed log dir, while its healthy partitions (listed
+		// still, unlike Kafka, whose failed dir takes them all down) keep
+		// serving. The failed ones are left out of the listing.
+		d.ErrorCode = kerr.KafkaStorageError.Code
+	}
 	resp.Dirs = append(resp.Dirs, d)
 	return server.Ready(resp), nil
 }
@@ -117,7 +125,7 @@ func logDirTopic(t *broker.Topic, only []int32) kmsg.DescribeLogDirsResponseDirT
 	dt.Topic = t.Name
 	add := func(i int32) {
 		p := t.Partition(i)
-		if p == nil {
+		if p == nil || p.StorageError() != nil {
 			return
 		}
 		dp := kmsg.NewDescribeLogDirsResponseDirTopicPartition()

@@ -144,6 +144,11 @@ func (a *API) fetchTargets(req *kmsg.FetchRequest, resp *kmsg.FetchResponse, ite
 			it.unknown = true
 		case epochCode != 0:
 			sp.ErrorCode = epochCode
+		case p.StorageError() != nil:
+			// An offline replica serves nothing, even below the HW
+			// (Kafka: KAFKA_STORAGE_ERROR for a partition on a failed
+			// log dir).
+			sp.ErrorCode = kerr.KafkaStorageError.Code
 		default:
 			targets = append(targets, fetchTarget{ti: it.ti, pi: it.pi, p: p, offset: it.offset, max: it.maxBytes})
 		}

@@ -122,6 +122,16 @@ func (a *API) metadataTopic(t *broker.Topic, version int16) kmsg.MetadataRespons
 		mp.Replicas = []int32{node}
 		mp.ISR = []int32{node}
 		mp.OfflineReplicas = []int32{}
+		if p.StorageError() != nil {
+			// The replica's storage failed (a sticky fsync error): it is
+			// offline, and with no other replica there is no leader —
+			// what a KRaft controller publishes once a broker reports a
+			// failed log dir. Clients see LEADER_NOT_AVAILABLE (retriable)
+			// and produce/fetch to it answer KAFKA_STORAGE_ERROR.
+			mp.Leader = -1
+			mp.OfflineReplicas = []int32{node}
+			mp.ErrorCode = kerr.LeaderNotAvailable.Code
+		}
 		mt.Partitions = append(mt.Partitions, mp)
 	}
 	return mt

@@ -44,6 +44,8 @@ func (a *API) handleListOffsets(_ context.Context, _ *server.Conn, kreq kmsg.Req
 					switch code := checkLeaderEpoch(req.Version >= 4, rp.CurrentLeaderEpoch, epoch); {
 					case code != 0:
 						sp.ErrorCode = code
+					case p.StorageError() != nil:
+						sp.ErrorCode = kerr.KafkaStorageError.Code
 					default:
 						sp.LeaderEpoch = epoch
 						switch rp.Timestamp {

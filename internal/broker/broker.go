@@ -229,6 +229,20 @@ func (b *Broker) publishLocked(t *Topic) {
 	b.topicsByID[t.ID] = t
 }
 
+// OfflinePartitions returns the partitions whose storage failed (a sticky
+// fsync error): they refuse reads and writes until the broker restarts.
+func (b *Broker) OfflinePartitions() []*partition.Partition {
+	var out []*partition.Partition
+	for _, t := range b.Topics() {
+		for _, p := range t.Partitions {
+			if p.StorageError() != nil {
+				out = append(out, p)
+			}
+		}
+	}
+	return out
+}
+
 // Topics returns every topic, sorted by name.
 func (b *Broker) Topics() []*Topic {
 	b.mu.RLock()

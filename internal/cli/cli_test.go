@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/samsa-io/samsa"
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
@@ -393,6 +394,9 @@ func TestClusterInfo(t *testing.T) {
 	if !strings.Contains(out, "CLUSTER") || !strings.Contains(out, "CONTROLLER") || !strings.Contains(out, port) {
 		t.Fatalf("cluster:\n%s", out)
 	}
+	if !strings.Contains(out, "OFFLINE PARTITIONS  none") {
+		t.Fatalf("cluster on a healthy broker does not say that no partition is offline:\n%s", out)
+	}
 	out2, _ := cli(t, addr, "", "cluster", "info")
 	if out2 != out {
 		t.Fatalf("cluster info differs from cluster:\n%s\nvs\n%s", out2, out)
@@ -559,5 +563,25 @@ func TestConsumeInterrupt(t *testing.T) {
 		}
 	case <-time.After(10 * time.Second):
 		t.Fatal("consume did not stop within 10s of the interrupt")
+	}
+}
+
+// TestOfflinePartitionsListed: partitions whose Metadata names offline
+// replicas (a broker whose storage failed; see api's
+// TestStorageFailureReported) are listed by 'samsa cluster', sorted.
+func TestOfflinePartitionsListed(t *testing.T) {
+	md := kadm.Metadata{Topics: kadm.TopicDetails{
+		"b": {Topic: "b", Partitions: kadm.PartitionDetails{
+			0: {Partition: 0, Leader: 1},
+			2: {Partition: 2, Leader: -1, OfflineReplicas: []int32{1}},
+		}},
+		"a": {Topic: "a", Partitions: kadm.PartitionDetails{
+			1: {Partition: 1, Leader: -1, OfflineReplicas: []int32{1, 3}},
+		}},
+	}}
+	got := offlinePartitions(md)
+	want := []string{"a-1 (offline on broker 1,3)", "b-2 (offline on broker 1)"}
+	if strings.Join(got, "|") != strings.Join(want, "|") {
+		t.Fatalf("offlinePartitions = %q, want %q", got, want)
 	}
 }

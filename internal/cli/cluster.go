@@ -5,6 +5,8 @@ package cli
 import (
 	"fmt"
 
+	"github.com/twmb/franz-go/pkg/kadm"
+
 	"github.com/spf13/cobra"
 )
 
@@ -45,14 +47,34 @@ func newClusterCommand(g *globalOptions) *cobra.Command {
 			}
 			t.row(id, b.Host, b.Port, rack)
 		}
-		return t.flush()
+		if err := t.flush(); err != nil {
+			return err
+		}
+		// Partitions with an offline replica: on a broker whose storage
+		// failed (a failed fsync) they refuse reads and writes until it
+		// restarts.
+		tmd, err := adm.Metadata(ctx)
+		if err != nil {
+			return requestError("topic metadata", err)
+		}
+		offline := offlinePartitions(tmd)
+		if len(offline) == 0 {
+			fmt.Fprintf(w, "\nOFFLINE PARTITIONS  none\n")
+			return nil
+		}
+		fmt.Fprintf(w, "\nOFFLINE PARTITIONS  %d: their storage failed; they refuse reads and writes. Check the broker's log and disk, then restart it.\n", len(offline))
+		for _, o := range offline {
+			fmt.Fprintf(w, "  %s\n", o)
+		}
+		return nil
 	}
 	c := &cobra.Command{
 		Use:   "cluster",
 		Short: "Show the cluster ID, the controller and the brokers",
 		Long: `Show the cluster ID, the active controller and every broker with its
 advertised host, port and rack, as the cluster's Metadata response reports
-them. The controller's ID is marked with '*'.`,
+them. The controller's ID is marked with '*'. Then the partitions with an
+offline replica (a broker whose storage failed for them), if any.`,
 		Example: `  samsa cluster
   samsa cluster info -b broker1:9092`,
 		Args: cobra.NoArgs,
@@ -65,4 +87,29 @@ them. The controller's ID is marked with '*'.`,
 		RunE:  run,
 	})
 	return c
+}
+
+// offlinePartitions lists "topic-partition (offline on broker N)" for every
+// partition with an offline replica, sorted.
+func offlinePartitions(md kadm.Metadata) []string {
+	var out []string
+	for _, td := range md.Topics.Sorted() {
+		for _, pd := range td.Partitions.Sorted() {
+			if len(pd.OfflineReplicas) > 0 {
+				out = append(out, fmt.Sprintf("%s-%d (offline on broker %s)", td.Topic, pd.Partition, joinIDs(pd.OfflineReplicas)))
+			}
+		}
+	}
+	return out
+}
+
+func joinIDs(ids []int32) string {
+	s := ""
+	for i, id := range ids {
+		if i > 0 {
+			s += ","
+		}
+		s += fmt.Sprint(id)
+	}
+	return s
 }

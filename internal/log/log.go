@@ -128,6 +128,8 @@ type Log struct {
 	// syncFault, when set, runs before every fsync and its error replaces
 	// the fsync's: fault injection for the layers above (InjectSyncFault).
 	syncFault atomic.Pointer[func() error]
+	// hasFailed mirrors mu.failed != nil for lock-free readers (Failed).
+	hasFailed atomic.Bool
 	// writeHook replaces (*os.File).WriteAt in tests that inject a
 	// failed write (a full disk).
 	writeHook func(f *os.File, b []byte, off int64) (int, error)
@@ -194,6 +196,7 @@ func (l *Log) usableLocked() error {
 func (l *Log) failLocked(err error) error {
 	if l.mu.failed == nil {
 		l.mu.failed = fmt.Errorf("%w: %s: %w", ErrStorage, l.dir, err)
+		l.hasFailed.Store(true)
 		l.logger.Error("log failed; partition must go offline", "dir", l.dir, "err", err)
 	}
 	return l.mu.failed
@@ -202,6 +205,9 @@ func (l *Log) failLocked(err error) error {
 // Failed returns the sticky storage error that took the Log offline (a
 // failed fsync), or nil while it is healthy.
 func (l *Log) Failed() error {
+	if !l.hasFailed.Load() {
+		return nil // the common case costs no lock (Metadata asks per partition)
+	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.mu.failed

@@ -270,3 +270,39 @@ func TestObserverAllocs(t *testing.T) {
 		t.Error("out-of-range keys did not land in the unknown slot")
 	}
 }
+
+// TestOfflinePartitionMetric: a partition whose storage failed shows as
+// samsa_partition_offline 1 and in samsa_offline_partitions.
+func TestOfflinePartitionMetric(t *testing.T) {
+	b := openBroker(t)
+	tp, err := b.CreateTopic(broker.CreateTopicRequest{Name: "sick", Partitions: 2, ReplicationFactor: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := New(Config{Broker: b})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if body := serve(t, s, "/metrics").Body.String(); !strings.Contains(body, "samsa_offline_partitions 0") {
+		t.Fatalf("healthy broker: no samsa_offline_partitions 0 in /metrics")
+	}
+	p := tp.Partitions[1]
+	p.InjectSyncFault(func() error { return fmt.Errorf("injected EIO") })
+	if _, err := p.Append(record.BuildBatch(record.BuildOptions{ProducerID: -1, ProducerEpoch: -1, BaseSequence: -1},
+		[]record.Record{{Value: []byte("v")}}), time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Flush(); err == nil {
+		t.Fatal("flush succeeded with an injected fsync fault")
+	}
+	body := serve(t, s, "/metrics").Body.String()
+	for _, want := range []string{
+		`samsa_offline_partitions 1`,
+		`samsa_partition_offline{partition="1",topic="sick"} 1`,
+		`samsa_partition_offline{partition="0",topic="sick"} 0`,
+	} {
+		if !strings.Contains(body, want) {
+			t.Errorf("/metrics lacks %s", want)
+		}
+	}
+}

@@ -173,6 +173,7 @@ type stateCollector struct {
 	groups Groups
 
 	highWatermark, logStartOffset, logEndOffset, sizeBytes, segments, fsyncs *prometheus.Desc
+	offline, offlineTotal                                                    *prometheus.Desc
 
 	groupsByState, groupMembers, groupOffset, groupLag *prometheus.Desc
 }
@@ -188,6 +189,8 @@ func newStateCollector(b *broker.Broker, g Groups) *stateCollector {
 		sizeBytes:      prometheus.NewDesc("samsa_partition_size_bytes", "Bytes the partition's log segments occupy on disk.", tp, nil),
 		segments:       prometheus.NewDesc("samsa_partition_segments", "Log segments of the partition.", tp, nil),
 		fsyncs:         prometheus.NewDesc("samsa_partition_fsyncs_total", "fsyncs of the partition's log since it was opened.", tp, nil),
+		offline:        prometheus.NewDesc("samsa_partition_offline", "1 when the partition's storage failed (a failed fsync): it refuses reads and writes until the broker restarts.", tp, nil),
+		offlineTotal:   prometheus.NewDesc("samsa_offline_partitions", "Partitions whose storage failed (Kafka's OfflinePartitionsCount); alert when above 0.", nil, nil),
 		groupsByState:  prometheus.NewDesc("samsa_consumer_groups", "Consumer groups by state.", []string{"state"}, nil),
 		groupMembers:   prometheus.NewDesc("samsa_consumer_group_members", "Members of a consumer group.", []string{"group"}, nil),
 		groupOffset:    prometheus.NewDesc("samsa_consumer_group_committed_offset", "A consumer group's committed offset (the next offset it will consume).", gtp, nil),
@@ -197,7 +200,7 @@ func newStateCollector(b *broker.Broker, g Groups) *stateCollector {
 
 // Describe implements prometheus.Collector.
 func (c *stateCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{c.highWatermark, c.logStartOffset, c.logEndOffset, c.sizeBytes, c.segments, c.fsyncs,
+	for _, d := range []*prometheus.Desc{c.highWatermark, c.logStartOffset, c.logEndOffset, c.sizeBytes, c.segments, c.fsyncs, c.offline, c.offlineTotal,
 		c.groupsByState, c.groupMembers, c.groupOffset, c.groupLag} {
 		ch <- d
 	}
@@ -205,6 +208,7 @@ func (c *stateCollector) Describe(ch chan<- *prometheus.Desc) {
 
 // Collect implements prometheus.Collector.
 func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
+	offline := 0
 	for _, t := range c.b.Topics() {
 		for _, p := range t.Partitions {
 			labels := []string{t.Name, strconv.Itoa(int(p.Index))}
@@ -217,8 +221,15 @@ func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
 			gauge(c.sizeBytes, float64(p.Size()))
 			gauge(c.segments, float64(p.NumSegments()))
 			ch <- prometheus.MustNewConstMetric(c.fsyncs, prometheus.CounterValue, float64(p.Syncs()), labels...)
+			off := 0.0
+			if p.StorageError() != nil {
+				off = 1
+				offline++
+			}
+			gauge(c.offline, off)
 		}
 	}
+	ch <- prometheus.MustNewConstMetric(c.offlineTotal, prometheus.GaugeValue, float64(offline))
 	if c.groups == nil {
 		return
 	}
