@@ -48,6 +48,8 @@ func errorCode(err error) int16 {
 		return kerr.UnknownTopicOrPartition.Code
 	case errors.Is(err, broker.ErrInvalidPartitions):
 		return kerr.InvalidPartitions.Code
+	case errors.Is(err, broker.ErrDescriptorLimit):
+		return kerr.PolicyViolation.Code
 	case errors.Is(err, broker.ErrInvalidReplicationFactor):
 		return kerr.InvalidReplicationFactor.Code
 	case errors.Is(err, config.ErrUnknownConfig), errors.Is(err, config.ErrInvalidValue):

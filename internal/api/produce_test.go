@@ -2,6 +2,7 @@ package api
 
 import (
 	"errors"
+	"fmt"
 	"slices"
 	"testing"
 	"time"
@@ -134,5 +135,13 @@ func TestStorageFailureReported(t *testing.T) {
 	fresp := rc.fetch(fetchReq(11, 0, -1, "disk", [16]byte{}, map[int32]int64{1: 0}))
 	if code := fresp.Topics[0].Partitions[0].ErrorCode; code != kerr.KafkaStorageError.Code {
 		t.Errorf("fetch from the failed partition: error %d, want KAFKA_STORAGE_ERROR", code)
+	}
+}
+
+// TestErrorCodesForResourceLimits: running out of file descriptors is a
+// policy refusal with its own message, not a storage error.
+func TestErrorCodesForResourceLimits(t *testing.T) {
+	if got := errorCode(fmt.Errorf("create: %w", broker.ErrDescriptorLimit)); got != kerr.PolicyViolation.Code {
+		t.Fatalf("ErrDescriptorLimit maps to %d, want POLICY_VIOLATION", got)
 	}
 }

@@ -101,6 +101,10 @@ type Broker struct {
 
 	closers []func() // guarded by adminMu; run by Close before the partitions close
 
+	// fdLimit returns the descriptor limit (openFileLimit; tests replace
+	// it before creating topics).
+	fdLimit func() uint64
+
 	// cleanStart is set during Open when the clean-shutdown marker was
 	// found: the partitions opened then may trust their files. Written
 	// only in Open, before the broker is shared.
@@ -160,8 +164,17 @@ func Open(cfg config.Broker, lg *slog.Logger) (*Broker, error) {
 		topicsByID:  make(map[metadata.TopicID]*Topic),
 		flushQueued: make(map[*partition.Partition]bool),
 		flushCh:     make(chan *partition.Partition, 4096),
+		fdLimit:     openFileLimit,
 	}
 	st := meta.State()
+	total := 0
+	for _, t := range st.Topics {
+		total += int(t.Partitions)
+	}
+	if err := checkStartDescriptors(total, b.fdLimit()); err != nil {
+		cancel()
+		return nil, err
+	}
 	b.cleanStart = clean
 	if clean {
 		lg.Info("last shutdown was clean: skipping full log recovery (each active segment's tail is still checked)", "data_dir", cfg.DataDir)
@@ -300,6 +313,9 @@ func (b *Broker) CreateTopic(req CreateTopicRequest) (*Topic, error) {
 	if err := b.checkCollision(req.Name); err != nil {
 		return nil, err
 	}
+	if err := b.checkDescriptors(req.Partitions); err != nil {
+		return nil, err
+	}
 	if req.ValidateOnly {
 		return nil, nil
 	}
@@ -430,6 +446,9 @@ func (b *Broker) CreatePartitions(name string, count int32, validateOnly bool) e
 	}
 	if count > 100000 {
 		return fmt.Errorf("%w: %d", ErrInvalidPartitions, count)
+	}
+	if err := b.checkDescriptors(count - int32(len(t.Partitions))); err != nil {
+		return err
 	}
 	if validateOnly {
 		return nil

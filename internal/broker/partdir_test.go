@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -115,5 +116,42 @@ func TestReadPartitionMetadataRejects(t *testing.T) {
 		if _, found, err := readPartitionMetadata(d); !found || err == nil || !strings.Contains(err.Error(), "partition.metadata") {
 			t.Errorf("content %q: found %v err %v, want a malformed-file error", content, found, err)
 		}
+	}
+}
+
+// TestDescriptorLimit: topics and partitions that would not fit under the
+// open-file limit are refused up front with ErrDescriptorLimit and a message
+// naming the limit, instead of failing half-way with EMFILE.
+func TestDescriptorLimit(t *testing.T) {
+	b := openBroker(t, testConfig(t.TempDir()))
+	b.fdLimit = func() uint64 { return fdReserve + 10*filesPerSegment }
+	if _, err := b.CreateTopic(CreateTopicRequest{Name: "fits", Partitions: 8, ReplicationFactor: 1}); err != nil {
+		t.Fatalf("8 partitions under a limit for 10: %v", err)
+	}
+	_, err := b.CreateTopic(CreateTopicRequest{Name: "toomany", Partitions: 3, ReplicationFactor: 1})
+	if !errors.Is(err, ErrDescriptorLimit) || !strings.Contains(err.Error(), "ulimit -n") {
+		t.Fatalf("3 more partitions: err = %v, want ErrDescriptorLimit naming ulimit -n", err)
+	}
+	if b.Topic("toomany") != nil {
+		t.Fatal("a refused topic exists")
+	}
+	if err := b.CreatePartitions("fits", 11, false); !errors.Is(err, ErrDescriptorLimit) {
+		t.Fatalf("growing past the limit: err = %v, want ErrDescriptorLimit", err)
+	}
+	if err := b.CreatePartitions("fits", 10, false); err != nil {
+		t.Fatalf("growing to the limit: %v", err)
+	}
+}
+
+func TestCheckStartDescriptors(t *testing.T) {
+	if err := checkStartDescriptors(100, 0); err != nil {
+		t.Fatalf("unknown limit: %v", err)
+	}
+	if err := checkStartDescriptors(100, fdReserve+300); err != nil {
+		t.Fatalf("100 partitions, room for 100: %v", err)
+	}
+	err := checkStartDescriptors(10000, 20000)
+	if !errors.Is(err, ErrDescriptorLimit) || !strings.Contains(err.Error(), "20000") {
+		t.Fatalf("10000 partitions under 20000: err = %v, want ErrDescriptorLimit naming the limit", err)
 	}
 }

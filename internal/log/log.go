@@ -253,9 +253,12 @@ var fileSync = datasync
 // which for a directory is filesystem-specific. Kafka forces directories
 // the same way (FileChannel.force(true)).
 func (l *Log) syncDir() error {
-	d, err := os.Open(l.dir)
+	d, err := openDir(l.dir)
 	if err != nil {
-		return err
+		// No fsync was tried (typically EMFILE: out of descriptors), so
+		// the page cache is still trusted: callers retry later instead
+		// of failing the log (see dirOpenError).
+		return &dirOpenError{err}
 	}
 	defer d.Close()
 	l.syncs.Add(1)
@@ -269,6 +272,24 @@ func (l *Log) syncDir() error {
 	}
 	return dirSync(d)
 }
+
+// dirOpenError: the directory could not even be opened for its fsync. It
+// is not a failed fsync, so it does not take the Log offline; running out
+// of file descriptors must never look like a dying disk.
+type dirOpenError struct{ err error }
+
+func (e *dirOpenError) Error() string { return "open directory for fsync: " + e.err.Error() }
+func (e *dirOpenError) Unwrap() error { return e.err }
+
+// isDirOpenError reports whether err comes from a directory that could not
+// be opened for its fsync (no fsync was attempted).
+func isDirOpenError(err error) bool {
+	var d *dirOpenError
+	return errors.As(err, &d)
+}
+
+// openDir opens a directory for syncDir; tests swap it to inject EMFILE.
+var openDir = os.Open
 
 // dirSync is fsync(2) of a directory; the operation fuzzer swaps it for a
 // no-op, as it does fileSync.
@@ -634,7 +655,7 @@ func (l *Log) Flush() (flushedOffset int64, err error) {
 
 	l.flushMu.Lock()
 	l.flushing = false
-	if err != nil {
+	if err != nil && !isDirOpenError(err) {
 		l.flushErr = err
 	}
 	l.flushCond.Broadcast()
@@ -679,6 +700,13 @@ func (l *Log) syncRound() error {
 
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	if err != nil && isDirOpenError(err) {
+		// Nothing was fsynced wrongly: the segment's data is, but the
+		// directory entry of a new segment is not yet, so nothing is
+		// published and the next round tries the directory again.
+		l.mu.dirDirty = true
+		return err
+	}
 	if err != nil {
 		return l.failLocked(err)
 	}

@@ -996,3 +996,37 @@ func TestDirectoriesGetFsync(t *testing.T) {
 		t.Fatalf("directory syncs: %d through fdatasync, %d through fsync; want 0 and some", dirsToFile, dirsToDir)
 	}
 }
+
+// TestOutOfDescriptorsIsNotAStorageFailure: when the directory cannot even
+// be opened for its fsync (EMFILE), the flush fails but the log does not go
+// offline, and the next flush, with descriptors back, succeeds and makes
+// everything durable.
+func TestOutOfDescriptorsIsNotAStorageFailure(t *testing.T) {
+	defer func(orig func(string) (*os.File, error)) { openDir = orig }(openDir)
+	l := mustOpen(t, t.TempDir(), testOptions())
+	defer l.Close()
+	m := &model{}
+	fillLog(t, l, m, 2) // a new segment: the next flush must sync the directory
+	openDir = func(string) (*os.File, error) {
+		return nil, &os.PathError{Op: "open", Path: "dir", Err: syscall.EMFILE}
+	}
+	if _, err := l.Flush(); !errors.Is(err, syscall.EMFILE) {
+		t.Fatalf("Flush err = %v, want EMFILE", err)
+	}
+	if err := l.Failed(); err != nil {
+		t.Fatalf("out of descriptors took the log offline: %v", err)
+	}
+	if f := l.FlushedOffset(); f == l.LogEndOffset() {
+		t.Fatal("the flush published an offset whose new segment's directory entry was not synced")
+	}
+	if err := l.SetLogStartOffset(1); err == nil || l.Failed() != nil {
+		t.Fatalf("checkpoint without a directory handle: err %v, failed %v; want an error and a healthy log", err, l.Failed())
+	}
+	openDir = os.Open
+	if f, err := l.Flush(); err != nil || f != l.LogEndOffset() {
+		t.Fatalf("Flush with descriptors back = %d, %v; want %d, nil", f, err, l.LogEndOffset())
+	}
+	if _, _, err := l.Append(mkBatch(1, 1, 1)); err != nil {
+		t.Fatalf("Append after EMFILE: %v", err)
+	}
+}

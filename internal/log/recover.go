@@ -317,7 +317,7 @@ func (l *Log) writeOffsetFile(name string, off int64) error {
 		err = os.Rename(tmp, path)
 	}
 	if err == nil {
-		if err = l.syncDir(); err != nil {
+		if err = l.syncDir(); err != nil && !isDirOpenError(err) {
 			err = l.failLocked(fmt.Errorf("fsync dir after renaming %s: %w", name, err))
 		}
 	}

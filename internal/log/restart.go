@@ -230,7 +230,7 @@ func (l *Log) CheckpointRecoveryPoint() error {
 	}
 	l.mu.Unlock()
 	if err == nil {
-		if err = l.syncDir(); err != nil {
+		if err = l.syncDir(); err != nil && !isDirOpenError(err) {
 			// The directory may or may not hold the rename: fail-stop.
 			l.mu.Lock()
 			err = l.failLocked(fmt.Errorf("fsync dir after renaming %s: %w", recoveryPointFile, err))
