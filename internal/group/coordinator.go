@@ -98,6 +98,14 @@ type groupEntry struct {
 	timerAt  time.Time
 	waitJoin map[Waiter]chan joinOutcome
 	waitSync map[Waiter]chan syncOutcome
+	// pendingCommit is, per partition, the log offset of the newest
+	// commit appended but not yet applied. A commit is applied to the
+	// group only once durable (so OffsetFetch never shows an offset a
+	// crash could take back), and only if it is still the newest: a later
+	// commit or a tombstone for the partition (which deletes the entry)
+	// decides instead, so commits finishing out of order cannot go back
+	// in time and a deleted offset does not come back.
+	pendingCommit map[TopicPartition]int64
 }
 
 type joinOutcome struct {
@@ -292,14 +300,31 @@ func (c *Coordinator) removeLocked(e *groupEntry) {
 // under the group lock so the log holds the group's records in event order;
 // the caller flushes (outside the lock) before acknowledging.
 func (c *Coordinator) appendLocked(e *groupEntry, kvs []BuildRecord) error {
+	_, err := c.appendAtLocked(e, kvs)
+	return err
+}
+
+// appendAtLocked is appendLocked returning the log offset of the first
+// record written. REQUIRES: e.mu.
+func (c *Coordinator) appendAtLocked(e *groupEntry, kvs []BuildRecord) (int64, error) {
 	if len(kvs) == 0 {
-		return nil
+		return -1, nil
 	}
-	if _, err := e.part.Append(BuildBatch(c.clock.Now(), kvs), c.clock.Now()); err != nil {
+	res, err := e.part.Append(BuildBatch(c.clock.Now(), kvs), c.clock.Now())
+	if err != nil {
 		c.lg.Error("group coordinator: writing to __consumer_offsets failed", "group", e.g.ID, "err", err)
-		return fmt.Errorf("%w: write __consumer_offsets: %w", ErrCoordinatorNotAvailable, err)
+		return -1, fmt.Errorf("%w: write __consumer_offsets: %w", ErrCoordinatorNotAvailable, err)
 	}
-	return nil
+	return res.BaseOffset, nil
+}
+
+// notePendingLocked records a commit for tp appended at off and not yet
+// durable (see groupEntry.pendingCommit). REQUIRES: e.mu.
+func (e *groupEntry) notePendingLocked(tp TopicPartition, off int64) {
+	if e.pendingCommit == nil {
+		e.pendingCommit = make(map[TopicPartition]int64)
+	}
+	e.pendingCommit[tp] = off
 }
 
 // applyLocked carries out effects: writes the group metadata if asked,
@@ -332,6 +357,12 @@ func (c *Coordinator) applyLocked(e *groupEntry, eff Effects) {
 			s.Err = storeErr
 		}
 		ch <- syncOutcome{SyncResult: s.SyncResult, stored: eff.StoreGroup}
+	}
+	if storeErr != nil {
+		// The members were told; now undo what the write promised.
+		c.lg.Warn("group coordinator: storing group metadata failed; the group rebalances", "group", e.g.ID, "err", storeErr)
+		c.applyLocked(e, e.g.StoreFailed(c.clock.Now()))
+		return
 	}
 	c.armLocked(e)
 }
@@ -575,7 +606,8 @@ func (c *Coordinator) Commit(groupID string, r CommitRequest) (errs []error, wai
 		kvs = append(kvs, BuildRecord{Key: k, Value: v})
 		offs, tps = append(offs, o), append(tps, co.TP)
 	}
-	if err := c.appendLocked(e, kvs); err != nil {
+	pos, err := c.appendAtLocked(e, kvs)
+	if err != nil {
 		for i := range errs {
 			if errs[i] == nil {
 				errs[i] = err
@@ -583,12 +615,33 @@ func (c *Coordinator) Commit(groupID string, r CommitRequest) (errs []error, wai
 		}
 		return errs, wait
 	}
-	for i, tp := range tps {
-		e.g.SetOffset(tp, offs[i])
+	if len(kvs) == 0 {
+		return errs, wait
 	}
-	c.armLocked(e)
-	if len(kvs) > 0 {
-		wait = e.part.Flush
+	for _, tp := range tps {
+		e.notePendingLocked(tp, pos)
+	}
+	part := e.part
+	// The commits become visible only once durable (Kafka applies a
+	// pending commit when its append completes): see pendingCommit.
+	wait = func() error {
+		ferr := part.Flush()
+		e.mu.Lock()
+		defer e.mu.Unlock()
+		for i, tp := range tps {
+			if cur, ok := e.pendingCommit[tp]; !ok || cur != pos {
+				continue // superseded by a later commit or a tombstone
+			}
+			delete(e.pendingCommit, tp)
+			if ferr == nil {
+				e.g.SetOffset(tp, offs[i])
+			}
+		}
+		if ferr != nil {
+			return fmt.Errorf("%w: %w", ErrCoordinatorNotAvailable, ferr)
+		}
+		c.armLocked(e)
+		return nil
 	}
 	return errs, wait
 }
@@ -761,6 +814,15 @@ func (c *Coordinator) deleteLocked(e *groupEntry) error {
 		k, _ := EncodeOffset(e.g.ID, tp, nil)
 		kvs = append(kvs, BuildRecord{Key: k})
 	}
+	// Commits appended but not yet durable get their tombstone too, so a
+	// replay does not bring them back.
+	for tp := range e.pendingCommit {
+		if _, applied := e.g.Offset(tp); !applied {
+			k, _ := EncodeOffset(e.g.ID, tp, nil)
+			kvs = append(kvs, BuildRecord{Key: k})
+		}
+	}
+	clear(e.pendingCommit)
 	k, _ := EncodeGroup(e.g.ID, nil)
 	kvs = append(kvs, BuildRecord{Key: k})
 	if e.cg != nil {
@@ -825,6 +887,7 @@ func (c *Coordinator) DeleteOffsets(groupID string, tps []TopicPartition) (errs 
 	}
 	for _, tp := range del {
 		g.DeleteOffset(tp)
+		delete(e.pendingCommit, tp) // a commit still pending is older: it must not reappear
 	}
 	part := e.part
 	e.mu.Unlock()
@@ -867,12 +930,13 @@ func (c *Coordinator) ExpireOffsets() {
 		if err := c.appendLocked(e, kvs); err == nil {
 			for _, tp := range tps {
 				g.DeleteOffset(tp)
+				delete(e.pendingCommit, tp)
 			}
 			if len(tps) > 0 {
 				flush[e.part] = true
 				c.lg.Info("expired committed offsets", "group", g.ID, "partitions", len(tps))
 			}
-			if g.State() == Empty && g.NumOffsets() == 0 && len(g.pending) == 0 && (e.cg == nil || e.cg.NumMembers() == 0) {
+			if g.State() == Empty && g.NumOffsets() == 0 && len(g.pending) == 0 && len(e.pendingCommit) == 0 && (e.cg == nil || e.cg.NumMembers() == 0) {
 				if err := c.deleteLocked(e); err == nil {
 					flush[e.part] = true
 				}
@@ -908,10 +972,40 @@ type loadedGroup struct {
 }
 
 // load replays every __consumer_offsets partition and installs the groups
-// it finds. Bad records are skipped with a warning; a partition that
-// cannot be read leaves its groups out (logged), it does not stop the
-// broker.
+// it finds. Bad records are skipped with a warning; a partition that cannot
+// be read fails the attempt, which is retried with backoff while requests
+// get ErrLoadInProgress: groups are never served without their commits.
 func (c *Coordinator) load(parts []Partition) {
+	backoff := loadRetryBackoff
+	for attempt := 1; ; attempt++ {
+		err := c.loadOnce(parts)
+		if err == nil || c.ctx.Err() != nil {
+			return
+		}
+		// Marking the groups loaded without their commits would make
+		// every consumer reset its position: keep answering
+		// COORDINATOR_LOAD_IN_PROGRESS (clients retry) and try again.
+		c.lg.Error("group coordinator: loading __consumer_offsets failed; group requests get COORDINATOR_LOAD_IN_PROGRESS until a retry succeeds (check the broker's disk and log)",
+			"attempt", attempt, "retry_in", backoff, "err", err)
+		select {
+		case <-c.ctx.Done():
+			return
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, maxLoadRetryBackoff)
+	}
+}
+
+// loadRetryBackoff and maxLoadRetryBackoff bound the retries of a failed
+// load (doubling in between).
+const (
+	loadRetryBackoff    = 100 * time.Millisecond
+	maxLoadRetryBackoff = 10 * time.Second
+)
+
+// loadOnce replays every partition and, only if all could be read, installs
+// the groups and marks the coordinator loaded.
+func (c *Coordinator) loadOnce(parts []Partition) error {
 	start := time.Now()
 	found := make(map[string]*loadedGroup)
 	get := func(id string) *loadedGroup {
@@ -953,10 +1047,10 @@ func (c *Coordinator) load(parts []Partition) {
 	consumers := newConsumerLoader(c.consumerLimits())
 	for i, p := range parts {
 		if c.ctx.Err() != nil {
-			return
+			return c.ctx.Err()
 		}
 		if err := replayPartition(p, apply, consumers.apply, warn); err != nil {
-			c.lg.Error("group coordinator: replaying __consumer_offsets stopped early", "partition", i, "err", err)
+			return fmt.Errorf("replay __consumer_offsets-%d: %w", i, err)
 		}
 	}
 	now := c.clock.Now()
@@ -1001,6 +1095,7 @@ func (c *Coordinator) load(parts []Partition) {
 		e.mu.Unlock()
 	}
 	c.lg.Info("group coordinator loaded __consumer_offsets", "groups", len(found), "skipped_records", warned, "took", time.Since(start))
+	return nil
 }
 
 // replayPartition reads p from its start to its high watermark.

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -112,6 +113,51 @@ type harness struct {
 	c     *Coordinator
 	// exists: the topic was "created" (Ensure) before.
 	exists bool
+	// faults are injected into every partition the coordinator gets.
+	faults faults
+}
+
+// faults make the coordinator's partitions misbehave: reads or appends fail
+// while set, and a flush waits for flushGate (if set) then returns
+// flushErr.
+type faults struct {
+	failRead   atomic.Bool
+	failAppend atomic.Bool
+	mu         sync.Mutex
+	flushGate  chan struct{}
+	flushErr   error
+}
+
+type faultPart struct {
+	*partition.Partition
+	f *faults
+}
+
+func (p *faultPart) Read(offset int64, maxBytes int, minOne bool) (partition.ReadResult, error) {
+	if p.f.failRead.Load() {
+		return partition.ReadResult{}, errors.New("injected read error")
+	}
+	return p.Partition.Read(offset, maxBytes, minOne)
+}
+
+func (p *faultPart) Append(b []byte, now time.Time) (partition.AppendResult, error) {
+	if p.f.failAppend.Load() {
+		return partition.AppendResult{}, errors.New("injected write error")
+	}
+	return p.Partition.Append(b, now)
+}
+
+func (p *faultPart) Flush() error {
+	p.f.mu.Lock()
+	gate, ferr := p.f.flushGate, p.f.flushErr
+	p.f.mu.Unlock()
+	if gate != nil {
+		<-gate
+	}
+	if ferr != nil {
+		return ferr
+	}
+	return p.Partition.Flush()
 }
 
 func newHarness(t *testing.T) *harness {
@@ -131,7 +177,7 @@ func (h *harness) open() {
 			h.exists = true
 			ps := make([]Partition, len(h.parts))
 			for i, p := range h.parts {
-				ps[i] = p
+				ps[i] = &faultPart{Partition: p, f: &h.faults}
 			}
 			return ps, nil
 		},
@@ -343,4 +389,115 @@ func TestPartitionFor(t *testing.T) {
 	if got := PartitionFor("hello", 50); got != 99162322%50 {
 		t.Errorf("PartitionFor(hello) = %d", got)
 	}
+}
+
+// TestLoadFailureIsRetriedNotSkipped: a __consumer_offsets partition that
+// cannot be read at start leaves the coordinator loading (requests get
+// ErrLoadInProgress, which clients retry) instead of serving groups without
+// their commits; once reads work again the retry loads everything.
+func TestLoadFailureIsRetriedNotSkipped(t *testing.T) {
+	h := newHarness(t)
+	tp := TopicPartition{Topic: "t", Partition: 0}
+	if err := h.commit("g", -1, "", tp, 42); err != nil {
+		t.Fatal(err)
+	}
+	h.close()
+	h.faults.failRead.Store(true)
+	h.open()
+	time.Sleep(300 * time.Millisecond) // a few failed attempts
+	if _, err := h.c.FetchOffsets("g", []TopicPartition{tp}, false); !errors.Is(err, ErrLoadInProgress) {
+		t.Fatalf("OffsetFetch during a failing load: err = %v, want ErrLoadInProgress", err)
+	}
+	errs, _ := h.c.Commit("g", CommitRequest{Generation: -1, Offsets: []CommitOffset{{TP: tp, Offset: 1, LeaderEpoch: -1}}})
+	if !errors.Is(errs[0], ErrLoadInProgress) {
+		t.Fatalf("OffsetCommit during a failing load: err = %v, want ErrLoadInProgress", errs[0])
+	}
+	if err := h.c.Ensure(); !errors.Is(err, ErrLoadInProgress) {
+		t.Fatalf("Ensure (FindCoordinator) during a failing load: err = %v, want ErrLoadInProgress", err)
+	}
+	h.faults.failRead.Store(false)
+	h.waitLoaded()
+	if f := h.fetch("g", tp); !f.Found || f.Offset.Offset != 42 {
+		t.Fatalf("after the retry: %+v, want the committed 42", f)
+	}
+}
+
+// TestCommitVisibleOnlyWhenDurable: OffsetFetch does not show a commit
+// until its fsync has returned, and a commit whose fsync fails is never
+// shown (and is answered with an error).
+func TestCommitVisibleOnlyWhenDurable(t *testing.T) {
+	h := newHarness(t)
+	tp := TopicPartition{Topic: "t", Partition: 1}
+	if err := h.commit("g", -1, "", tp, 5); err != nil {
+		t.Fatal(err)
+	}
+	gate := make(chan struct{})
+	h.faults.mu.Lock()
+	h.faults.flushGate = gate
+	h.faults.mu.Unlock()
+	errs, wait := h.c.Commit("g", CommitRequest{Generation: -1, Offsets: []CommitOffset{{TP: tp, Offset: 6, LeaderEpoch: -1}}})
+	if errs[0] != nil {
+		t.Fatal(errs[0])
+	}
+	done := make(chan error, 1)
+	go func() { done <- wait() }()
+	time.Sleep(20 * time.Millisecond)
+	if f := h.fetch("g", tp); f.Offset.Offset != 5 {
+		t.Fatalf("while the commit's fsync runs: offset %d, want the durable 5", f.Offset.Offset)
+	}
+	close(gate)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if f := h.fetch("g", tp); f.Offset.Offset != 6 {
+		t.Fatalf("after the fsync: offset %d, want 6", f.Offset.Offset)
+	}
+
+	h.faults.mu.Lock()
+	h.faults.flushGate, h.faults.flushErr = nil, errors.New("injected EIO")
+	h.faults.mu.Unlock()
+	if err := h.commit("g", -1, "", tp, 7); !errors.Is(err, ErrCoordinatorNotAvailable) {
+		t.Fatalf("commit whose fsync failed: err = %v, want ErrCoordinatorNotAvailable", err)
+	}
+	if f := h.fetch("g", tp); f.Offset.Offset != 6 {
+		t.Fatalf("after a failed fsync: offset %d, want 6 (the failed commit must not show)", f.Offset.Offset)
+	}
+}
+
+// TestFailedGroupStoreRebalances: when writing the leader's assignment
+// fails, the members get the error, and the group does not stay Stable with
+// an assignment that was never stored: it rebalances.
+func TestFailedGroupStoreRebalances(t *testing.T) {
+	h := newHarness(t)
+	ctx := context.Background()
+	req := JoinRequest{ClientID: "c", ProtocolType: "consumer", Protocols: []Protocol{{Name: "range", Metadata: []byte("md")}},
+		SessionTimeout: 10 * time.Second, RebalanceTimeout: 20 * time.Second}
+	wait := h.c.Join("g", req)
+	h.clock.Advance(0)
+	r := wait(ctx)
+	if r.Err != nil {
+		t.Fatalf("join: %+v", r)
+	}
+	h.faults.failAppend.Store(true)
+	s := h.c.Sync("g", SyncRequest{MemberID: r.MemberID, Generation: r.Generation,
+		Assignments: map[string][]byte{r.MemberID: []byte("assigned")}})(ctx)
+	if !errors.Is(s.Err, ErrCoordinatorNotAvailable) {
+		t.Fatalf("sync whose store failed: %+v, want ErrCoordinatorNotAvailable", s)
+	}
+	d, err := h.c.Describe("g")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d.State != PreparingRebalance {
+		t.Fatalf("group state %v after a failed store, want PreparingRebalance", d.State)
+	}
+	for _, m := range d.Members {
+		if len(m.Assignment) != 0 {
+			t.Fatalf("member %s keeps an assignment that was never stored", m.MemberID)
+		}
+	}
+	if err := h.c.Heartbeat("g", r.MemberID, "", r.Generation); !errors.Is(err, ErrRebalanceInProgress) {
+		t.Fatalf("heartbeat after the failed store: %v, want ErrRebalanceInProgress (rejoin)", err)
+	}
+	h.faults.failAppend.Store(false)
 }

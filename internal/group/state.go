@@ -803,6 +803,26 @@ func (g *Group) Sync(now time.Time, r SyncRequest) Effects {
 	return e
 }
 
+// StoreFailed is called when writing the group's metadata failed after an
+// event that changed it (a SyncGroup leader's assignment, a static member's
+// rejoin): the members were answered with the error, and, as Kafka's
+// coordinator does, the assignments that never became durable are dropped
+// and a group with members rebalances, so that they rejoin and the next
+// generation's metadata is written.
+func (g *Group) StoreFailed(now time.Time) Effects {
+	var e Effects
+	if g.state == Dead || g.state == Empty || len(g.members) == 0 {
+		return e
+	}
+	for _, m := range g.members {
+		m.Assignment = nil
+	}
+	if g.state != PreparingRebalance {
+		g.prepareRebalance(now, &e)
+	}
+	return e
+}
+
 func (g *Group) anyNeedsSync() bool {
 	for _, m := range g.members {
 		if m.needsSync {
