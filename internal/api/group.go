@@ -45,7 +45,7 @@ import (
 )
 
 // offsetsTopic is Kafka's internal topic for group state.
-const offsetsTopic = "__consumer_offsets"
+const offsetsTopic = broker.OffsetsTopicName
 
 // groupEntries starts the group coordinator (closed with the broker) and
 // declares the group APIs.
@@ -83,33 +83,13 @@ func (a *API) groupEntries() []entry {
 	}
 }
 
-// offsetsPartitions returns __consumer_offsets' partitions, creating the
-// topic (compacted, 100 MiB segments, offsets.topic.num.partitions) when
-// create is set, as Kafka does on the first FindCoordinator.
+// offsetsPartitions hands the coordinator __consumer_offsets' partitions
+// from the broker (which creates the topic when asked): wiring only, the
+// coordinator's dependency points down to the broker.
 func (a *API) offsetsPartitions(create bool) ([]group.Partition, error) {
-	t := a.b.Topic(offsetsTopic)
-	if t == nil && create {
-		cfg := a.b.Config()
-		var err error
-		t, err = a.b.CreateTopic(broker.CreateTopicRequest{
-			Name:       offsetsTopic,
-			Partitions: cfg.OffsetsTopicNumPartitions,
-			// One broker: offsets.topic.replication.factor can only be
-			// met as 1 (Kafka would refuse to create the topic and
-			// answer COORDINATOR_NOT_AVAILABLE forever).
-			ReplicationFactor: 1,
-			Configs:           map[string]string{"cleanup.policy": "compact", "segment.bytes": "104857600"},
-			Internal:          true,
-		})
-		if errors.Is(err, broker.ErrTopicExists) {
-			t, err = a.b.Topic(offsetsTopic), nil
-		}
-		if err != nil {
-			return nil, err
-		}
-	}
-	if t == nil {
-		return nil, nil
+	t, err := a.b.OffsetsTopic(create)
+	if t == nil || err != nil {
+		return nil, err
 	}
 	ps := make([]group.Partition, len(t.Partitions))
 	for i, p := range t.Partitions {

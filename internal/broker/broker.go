@@ -339,6 +339,35 @@ func (b *Broker) CreateTopic(req CreateTopicRequest) (*Topic, error) {
 	return t, nil
 }
 
+// OffsetsTopicName is Kafka's internal topic for consumer group state.
+const OffsetsTopicName = "__consumer_offsets"
+
+// OffsetsTopic returns __consumer_offsets, creating it (compacted, 100 MiB
+// segments, offsets.topic.num.partitions partitions) when create is set, as
+// Kafka does on the first FindCoordinator. Without create it returns nil,
+// nil if the topic does not exist. The group coordinator gets it through
+// this, from below, never by calling back up into the API layer.
+func (b *Broker) OffsetsTopic(create bool) (*Topic, error) {
+	t := b.Topic(OffsetsTopicName)
+	if t != nil || !create {
+		return t, nil
+	}
+	t, err := b.CreateTopic(CreateTopicRequest{
+		Name:       OffsetsTopicName,
+		Partitions: b.cfg.OffsetsTopicNumPartitions,
+		// One broker: offsets.topic.replication.factor can only be met
+		// as 1 (Kafka would refuse to create the topic and answer
+		// COORDINATOR_NOT_AVAILABLE forever).
+		ReplicationFactor: 1,
+		Configs:           map[string]string{"cleanup.policy": "compact", "segment.bytes": "104857600"},
+		Internal:          true,
+	})
+	if errors.Is(err, ErrTopicExists) {
+		return b.Topic(OffsetsTopicName), nil
+	}
+	return t, err
+}
+
 // checkCollision refuses names that differ only in '.' vs '_' from an
 // existing topic, as Kafka does (they collide in metric names).
 func (b *Broker) checkCollision(name string) error {

@@ -72,6 +72,9 @@ type Coordinator struct {
 
 	nextWaiter atomic.Uint64
 
+	// ensureMu serialises the creation of __consumer_offsets (Ensure).
+	ensureMu sync.Mutex
+
 	mu struct {
 		sync.RWMutex
 		// parts is __consumer_offsets once it exists; nil before.
@@ -212,15 +215,21 @@ func (c *Coordinator) Ensure() error {
 	case loading:
 		return ErrLoadInProgress
 	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.mu.loaded {
+	// Creating the topic writes files and metadata: it runs under
+	// ensureMu (one creation at a time), not c.mu, so lookups of other
+	// groups are not held up behind the disk. Lock order: ensureMu ->
+	// broker.adminMu (inside OffsetsTopic), then c.mu to install.
+	c.ensureMu.Lock()
+	defer c.ensureMu.Unlock()
+	c.mu.RLock()
+	loaded, loading = c.mu.loaded, c.mu.loading
+	c.mu.RUnlock()
+	switch {
+	case loaded:
 		return nil
-	}
-	if c.mu.loading {
+	case loading:
 		return ErrLoadInProgress
-	}
-	if c.ctx.Err() != nil {
+	case c.ctx.Err() != nil:
 		return ErrCoordinatorNotAvailable
 	}
 	parts, err := c.cfg.OffsetsTopic(true)
@@ -230,7 +239,11 @@ func (c *Coordinator) Ensure() error {
 	if len(parts) == 0 {
 		return fmt.Errorf("%w: __consumer_offsets has no partitions", ErrCoordinatorNotAvailable)
 	}
-	c.mu.parts, c.mu.loaded = parts, true
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.mu.loaded && !c.mu.loading {
+		c.mu.parts, c.mu.loaded = parts, true
+	}
 	return nil
 }
 

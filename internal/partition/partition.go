@@ -77,7 +77,8 @@ type Partition struct {
 
 	// mu serialises appends together with the producer-state checks they
 	// depend on. Lock order: Partition.mu -> log's internal mutex.
-	// It is never held across an fsync.
+	// Appends never hold it across an fsync; Close and TruncateTo do (see
+	// internal/LOCKING.md).
 	mu        sync.Mutex
 	producers producers // guarded by mu
 	cfg       Config    // guarded by mu (topic configs change at runtime)
