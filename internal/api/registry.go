@@ -56,9 +56,7 @@ func New(b *broker.Broker, lg *slog.Logger, advertised func() (string, int32)) *
 	a := &API{b: b, lg: lg, now: time.Now, advertised: advertised,
 		sessions: newSessionCache(defaultSessionSlots, defaultSessionEvictAfter, defaultSessionExpireAfter)}
 	a.table = make(map[int16]entry)
-	// The supported range of every API: all versions kmsg knows, including
-	// the old ones Kafka 4.0 dropped (kafka-python 2.0.2, old librdkafka and
-	// kafka-go still send them).
+	// The supported range of every API is declared in supportedVersions.
 	for _, e := range []entry{
 		{key: kmsg.ApiVersions, fn: a.handleApiVersions},
 		{key: kmsg.Metadata, fn: a.handleMetadata},
@@ -89,11 +87,15 @@ func New(b *broker.Broker, lg *slog.Logger, advertised func() (string, int32)) *
 // (internal/web: the console and group lag metrics).
 func (a *API) Groups() *group.Coordinator { return a.groups }
 
-// register adds e with the full kmsg version range unless set.
+// register adds e with its declared version range (supportedVersions). An
+// API without one is a programming error, caught by every test that starts
+// a broker.
 func (a *API) register(e entry) {
-	if e.max == 0 {
-		e.max = kmsg.RequestForKey(int16(e.key)).MaxVersion()
+	v, ok := supportedVersions[e.key]
+	if !ok {
+		panic(fmt.Sprintf("api: %s has a handler but no declared version range in supportedVersions", kmsg.NameForKey(int16(e.key))))
 	}
+	e.min, e.max = v.min, v.max
 	a.table[int16(e.key)] = e
 }
 

@@ -17,8 +17,6 @@ import (
 
 	"github.com/samsa-io/samsa"
 	"github.com/twmb/franz-go/pkg/kadm"
-	"github.com/twmb/franz-go/pkg/kgo"
-	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 // startBroker starts a broker for one test and closes it at cleanup;
@@ -42,37 +40,6 @@ func startBroker(t *testing.T, props map[string]string) string {
 		}
 	})
 	return b.Addr()
-}
-
-// requireAPIs skips the test when the broker does not advertise every
-// key in ApiVersions: the broker grows its API set handler by handler, and
-// a command against a missing API fails for that reason, not the CLI's.
-func requireAPIs(t *testing.T, addr string, keys ...kmsg.Key) {
-	t.Helper()
-	cl, err := kgo.NewClient(kgo.SeedBrokers(addr))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	resp, err := kmsg.NewPtrApiVersionsRequest().RequestWith(ctx, cl)
-	if err != nil {
-		t.Fatalf("ApiVersions: %v", err)
-	}
-	have := map[int16]bool{}
-	for _, k := range resp.ApiKeys {
-		have[k.ApiKey] = true
-	}
-	var missing []string
-	for _, k := range keys {
-		if !have[int16(k)] {
-			missing = append(missing, kmsg.NameForKey(int16(k)))
-		}
-	}
-	if len(missing) > 0 {
-		t.Skipf("broker does not implement %s yet; this test needs it", strings.Join(missing, ", "))
-	}
 }
 
 // cli runs one command against addr and fails the test unless it exits 0.
@@ -128,8 +95,6 @@ func tableRows(s string) map[string][]string {
 
 func TestTopicLifecycle(t *testing.T) {
 	addr := startBroker(t, nil)
-	requireAPIs(t, addr, kmsg.CreateTopics, kmsg.DeleteTopics, kmsg.DescribeConfigs,
-		kmsg.IncrementalAlterConfigs, kmsg.CreatePartitions)
 
 	out, _ := cli(t, addr, "", "topic", "create", "orders", "-p", "3", "-r", "1", "-c", "retention.ms=3600000")
 	if !strings.Contains(out, "created topic orders (partitions 3, replicas 1)") {
@@ -216,7 +181,6 @@ func TestProduceConsume(t *testing.T) {
 	// partitions: this needs no admin API, only Metadata, Produce, Fetch
 	// and ListOffsets.
 	addr := startBroker(t, map[string]string{"num.partitions": "4", "auto.create.topics.enable": "true"})
-	requireAPIs(t, addr, kmsg.Metadata, kmsg.Produce, kmsg.Fetch, kmsg.ListOffsets)
 
 	input := "alice:login\nbob:logout\ncarol:login\nalice:logout\nno-key-line\n"
 	_, errOut := cli(t, addr, input, "produce", "events", "-k", ":", "-H", "src=cli", "-H", "trace=1")
@@ -313,7 +277,6 @@ func TestProduceConsume(t *testing.T) {
 
 func TestProduceOptionsEndToEnd(t *testing.T) {
 	addr := startBroker(t, map[string]string{"num.partitions": "3", "auto.create.topics.enable": "true"})
-	requireAPIs(t, addr, kmsg.Metadata, kmsg.Produce, kmsg.Fetch, kmsg.ListOffsets)
 
 	// Every codec and acks level, all forced into partition 2; the
 	// consumer must see them in order with values intact.
@@ -352,7 +315,6 @@ func TestProduceOptionsEndToEnd(t *testing.T) {
 // line must point at -k, since kgo drops the broker's reason.
 func TestProduceKeylessToCompacted(t *testing.T) {
 	addr := startBroker(t, nil)
-	requireAPIs(t, addr, kmsg.CreateTopics, kmsg.Produce)
 	cli(t, addr, "", "topic", "create", "users", "-c", "cleanup.policy=compact")
 
 	code, _, errOut := runCLI(t, "alice\n", "-b", addr, "--timeout", "5s", "produce", "users")
@@ -372,8 +334,6 @@ func TestProduceKeylessToCompacted(t *testing.T) {
 
 func TestConsumeGroupCommits(t *testing.T) {
 	addr := startBroker(t, map[string]string{"num.partitions": "1", "auto.create.topics.enable": "true"})
-	requireAPIs(t, addr, kmsg.FindCoordinator, kmsg.JoinGroup, kmsg.SyncGroup, kmsg.Heartbeat,
-		kmsg.LeaveGroup, kmsg.OffsetCommit, kmsg.OffsetFetch)
 	cli(t, addr, "a\nb\nc\n", "produce", "jobs")
 
 	out, _ := cli(t, addr, "", "consume", "jobs", "-g", "workers", "-e", "-n", "2")
@@ -486,7 +446,6 @@ func (b *syncBuffer) String() string {
 // was interrupted. Before readLines, the read blocked until more input.
 func TestProduceInterrupt(t *testing.T) {
 	addr := startBroker(t, map[string]string{"num.partitions": "1", "auto.create.topics.enable": "true"})
-	requireAPIs(t, addr, kmsg.Metadata, kmsg.Produce, kmsg.Fetch, kmsg.ListOffsets)
 
 	stdin, typing := io.Pipe()
 	defer typing.Close()
@@ -529,7 +488,6 @@ func TestProduceInterrupt(t *testing.T) {
 // records produced while it waits are printed.
 func TestConsumeInterrupt(t *testing.T) {
 	addr := startBroker(t, map[string]string{"num.partitions": "1", "auto.create.topics.enable": "true"})
-	requireAPIs(t, addr, kmsg.Metadata, kmsg.Produce, kmsg.Fetch, kmsg.ListOffsets)
 	cli(t, addr, "first\n", "produce", "live")
 
 	root := NewRootCommand("test")

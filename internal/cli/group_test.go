@@ -11,7 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -227,10 +226,6 @@ func TestGroupCommands(t *testing.T) {
 		"num.partitions":                   "3",
 		"auto.create.topics.enable":        "true",
 	})
-	requireAPIs(t, addr, kmsg.FindCoordinator, kmsg.JoinGroup, kmsg.SyncGroup, kmsg.Heartbeat,
-		kmsg.LeaveGroup, kmsg.OffsetCommit, kmsg.OffsetFetch, kmsg.ListGroups, kmsg.DescribeGroups,
-		kmsg.DeleteGroups)
-	requireListGroups(t, addr)
 	groupScenario(t, addr)
 }
 
@@ -244,22 +239,6 @@ func TestGroupCommandsKfake(t *testing.T) {
 	}
 	t.Cleanup(c.Close)
 	groupScenario(t, c.ListenAddrs()[0])
-}
-
-// requireListGroups skips when the broker advertises the group APIs but
-// cannot answer ListGroups yet (the coordinator is still being built).
-func requireListGroups(t *testing.T, addr string) {
-	t.Helper()
-	cl, err := kgo.NewClient(kgo.SeedBrokers(addr))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	if _, err := kadm.NewClient(cl).ListGroups(ctx); err != nil {
-		t.Skipf("broker does not support consumer groups yet (ListGroups: %v); this test needs them", err)
-	}
 }
 
 // lagRow is one row of describe's per-partition table.

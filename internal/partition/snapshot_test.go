@@ -24,7 +24,7 @@ func produce(t *testing.T, p *Partition, pid int64, seq int32, n int) AppendResu
 	return res
 }
 
-func snapshotFiles(t *testing.T, dir string) []int64 {
+func snapshotFiles(t testing.TB, dir string) []int64 {
 	t.Helper()
 	offs, err := listSnapshots(dir)
 	if err != nil {

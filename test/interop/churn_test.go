@@ -77,7 +77,6 @@ func TestGroupChurn(t *testing.T) {
 	// broker's floor (6s by default) is lowered to allow them.
 	p := startBroker(t, t.TempDir(), "--set", "group.initial.rebalance.delay.ms=0",
 		"--set", "group.min.session.timeout.ms=1000")
-	needGroups(t, p)
 	const topic, group, parts = "churn", "churn", 6
 	const total, rate = 4500, 500 // ~9s of records
 	const sessionMs = 3000

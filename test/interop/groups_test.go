@@ -391,7 +391,6 @@ func TestKafkaPythonGroupOfThree(t *testing.T) {
 	t.Parallel()
 	needPython(t, "kafka")
 	p := startBroker(t, t.TempDir(), fastGroups...)
-	needGroups(t, p)
 	const topic, group, parts = "kp-group", "kp-three", 6
 	const n, more = 600, 300
 	createTopic(t, p, topic, parts)
@@ -496,7 +495,6 @@ func TestConfluentGroupConsumer(t *testing.T) {
 	t.Parallel()
 	needPython(t, "confluent_kafka")
 	p := startBroker(t, t.TempDir(), fastGroups...)
-	needGroups(t, p)
 	const topic, group = "ck-group", "ck-group"
 	const n, more = 200, 50
 	createTopic(t, p, topic, 4)
@@ -777,7 +775,6 @@ func paceProducer(ctx context.Context, t *testing.T, cl *kgo.Client, topic strin
 func TestFranzGoCooperativeSticky(t *testing.T) {
 	t.Parallel()
 	p := startBroker(t, t.TempDir(), fastGroups...)
-	needGroups(t, p)
 	const topic, group, parts = "coop", "coop", 6
 	const total, rate = 3000, 1000
 	createTopic(t, p, topic, parts)
@@ -902,14 +899,13 @@ func (c *requestCounter) count(key kmsg.Key) int {
 // protocol (ServerSideBalancer): the broker assigns partitions through
 // ConsumerGroupHeartbeat, no JoinGroup is sent, the partitions are split
 // between two members, every record is processed once and the commits
-// reach the end. It skips until the broker lists ConsumerGroupHeartbeat in
-// ApiVersions.
+// reach the end.
 func TestFranzGoKIP848(t *testing.T) {
 	t.Parallel()
 	p := startBroker(t, t.TempDir(), fastGroups...)
 	maxV, ok := apiMaxVersion(t, p, kmsg.ConsumerGroupHeartbeat)
 	if !ok {
-		t.Skip("needs KIP-848: the broker does not list ConsumerGroupHeartbeat (key 68) in ApiVersions")
+		t.Fatal("the broker does not list ConsumerGroupHeartbeat (key 68, KIP-848) in ApiVersions")
 	}
 	if maxV < 1 {
 		// franz-go pins the new protocol to v1 (Kafka 4.0's, client-chosen
@@ -1011,7 +1007,6 @@ func consumeGroupOnce(t *testing.T, p *proc, topic, group string, want int) ([]*
 func TestGroupSurvivesBrokerRestart(t *testing.T) {
 	t.Parallel()
 	p := startBroker(t, t.TempDir())
-	needGroups(t, p)
 	const topic, group, parts, batch = "restart-group", "restart-group", 3, 150
 	createTopic(t, p, topic, parts)
 

@@ -44,7 +44,6 @@ func TestKafkaGo(t *testing.T) {
 		}
 	})
 	t.Run("Group", func(t *testing.T) {
-		needGroups(t, p)
 		kafkaGoGroup(t, p)
 	})
 }

@@ -194,7 +194,6 @@ func TestKafkajs(t *testing.T) {
 	})
 
 	t.Run("Group", func(t *testing.T) {
-		needGroups(t, p)
 		const topic, group, n = "kjs-group", "kjs-group", 400
 		byOp := runKafkajs(t, node, 120*time.Second, p.Addr, "group", topic, group, fmt.Sprint(n))
 

@@ -184,7 +184,6 @@ func TestConfluentKafka(t *testing.T) {
 	}
 
 	t.Run("group", func(t *testing.T) {
-		needGroups(t, p)
 		const topic = "ck-group"
 		acks := parseLines(t, runPy(t, pyTimeout, "ck_client.py", "produce", p.Addr, topic, strconv.Itoa(n), "lz4"))
 		got := parseLines(t, runPy(t, pyTimeout, "ck_client.py", "consume", p.Addr, topic, strconv.Itoa(n), "group:ck-interop"))

@@ -33,7 +33,6 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
-	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 // samsaBin is the binary TestMain built; empty if the build failed.
@@ -331,35 +330,6 @@ func (p *proc) client(t *testing.T, opts ...kgo.Opt) *kgo.Client {
 	}
 	t.Cleanup(cl.Close)
 	return cl
-}
-
-// needGroups skips the test with "needs consumer groups: ..." unless the
-// broker answers FindCoordinator for a group without error. Until groups
-// land the broker closes the connection on that API key, which shows up
-// here as a request error.
-func needGroups(t *testing.T, p *proc) {
-	t.Helper()
-	cl, err := kgo.NewClient(kgo.SeedBrokers(p.Addr), kgo.RequestRetries(0))
-	if err != nil {
-		t.Fatalf("kgo client: %v", err)
-	}
-	defer cl.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	req := kmsg.NewPtrFindCoordinatorRequest()
-	req.CoordinatorKey = "interop-probe"
-	req.CoordinatorKeys = []string{"interop-probe"}
-	resp, err := req.RequestWith(ctx, cl)
-	if err != nil {
-		t.Skipf("needs consumer groups: FindCoordinator failed: %v", err)
-	}
-	code := resp.ErrorCode
-	if len(resp.Coordinators) > 0 {
-		code = resp.Coordinators[0].ErrorCode
-	}
-	if code != 0 {
-		t.Skipf("needs consumer groups: FindCoordinator answered error code %d", code)
-	}
 }
 
 // runPy runs a Python script from py/ with /usr/bin/python3, bounded by

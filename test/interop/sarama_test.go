@@ -125,7 +125,6 @@ func TestSarama(t *testing.T) {
 			t.Run("SyncProducer", func(t *testing.T) { saramaSync(t, addrs, sv.v) })
 			t.Run("AsyncProducer", func(t *testing.T) { saramaAsync(t, addrs, sv.v) })
 			t.Run("ConsumerGroup", func(t *testing.T) {
-				needGroups(t, p)
 				saramaGroup(t, addrs, sv.v)
 			})
 		})
