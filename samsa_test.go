@@ -414,7 +414,7 @@ func rawRequest(t *testing.T, b *samsa.Broker, req kmsg.Request) kmsg.Response {
 	if _, err := c.Write(wire.AppendRequest(nil, 5, &id, req)); err != nil {
 		t.Fatal(err)
 	}
-	frame, err := wire.ReadFrame(c, 1<<24, nil)
+	frame, _, err := wire.ReadFrame(c, 1<<24, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -442,7 +442,7 @@ func TestApiVersionsUnknownVersion(t *testing.T) {
 	// key 18, version 99, correlation 7, client id "c", empty tags, body.
 	msg := []byte{0, 18, 0, 99, 0, 0, 0, 7, 0, 1, 'c', 0, 0, 0, 0}
 	c.Write(append(binary.BigEndian.AppendUint32(nil, uint32(len(msg))), msg...))
-	frame, err := wire.ReadFrame(c, 1<<20, nil)
+	frame, _, err := wire.ReadFrame(c, 1<<20, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

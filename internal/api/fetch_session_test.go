@@ -375,7 +375,7 @@ func (rc *rawConn) do(req kmsg.Request) kmsg.Response {
 	if _, err := rc.c.Write(wire.AppendRequest(nil, rc.corr, &id, req)); err != nil {
 		rc.t.Fatal(err)
 	}
-	frame, err := wire.ReadFrame(rc.c, 1<<24, nil)
+	frame, _, err := wire.ReadFrame(rc.c, 1<<24, nil)
 	if err != nil {
 		rc.t.Fatal(err)
 	}

@@ -443,9 +443,13 @@ func IsConsumerRecordKey(key []byte) bool {
 	return v >= keyConsumerGroupMetadata && v <= keyConsumerGroupCurrentAssignmnt
 }
 
-// DecodeAllBatches is DecodeBatches for replay: classic records go to fn,
-// consumer group records to cfn.
-func DecodeAllBatches(b []byte, fn func(StoredRecord), cfn func(ConsumerRecord), warn func(error)) (next int64, err error) {
+// DecodeBatches decodes the __consumer_offsets records in b (v2 batches as
+// a Read returns them) for replay: classic group and offset records go to
+// fn, consumer group (KIP-848) records to cfn. A record that does not decode
+// is reported to warn and skipped, as is the rest of a batch whose records
+// are corrupt; control batches are skipped. next is the offset after the
+// last batch (-1 if none); err is a framing error of b itself.
+func DecodeBatches(b []byte, fn func(StoredRecord), cfn func(ConsumerRecord), warn func(error)) (next int64, err error) {
 	next = -1
 	err = record.Split(b, func(h record.BatchHeader, batch []byte) error {
 		next = h.NextOffset()

@@ -1126,7 +1126,7 @@ func replayPartition(p Partition, fn func(StoredRecord), cfn func(ConsumerRecord
 		if len(res.Records) == 0 {
 			return nil
 		}
-		next, err := DecodeAllBatches(res.Records, fn, cfn, warn)
+		next, err := DecodeBatches(res.Records, fn, cfn, warn)
 		if next <= off {
 			if err != nil {
 				return err

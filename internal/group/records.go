@@ -189,36 +189,6 @@ func DecodeRecord(key, value []byte) (StoredRecord, error) {
 	}
 }
 
-// DecodeBatches decodes the records of concatenated v2 batches read from
-// __consumer_offsets, calling fn for each good record in log order and
-// warn for each that is skipped. Control batches (transaction markers) are
-// skipped silently. It returns the offset after the last batch (-1 when b
-// holds none); an error only when the batch framing itself is broken,
-// since then nothing after it can be found.
-func DecodeBatches(b []byte, fn func(StoredRecord), warn func(error)) (next int64, err error) {
-	next = -1
-	err = record.Split(b, func(h record.BatchHeader, batch []byte) error {
-		next = h.NextOffset()
-		if h.Control() {
-			return nil
-		}
-		err := record.ForEachRecord(batch, func(rec record.Record) error {
-			r, err := DecodeRecord(rec.Key, rec.Value)
-			if err != nil {
-				warn(fmt.Errorf("offset %d: %w", h.BaseOffset+int64(rec.OffsetDelta), err))
-				return nil
-			}
-			fn(r)
-			return nil
-		})
-		if err != nil {
-			warn(fmt.Errorf("%w: batch at offset %d: %v", ErrCorruptRecord, h.BaseOffset, err))
-		}
-		return nil
-	})
-	return next, err
-}
-
 // BuildRecord is one key/value pair to write.
 type BuildRecord struct{ Key, Value []byte }
 

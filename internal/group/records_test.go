@@ -79,7 +79,7 @@ func TestDecodeBatchesSkipsBadRecords(t *testing.T) {
 	})
 	var got []StoredRecord
 	var warns []error
-	next, err := DecodeBatches(b, func(r StoredRecord) { got = append(got, r) }, func(err error) { warns = append(warns, err) })
+	next, err := DecodeBatches(b, func(r StoredRecord) { got = append(got, r) }, func(ConsumerRecord) {}, func(err error) { warns = append(warns, err) })
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -142,7 +142,10 @@ func FuzzDecodeGroupRecords(f *testing.F) {
 				t.Fatalf("round trip changed the record:\n%+v\n%+v", r, r2)
 			}
 		}
-		_, _ = DecodeBatches(append(key, value...), func(StoredRecord) {}, func(error) {})
+		// The replay path itself, on raw bytes and on a well-formed
+		// batch holding the fuzzed record.
+		_, _ = DecodeBatches(append(key, value...), func(StoredRecord) {}, func(ConsumerRecord) {}, func(error) {})
+		_, _ = DecodeBatches(BuildBatch(t0, []BuildRecord{{Key: key, Value: value}}), func(StoredRecord) {}, func(ConsumerRecord) {}, func(error) {})
 	})
 }
 

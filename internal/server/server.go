@@ -348,56 +348,17 @@ func (c *Conn) handle(h wire.RequestHeader, body []byte) (p Pending, err error) 
 	return c.srv.handler.Handle(c.ctx, c, h, body)
 }
 
-// firstChunk is how much of a frame is allocated before its bytes arrive.
-// Almost every request fits; bigger ones grow as their bytes come in.
-const firstChunk = 1 << 20
-
-// readFrame reads the size, then the body into a fresh buffer (not reused:
-// decoded requests alias it until the reply is written).
-//
-// Memory follows the bytes that actually arrive, never the size a peer
-// claims: the buffer starts at min(size, 1 MiB) and doubles as it fills,
-// and each growth is charged to the broker-wide budget first (waiting while
-// it is spent: that is the backpressure). So a client that announces a
-// 100 MiB frame and sends nothing holds 1 MiB, not 100, and cannot starve
-// everyone else's small requests of budget.
+// readFrame reads one frame (wire.ReadFrame: memory follows the bytes that
+// arrive, each growth charged to the broker-wide budget first) into a fresh
+// buffer, not reused: decoded requests alias it until the reply is written.
+// On error nothing stays charged.
 func (c *Conn) readFrame() ([]byte, int64, error) {
-	var sz [4]byte
-	if _, err := io.ReadFull(c.nc, sz[:]); err != nil {
-		return nil, 0, err
-	}
-	n := int(int32(uint32(sz[0])<<24 | uint32(sz[1])<<16 | uint32(sz[2])<<8 | uint32(sz[3])))
-	if n <= 0 {
-		return nil, 0, fmt.Errorf("%w: %d", wire.ErrBadFrameSize, n)
-	}
-	if n > int(c.srv.cfg.MaxFrameBytes) {
-		return nil, 0, fmt.Errorf("%w: %d bytes > socket.request.max.bytes %d", wire.ErrFrameTooLarge, n, c.srv.cfg.MaxFrameBytes)
-	}
-	var charged int64
-	fail := func(err error) ([]byte, int64, error) {
+	buf, charged, err := wire.ReadFrame(c.nc, c.srv.cfg.MaxFrameBytes, func(n int64) error {
+		return c.srv.budget.Acquire(c.ctx, n)
+	})
+	if err != nil {
 		c.srv.budget.Release(charged)
-		if errors.Is(err, io.EOF) {
-			err = io.ErrUnexpectedEOF
-		}
 		return nil, 0, err
-	}
-	var buf []byte
-	for len(buf) < n {
-		if len(buf) == cap(buf) {
-			grow := min(n, max(firstChunk, 2*cap(buf))) - cap(buf)
-			if err := c.srv.budget.Acquire(c.ctx, int64(grow)); err != nil {
-				return fail(err)
-			}
-			charged += int64(grow)
-			nb := make([]byte, len(buf), cap(buf)+grow)
-			copy(nb, buf)
-			buf = nb
-		}
-		m, err := c.nc.Read(buf[len(buf):cap(buf)])
-		buf = buf[:len(buf)+m]
-		if err != nil && len(buf) < n {
-			return fail(err)
-		}
 	}
 	return buf, charged, nil
 }

@@ -42,34 +42,66 @@ var (
 	ErrUnknownKey = errors.New("wire: unknown api key")
 )
 
-// ReadFrame reads one size-prefixed frame from r into buf (grown as needed,
-// reused when large enough) and returns the frame body without the size.
+// FirstChunk is how much of a frame ReadFrame allocates before its bytes
+// arrive. Almost every request fits; bigger ones grow as their bytes come in.
+const FirstChunk = 1 << 20
+
+// ReadFrame reads one size-prefixed frame from r into a fresh buffer and
+// returns the frame body without the size. It is the server's reader (and
+// the tests' client-side one), fuzzed by FuzzReadFrame.
 //
-// The size is checked against max before a single byte is allocated for it,
-// so a peer that claims 2 GiB gets ErrFrameTooLarge, not an allocation.
-func ReadFrame(r io.Reader, max int32, buf []byte) ([]byte, error) {
+// Memory follows the bytes that actually arrive, never the size a peer
+// claims: the size is checked against max before anything is allocated,
+// the buffer starts at min(size, FirstChunk) and doubles as it fills. Each
+// growth is first asked of acquire (nil: no budget), the server's
+// broker-wide request budget, which may wait: that is the backpressure. So
+// a client that announces a 100 MiB frame and sends nothing holds 1 MiB,
+// not 100. charged is what acquire granted, also on error: the caller
+// releases it when done with the frame.
+func ReadFrame(r io.Reader, max int32, acquire func(n int64) error) (frame []byte, charged int64, err error) {
 	var sz [4]byte
 	if _, err := io.ReadFull(r, sz[:]); err != nil {
-		return nil, err
+		return nil, 0, err
 	}
-	n := int32(binary.BigEndian.Uint32(sz[:]))
+	n := int(int32(binary.BigEndian.Uint32(sz[:])))
 	if n <= 0 {
-		return nil, fmt.Errorf("%w: %d", ErrBadFrameSize, n)
+		return nil, 0, fmt.Errorf("%w: %d", ErrBadFrameSize, n)
 	}
-	if n > max {
-		return nil, fmt.Errorf("%w: %d bytes > %d", ErrFrameTooLarge, n, max)
+	if n > int(max) {
+		return nil, 0, fmt.Errorf("%w: %d bytes > limit %d", ErrFrameTooLarge, n, max)
 	}
-	if cap(buf) < int(n) {
-		buf = make([]byte, n)
-	}
-	buf = buf[:n]
-	if _, err := io.ReadFull(r, buf); err != nil {
-		if errors.Is(err, io.EOF) {
-			err = io.ErrUnexpectedEOF
+	var buf []byte
+	for len(buf) < n {
+		if len(buf) == cap(buf) {
+			grow := min(n, max2(FirstChunk, 2*cap(buf))) - cap(buf)
+			if acquire != nil {
+				if err := acquire(int64(grow)); err != nil {
+					return nil, charged, err
+				}
+			}
+			charged += int64(grow)
+			nb := make([]byte, len(buf), cap(buf)+grow)
+			copy(nb, buf)
+			buf = nb
 		}
-		return nil, err
+		m, err := r.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+m]
+		if err != nil && len(buf) < n {
+			if errors.Is(err, io.EOF) {
+				err = io.ErrUnexpectedEOF
+			}
+			return nil, charged, err
+		}
 	}
-	return buf, nil
+	return buf, charged, nil
+}
+
+// max2 is the builtin max under another name: ReadFrame's parameter shadows it.
+func max2(a, b int) int {
+	if a > b {
+		return a
+	}
+	return b
 }
 
 // RequestHeader is a decoded request header.

@@ -34,7 +34,7 @@ func TestReadFrame(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, err := ReadFrame(bytes.NewReader(tt.in), tt.max, nil)
+			got, _, err := ReadFrame(bytes.NewReader(tt.in), tt.max, nil)
 			if !errors.Is(err, tt.wantErr) {
 				t.Fatalf("err = %v, want %v", err, tt.wantErr)
 			}
@@ -66,7 +66,7 @@ func TestParseRequestHeaderRoundTrip(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			tt.req.SetVersion(tt.version)
 			frame := AppendRequest(nil, 42, tt.clientID, tt.req)
-			body, err := ReadFrame(bytes.NewReader(frame), 1<<20, nil)
+			body, _, err := ReadFrame(bytes.NewReader(frame), 1<<20, nil)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -183,16 +183,61 @@ func FuzzParseRequestHeader(f *testing.F) {
 	})
 }
 
-// FuzzReadFrame checks that no input panics and that a frame is never
-// larger than the limit or the input.
+// FuzzReadFrame fuzzes the server's frame reader with any bytes, arriving
+// in chunks of any size: it never panics; a frame it returns has exactly the
+// announced size, within the limit; what it allocates is charged first and
+// never exceeds max(FirstChunk, twice what arrived), whatever size the peer
+// claims; a refused size allocates nothing.
 func FuzzReadFrame(f *testing.F) {
-	f.Add(frameOf([]byte("abc")))
-	f.Add([]byte{0x7f, 0xff, 0xff, 0xff})
-	f.Add([]byte{0xff, 0xff, 0xff, 0xff})
-	f.Fuzz(func(t *testing.T, in []byte) {
-		got, err := ReadFrame(bytes.NewReader(in), 1<<16, nil)
-		if err == nil && (len(got) > 1<<16 || len(got) > len(in)) {
-			t.Fatalf("frame of %d bytes from %d input bytes", len(got), len(in))
+	f.Add(frameOf([]byte("abc")), uint8(1))
+	f.Add([]byte{0x7f, 0xff, 0xff, 0xff}, uint8(3))
+	f.Add([]byte{0xff, 0xff, 0xff, 0xff}, uint8(0))
+	f.Add(append([]byte{0, 0x10, 0, 0}, make([]byte, 3000)...), uint8(7))
+	const limit = 4 << 20
+	f.Fuzz(func(t *testing.T, in []byte, chunk uint8) {
+		var acquired int64
+		r := &chunkReader{b: in, n: int(chunk) + 1}
+		got, charged, err := ReadFrame(r, limit, func(n int64) error {
+			if n <= 0 {
+				t.Fatalf("acquire(%d)", n)
+			}
+			acquired += n
+			return nil
+		})
+		if charged != acquired {
+			t.Fatalf("charged %d, acquired %d", charged, acquired)
+		}
+		arrived := int64(r.read)
+		if bound := max(int64(FirstChunk), 2*arrived); acquired > bound {
+			t.Fatalf("acquired %d bytes with %d arrived (bound %d)", acquired, arrived, bound)
+		}
+		if len(in) >= 4 {
+			if n := int32(binary.BigEndian.Uint32(in)); (n <= 0 || n > limit) && (err == nil || acquired != 0) {
+				t.Fatalf("size %d: err %v, acquired %d; want a refusal before any allocation", n, err, acquired)
+			}
+		}
+		if err == nil {
+			n := int(binary.BigEndian.Uint32(in))
+			if len(got) != n || n > limit || !bytes.Equal(got, in[4:4+n]) {
+				t.Fatalf("frame of %d bytes for size %d from %d input bytes", len(got), n, len(in))
+			}
 		}
 	})
+}
+
+// chunkReader returns at most n bytes per Read, as a network connection may.
+type chunkReader struct {
+	b    []byte
+	n    int
+	read int
+}
+
+func (r *chunkReader) Read(p []byte) (int, error) {
+	if len(r.b) == 0 {
+		return 0, io.EOF
+	}
+	m := copy(p[:min(len(p), r.n)], r.b)
+	r.b = r.b[m:]
+	r.read += m
+	return m, nil
 }
