@@ -153,6 +153,13 @@ func TestReport(t *testing.T) {
 			runScenarios(ctx, t, rep, all[name], newDir(), n)
 		}
 	}
+	// Relaxed durability (flush.messages above 1) against kfake without
+	// fsync: equal durability again, one partition, in process.
+	if slices.Contains(names, "samsa") && slices.Contains(names, "kfake") {
+		for _, kind := range []peerKind{samsaRelaxedInProcess(), kfakeNoSyncInProcess()} {
+			runRelaxed(ctx, t, rep, kind, newDir())
+		}
+	}
 	for _, name := range names {
 		if strings.HasSuffix(name, "-bin") {
 			measureStartupExec(ctx, t, rep, bins, name, newDir)
@@ -243,6 +250,32 @@ func runScenarios(ctx context.Context, t *testing.T, rep *report, kind peerKind,
 		} else {
 			rep.set("RSS after load "+suffix+" MiB (lo)", kind.name, mib(rss))
 		}
+	}
+}
+
+// runRelaxed measures one partition's produce throughput and paced latency
+// with page-cache acknowledgements (samsa relaxed, kfake without fsync), as
+// rows of their own beside the durable ones.
+func runRelaxed(ctx context.Context, t *testing.T, rep *report, kind peerKind, dir string) {
+	t.Helper()
+	sctx, cancel := context.WithTimeout(ctx, 3*scenarioLimit)
+	defer cancel()
+	p, err := kind.start(sctx, dir, 1)
+	if err != nil {
+		t.Errorf("start %s relaxed: %v", kind.name, err)
+		return
+	}
+	defer p.close()
+	if r, err := produceFlat(sctx, p.addr, benchTopic, producers, flatDuration, 0); err != nil {
+		t.Errorf("%s relaxed produce: %v", kind.name, err)
+	} else {
+		rep.set("produce 1p MB/s, no fsync per ack: samsa flush.messages=max vs kfake without SyncWrites (hi)", kind.name, r.mbPerSec())
+	}
+	if l, err := producePaced(sctx, p.addr, pacedTopic, pacedRate, pacedRecords); err != nil {
+		t.Errorf("%s relaxed paced produce: %v", kind.name, err)
+	} else {
+		rep.set("latency 1p p50 ms @20k rec/s, no fsync per ack (lo)", kind.name, ms(l.p50))
+		rep.set("latency 1p p99 ms @20k rec/s, no fsync per ack (lo)", kind.name, ms(l.p99))
 	}
 }
 

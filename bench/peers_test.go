@@ -71,6 +71,45 @@ func samsaInProcess() peerKind {
 	}}
 }
 
+// samsaRelaxedInProcess is samsa with Kafka's default durability trade
+// (log.flush.interval.messages above 1: acknowledged from the page cache,
+// fsynced in the background every second), to show what relaxing buys.
+func samsaRelaxedInProcess() peerKind {
+	return peerKind{name: "samsa", start: func(ctx context.Context, dir string, partitions int) (*peer, error) {
+		b, err := samsa.Start(ctx, samsa.Config{
+			Addr:    "127.0.0.1:0",
+			DataDir: dir,
+			Properties: map[string]string{
+				"num.partitions":              strconv.Itoa(partitions),
+				"log.flush.interval.messages": "9223372036854775807", // Kafka's default
+				"log.flush.interval.ms":       "1000",
+			},
+			Logger: slog.New(slog.DiscardHandler),
+		})
+		if err != nil {
+			return nil, err
+		}
+		return &peer{name: "samsa", addr: b.Addr(), close: func() { b.Close() }}, nil
+	}}
+}
+
+// kfakeNoSyncInProcess is kfake writing its data dir without fsync: the
+// peer of equal durability for samsaRelaxedInProcess.
+func kfakeNoSyncInProcess() peerKind {
+	return peerKind{name: "kfake", start: func(_ context.Context, dir string, partitions int) (*peer, error) {
+		c, err := kfake.NewCluster(
+			kfake.NumBrokers(1),
+			kfake.DataDir(dir),
+			kfake.AllowAutoTopicCreation(),
+			kfake.DefaultNumPartitions(partitions),
+		)
+		if err != nil {
+			return nil, err
+		}
+		return &peer{name: "kfake", addr: c.ListenAddrs()[0], close: c.Close}, nil
+	}}
+}
+
 func kfakeInProcess() peerKind {
 	return peerKind{name: "kfake", start: func(_ context.Context, dir string, partitions int) (*peer, error) {
 		c, err := kfake.NewCluster(
