@@ -400,6 +400,10 @@ func (b *Broker) AutoCreate(name string) (*Topic, error) {
 func (b *Broker) DeleteTopic(name string) error {
 	b.adminMu.Lock()
 	defer b.adminMu.Unlock()
+	if b.ctx.Err() != nil {
+		// Close has begun (and may be waiting on wg): no new removals.
+		return ErrClosed
+	}
 	t := b.Topic(name)
 	if t == nil {
 		return fmt.Errorf("%w: %q", ErrUnknownTopic, name)

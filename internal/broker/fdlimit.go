@@ -23,8 +23,11 @@ const filesPerSegment = 3
 
 // fdReserve is kept out of the partitions' share for everything else:
 // client connections, the listener, metadata, snapshots, checkpoints and
-// segments rolled later.
+// segments rolled later; a quarter of the limit when that is smaller (a
+// 1024-file limit still holds some partitions).
 const fdReserve = 1024
+
+func reserveFor(limit uint64) uint64 { return min(fdReserve, limit/4) }
 
 // descriptorsInUse estimates the descriptors the open partitions hold.
 func (b *Broker) descriptorsInUse() (files, partitions int) {
@@ -45,12 +48,12 @@ func (b *Broker) checkDescriptors(n int32) error {
 		return nil
 	}
 	used, parts := b.descriptorsInUse()
-	need := uint64(used) + uint64(n)*filesPerSegment + fdReserve
+	need := uint64(used) + uint64(n)*filesPerSegment + reserveFor(limit)
 	if need <= limit {
 		return nil
 	}
 	return fmt.Errorf("%w: %d more partitions need about %d open files (%d per log segment), on top of %d for the %d partitions already here and %d kept for connections; the limit (ulimit -n, RLIMIT_NOFILE) is %d: raise it (ulimit -n, systemd LimitNOFILE=) or create fewer partitions",
-		ErrDescriptorLimit, n, uint64(n)*filesPerSegment, filesPerSegment, used, parts, fdReserve, limit)
+		ErrDescriptorLimit, n, uint64(n)*filesPerSegment, filesPerSegment, used, parts, reserveFor(limit), limit)
 }
 
 // checkStartDescriptors refuses to open partitions that cannot all be open
@@ -59,10 +62,11 @@ func checkStartDescriptors(partitions int, limit uint64) error {
 	if limit == 0 {
 		return nil
 	}
-	need := uint64(partitions)*filesPerSegment + fdReserve
+	reserve := reserveFor(limit)
+	need := uint64(partitions)*filesPerSegment + reserve
 	if need <= limit {
 		return nil
 	}
 	return fmt.Errorf("%w: the %d partitions in the data directory need at least %d open files (%d per log segment, plus %d for connections), but the limit (ulimit -n, RLIMIT_NOFILE) is %d: raise it (ulimit -n, systemd LimitNOFILE=) and start again",
-		ErrDescriptorLimit, partitions, need-fdReserve, filesPerSegment, fdReserve, limit)
+		ErrDescriptorLimit, partitions, need-reserve, filesPerSegment, reserve, limit)
 }
