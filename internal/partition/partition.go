@@ -93,6 +93,10 @@ type Partition struct {
 	// lastFlush is when the last successful fsync round ended (unix nanos),
 	// for FlushDue.
 	lastFlush atomic.Int64
+	// flushEvery mirrors cfg for FlushDue, which the broker's scheduler
+	// calls for every partition 50 times a second: flush.ms in nanoseconds
+	// when relaxed, -1 in durable mode.
+	flushEvery atomic.Int64
 
 	watchMu  sync.Mutex
 	watchers map[chan struct{}]struct{} // fetches waiting for the HW to move; guarded by watchMu
@@ -130,6 +134,7 @@ func Open(cfg Config) (*Partition, error) {
 	// Everything that survived recovery is on disk: it is committed.
 	p.highWatermark.Store(l.LogEndOffset())
 	p.lastFlush.Store(time.Now().UnixNano())
+	p.storeFlushEvery(cfg)
 	p.lastSnapshot = -1
 	if err := p.loadProducerStateLocked(); err != nil {
 		l.Close()
@@ -244,6 +249,7 @@ func (p *Partition) SetConfig(cfg Config) {
 	cfg.Dir, cfg.Topic, cfg.Index, cfg.Logger = p.cfg.Dir, p.cfg.Topic, p.cfg.Index, p.cfg.Logger
 	cfg.Log.Logger = p.cfg.Logger
 	p.cfg = cfg
+	p.storeFlushEvery(cfg)
 	p.log.SetOptions(cfg.Log)
 }
 
@@ -425,13 +431,19 @@ func (p *Partition) appendLocked(batches []byte, idempotent bool, res AppendResu
 // something is unflushed and the last fsync ended flush.ms or more ago.
 // Always false in durable mode, where every ack flushes.
 func (p *Partition) FlushDue(now time.Time) bool {
-	p.mu.Lock()
-	sync, every := p.cfg.SyncOnAck, p.cfg.FlushInterval
-	p.mu.Unlock()
-	if sync || p.log.LogEndOffset() <= p.log.FlushedOffset() {
+	every := p.flushEvery.Load()
+	if every < 0 || p.log.LogEndOffset() <= p.log.FlushedOffset() {
 		return false
 	}
-	return now.UnixNano()-p.lastFlush.Load() >= every.Nanoseconds()
+	return now.UnixNano()-p.lastFlush.Load() >= every
+}
+
+func (p *Partition) storeFlushEvery(cfg Config) {
+	if cfg.SyncOnAck {
+		p.flushEvery.Store(-1)
+	} else {
+		p.flushEvery.Store(cfg.FlushInterval.Nanoseconds())
+	}
 }
 
 // Flush makes the log durable up to at least what was appended before the
