@@ -53,12 +53,19 @@ func readPartitionMetadata(dir string) (id metadata.TopicID, found bool, err err
 	if err != nil {
 		return id, false, err
 	}
+	id, err = parsePartitionMetadata(b)
+	return id, true, err
+}
+
+// parsePartitionMetadata parses partition.metadata's content: "version: 0"
+// and "topic_id: <id>" lines, in any order.
+func parsePartitionMetadata(b []byte) (id metadata.TopicID, err error) {
 	var version, topicID string
 	sc := bufio.NewScanner(bytes.NewReader(b))
 	for sc.Scan() {
 		k, v, ok := strings.Cut(sc.Text(), ":")
 		if !ok {
-			return id, true, fmt.Errorf("%w: line %q", errBadPartitionMetadata, sc.Text())
+			return id, fmt.Errorf("%w: line %q", errBadPartitionMetadata, sc.Text())
 		}
 		switch strings.TrimSpace(k) {
 		case "version":
@@ -67,13 +74,16 @@ func readPartitionMetadata(dir string) (id metadata.TopicID, found bool, err err
 			topicID = strings.TrimSpace(v)
 		}
 	}
+	if err := sc.Err(); err != nil {
+		return id, fmt.Errorf("%w: %w", errBadPartitionMetadata, err)
+	}
 	if version != "0" {
-		return id, true, fmt.Errorf("%w: version %q", errBadPartitionMetadata, version)
+		return id, fmt.Errorf("%w: version %q", errBadPartitionMetadata, version)
 	}
 	if err := id.UnmarshalText([]byte(topicID)); err != nil {
-		return id, true, fmt.Errorf("%w: %w", errBadPartitionMetadata, err)
+		return id, fmt.Errorf("%w: %w", errBadPartitionMetadata, err)
 	}
-	return id, true, nil
+	return id, nil
 }
 
 // writePartitionMetadata creates dir if needed and writes its

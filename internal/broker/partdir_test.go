@@ -155,3 +155,26 @@ func TestCheckStartDescriptors(t *testing.T) {
 		t.Fatalf("10000 partitions under 20000: err = %v, want ErrDescriptorLimit naming the limit", err)
 	}
 }
+
+// FuzzPartitionMetadata: any file content either parses to an id that
+// writes back as the same file, or is errBadPartitionMetadata; never a panic.
+func FuzzPartitionMetadata(f *testing.F) {
+	id := metadata.NewTopicID()
+	f.Add([]byte("version: 0\ntopic_id: " + id.String() + "\n"))
+	f.Add([]byte("topic_id: " + id.String() + "\nversion: 0"))
+	f.Add([]byte("version: 0\ntopic_id: ====\n"))
+	f.Add([]byte(strings.Repeat("x", 70000)))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		got, err := parsePartitionMetadata(b)
+		if err != nil {
+			if !errors.Is(err, errBadPartitionMetadata) {
+				t.Fatalf("error %v is not errBadPartitionMetadata", err)
+			}
+			return
+		}
+		again, err := parsePartitionMetadata([]byte("version: 0\ntopic_id: " + got.String() + "\n"))
+		if err != nil || again != got {
+			t.Fatalf("id %s does not round-trip: %s, %v", got, again, err)
+		}
+	})
+}

@@ -303,11 +303,18 @@ func (s *Store) persist(st *State) (renamed bool, err error) {
 // MarshalText writes the id in Kafka's base64url form.
 func (id TopicID) MarshalText() ([]byte, error) { return []byte(id.String()), nil }
 
-// UnmarshalText reads the base64url form.
+// UnmarshalText reads the base64url form. The length is checked first:
+// Decode writes past a destination too small for the input (a panic on a
+// damaged file).
 func (id *TopicID) UnmarshalText(b []byte) error {
-	n, err := base64.RawURLEncoding.Decode(id[:], b)
-	if err != nil || n != 16 {
+	if base64.RawURLEncoding.DecodedLen(len(b)) != len(id) {
 		return fmt.Errorf("metadata: bad topic id %q", b)
 	}
+	var out TopicID
+	n, err := base64.RawURLEncoding.Strict().Decode(out[:], b) // Strict: one text per id
+	if err != nil || n != len(out) {
+		return fmt.Errorf("metadata: bad topic id %q", b)
+	}
+	*id = out
 	return nil
 }

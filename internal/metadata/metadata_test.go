@@ -65,3 +65,22 @@ func TestFailedWriteKeepsOldState(t *testing.T) {
 		t.Fatalf("Apply once writable again: %v", err)
 	}
 }
+
+// FuzzTopicIDText: any text either is a topic id that prints back as itself
+// or is refused; never a panic (a damaged metadata.json or
+// partition.metadata holds anything).
+func FuzzTopicIDText(f *testing.F) {
+	id := NewTopicID()
+	f.Add([]byte(id.String()))
+	f.Add([]byte("AAAAAAAAAAAAAAAAAAAAAAAAAAAA"))
+	f.Add([]byte("===="))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		var got TopicID
+		if err := got.UnmarshalText(b); err != nil {
+			return
+		}
+		if got.String() != string(b) {
+			t.Fatalf("%q parsed as %s", b, got)
+		}
+	})
+}
