@@ -227,7 +227,11 @@ func (l *Log) InjectSyncFault(fault func() error) {
 }
 
 // sync fsyncs f and counts it.
-func (l *Log) sync(f *os.File) error {
+func (l *Log) sync(f *os.File) error { return l.syncWith(f, fileSync) }
+
+// syncWith counts an fsync of f, runs the injected fault and test hook if
+// any, else do.
+func (l *Log) syncWith(f *os.File, do func(*os.File) error) error {
 	l.syncs.Add(1)
 	if fault := l.syncFault.Load(); fault != nil {
 		if err := (*fault)(); err != nil {
@@ -237,7 +241,7 @@ func (l *Log) sync(f *os.File) error {
 	if l.syncHook != nil {
 		return l.syncHook(f)
 	}
-	return fileSync(f)
+	return do(f)
 }
 
 // fileSync makes f's data durable; the operation fuzzer swaps it for a
@@ -261,16 +265,7 @@ func (l *Log) syncDir() error {
 		return &dirOpenError{err}
 	}
 	defer d.Close()
-	l.syncs.Add(1)
-	if fault := l.syncFault.Load(); fault != nil {
-		if err := (*fault)(); err != nil {
-			return err
-		}
-	}
-	if l.syncHook != nil {
-		return l.syncHook(d)
-	}
-	return dirSync(d)
+	return l.syncWith(d, dirSync)
 }
 
 // dirOpenError: the directory could not even be opened for its fsync. It
