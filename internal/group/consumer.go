@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"errors"
 	"fmt"
+	"maps"
 	"regexp"
 	"slices"
 	"strings"
@@ -258,6 +259,34 @@ func (g *ConsumerGroup) Target(memberID string) Assignment { return g.target[mem
 func (g *ConsumerGroup) Assignor() string { return g.assignor }
 
 // NumMembers is the number of members.
+// clone returns a deep copy: the coordinator keeps one across an event so
+// that, when the event's records cannot be written, the group goes back to
+// what the log says (as Kafka's coordinator runtime reverts uncommitted
+// state). The compiled regexes are immutable and shared.
+func (g *ConsumerGroup) clone() *ConsumerGroup {
+	c := *g
+	c.members = make(map[string]*ConsumerMember, len(g.members))
+	for id, m := range g.members {
+		mc := *m
+		mc.SubscribedTopicNames = slices.Clone(m.SubscribedTopicNames)
+		mc.Assigned = m.Assigned.Clone()
+		mc.PendingRevocation = m.PendingRevocation.Clone()
+		c.members[id] = &mc
+	}
+	c.instances = maps.Clone(g.instances)
+	c.target = make(map[string]Assignment, len(g.target))
+	for id, a := range g.target {
+		c.target[id] = a.Clone()
+	}
+	c.subscribed = maps.Clone(g.subscribed)
+	c.dirty = consumerDirty{
+		epoch: g.dirty.epoch, targetEpoch: g.dirty.targetEpoch, partitionMeta: g.dirty.partitionMeta,
+		members: maps.Clone(g.dirty.members), targets: maps.Clone(g.dirty.targets),
+		currents: maps.Clone(g.dirty.currents), gone: maps.Clone(g.dirty.gone),
+	}
+	return &c
+}
+
 func (g *ConsumerGroup) NumMembers() int { return len(g.members) }
 
 // SubscribedTopics returns the topic names any member subscribes to (by

@@ -60,10 +60,17 @@ func (c *Coordinator) ConsumerHeartbeat(groupID string, r ConsumerHeartbeat, top
 		}
 		e.cg = NewConsumerGroup(groupID, c.consumerLimits())
 	}
+	before := e.cg.clone()
 	res = e.cg.Heartbeat(c.clock.Now(), r, topics)
 	if recs := e.cg.Records(); len(recs) > 0 {
-		if err := c.appendLocked(e, recs); err != nil && res.Err == nil {
-			res.Err = err
+		if err := c.appendLocked(e, recs); err != nil {
+			// Nothing of the event reached the log: neither may it stand
+			// in memory (epochs, assignments), or the group would run
+			// ahead of what a restart replays. The member retries.
+			e.cg = before
+			c.armLocked(e)
+			return ConsumerHeartbeatResult{MemberID: r.MemberID, MemberEpoch: r.MemberEpoch,
+				HeartbeatInterval: c.consumerLimits().HeartbeatInterval, Err: err}, func() error { return nil }
 		}
 		wait = e.part.Flush
 	}
@@ -94,7 +101,11 @@ func (c *Coordinator) dropEmptyConsumerLocked(e *groupEntry) error {
 func (c *Coordinator) consumerTickLocked(e *groupEntry) {
 	if e.cg.Tick(c.clock.Now()) {
 		if err := c.appendLocked(e, e.cg.Records()); err != nil {
-			return // logged by appendLocked; the state stands in memory
+			// Logged by appendLocked; the expiry stands in memory. (Not
+			// undone like a heartbeat's: its deadline would stay due and
+			// re-fire at once against a failing disk. A restart replays
+			// the member, whose session then expires again.)
+			return
 		}
 		// Durable with the partition's next flush: nobody waits for
 		// an expiry.

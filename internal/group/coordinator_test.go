@@ -501,3 +501,46 @@ func TestFailedGroupStoreRebalances(t *testing.T) {
 	}
 	h.faults.failAppend.Store(false)
 }
+
+// TestFailedConsumerGroupWriteIsUndone: a KIP-848 heartbeat whose records
+// cannot be written gets the error, and the group stays as the log has it
+// (no new member, no epoch bump); the retry, with the disk back, succeeds.
+func TestFailedConsumerGroupWriteIsUndone(t *testing.T) {
+	h := newHarness(t)
+	topics := TopicImage{"a": {Name: "a", ID: topicA, Partitions: 4}}
+	join := func(id string) ConsumerHeartbeatResult {
+		t.Helper()
+		res, wait := h.c.ConsumerHeartbeat("cg", ConsumerHeartbeat{MemberID: id, RebalanceTimeout: time.Second,
+			SubscribedTopicNames: []string{"a"}, Owned: Assignment{}}, topics)
+		if err := wait(); err != nil {
+			t.Fatalf("flush: %v", err)
+		}
+		return res
+	}
+	if r := join("m1"); r.Err != nil {
+		t.Fatal(r.Err)
+	}
+	epochOf := func() (int32, int) {
+		h.c.mu.RLock()
+		e := h.c.mu.groups["cg"]
+		h.c.mu.RUnlock()
+		e.mu.Lock()
+		defer e.mu.Unlock()
+		return e.cg.GroupEpoch, e.cg.NumMembers()
+	}
+	epoch, n := epochOf()
+	h.faults.failAppend.Store(true)
+	if r := join("m2"); !errors.Is(r.Err, ErrCoordinatorNotAvailable) {
+		t.Fatalf("join with a failing write: %+v, want ErrCoordinatorNotAvailable", r)
+	}
+	if e2, n2 := epochOf(); e2 != epoch || n2 != n {
+		t.Fatalf("after a failed write: epoch %d members %d, want %d and %d (undone)", e2, n2, epoch, n)
+	}
+	h.faults.failAppend.Store(false)
+	if r := join("m2"); r.Err != nil {
+		t.Fatalf("retry: %v", r.Err)
+	}
+	if e3, n3 := epochOf(); e3 <= epoch || n3 != n+1 {
+		t.Fatalf("after the retry: epoch %d members %d", e3, n3)
+	}
+}
