@@ -98,6 +98,19 @@ type Broker struct {
 
 	ReplicaLagTimeMax time.Duration // replica.lag.time.max.ms, default 30s: a follower this far behind leaves the ISR
 
+	// Cluster (KRaft keys; see cluster.go). ProcessRoles "" is the
+	// self-contained single broker.
+	ProcessRoles            string        // process.roles, canonical "broker", "controller" or "broker,controller"
+	QuorumVoters            string        // controller.quorum.voters, id@host:port,...
+	ControllerListenerNames string        // controller.listener.names
+	ControllerListener      string        // host:port of the first listener named in controller.listener.names
+	InterBrokerListenerName string        // inter.broker.listener.name, default PLAINTEXT
+	BrokerRack              string        // broker.rack, "" = none
+	BrokerSessionTimeout    time.Duration // broker.session.timeout.ms, samsa default 1.5 s (Kafka 9 s)
+	BrokerHeartbeatInterval time.Duration // broker.heartbeat.interval.ms, samsa default 250 ms (Kafka 2 s)
+	AutoLeaderRebalance     bool          // auto.leader.rebalance.enable, default true
+	LeaderImbalanceCheck    time.Duration // leader.imbalance.check.interval.seconds, default 300 s
+
 	HTTPAddr  string // samsa.http.listener: web console and /metrics host:port, default 127.0.0.1:9644; "" disables it
 	ClusterID string // samsa.cluster.id: "" = generated on first start and kept in the data dir
 
@@ -164,6 +177,11 @@ func Default() Broker {
 		TransactionStateLogMinISR:            1,
 		ReplicaLagTimeMax:                    30 * time.Second,
 		HTTPAddr:                             "127.0.0.1:9644",
+		InterBrokerListenerName:              "PLAINTEXT",
+		BrokerSessionTimeout:                 defaultSessionTimeout,
+		BrokerHeartbeatInterval:              defaultHeartbeatInterval,
+		AutoLeaderRebalance:                  true,
+		LeaderImbalanceCheck:                 300 * time.Second,
 	}
 }
 
@@ -294,7 +312,13 @@ func (b *Broker) applyListeners(props map[string]string, warnings *[]string) err
 			if err != nil {
 				return "", false, invalid(key, v, "has %q: %v", e, err)
 			}
-			if chosen == "" && protocols[name] == "PLAINTEXT" && !controllers[name] {
+			if controllers[name] {
+				if key == "listeners" && b.ControllerListener == "" {
+					b.ControllerListener = addr
+				}
+				continue // the controller quorum's listener (cluster.go)
+			}
+			if chosen == "" && protocols[name] == "PLAINTEXT" {
 				chosen = addr
 				continue
 			}
@@ -357,22 +381,22 @@ var unusedKafkaPrefixes = []string{
 	"ssl.", "sasl.", "zookeeper.", "controller.", "listener.name.", "remote.log.", "share.",
 	"metric.", "metrics.", "kafka.metrics.", "group.consumer.", "group.share.", "metadata.",
 	"delegation.token.", "password.encoder.", "quota.", "log.cleaner.", "log.local.retention.",
-	"security.", "broker.heartbeat.", "broker.session.", "replica.", "offsets.", "transaction.",
+	"security.", "replica.", "offsets.", "transaction.",
 }
 
 var unusedKafkaKeys = []string{
-	"process.roles", "inter.broker.listener.name", "inter.broker.protocol.version",
+	"inter.broker.protocol.version",
 	"num.network.threads", "num.io.threads", "num.replica.fetchers", "num.recovery.threads.per.data.dir",
 	"background.threads", "socket.send.buffer.bytes", "socket.receive.buffer.bytes",
 	"socket.listen.backlog.size", "queued.max.requests", "request.timeout.ms",
 	"authorizer.class.name", "super.users", "allow.everyone.if.no.acl.found", "principal.builder.class",
-	"delete.topic.enable", "auto.leader.rebalance.enable", "leader.imbalance.check.interval.seconds",
+	"delete.topic.enable",
 	"leader.imbalance.per.broker.percentage", "log.flush.scheduler.interval.ms",
 	"log.flush.offset.checkpoint.interval.ms", "log.flush.start.offset.checkpoint.interval.ms",
 	"log.message.format.version", "message.format.version", "connections.max.idle.ms",
 	"connections.max.reauth.ms", "max.connections", "max.connections.per.ip",
 	"max.connections.per.ip.overrides", "max.connection.creation.rate", "reserved.broker.max.id",
-	"broker.rack", "initial.broker.registration.timeout.ms", "create.topic.policy.class.name",
+	"initial.broker.registration.timeout.ms", "create.topic.policy.class.name",
 	"alter.config.policy.class.name", "client.quota.callback.class", "eligible.leader.replicas.enable",
 	"early.start.listeners", "group.coordinator.rebalance.protocols", "group.coordinator.threads",
 	"compression.gzip.level", "compression.lz4.level", "compression.zstd.level",
@@ -467,5 +491,6 @@ func (b Broker) Validate() error {
 	check(b.TransactionStateLogReplicationFactor >= 1, "transaction.state.log.replication.factor", i(int64(b.TransactionStateLogReplicationFactor)), "must be at least 1")
 	check(b.TransactionStateLogMinISR >= 1, "transaction.state.log.min.isr", i(int64(b.TransactionStateLogMinISR)), "must be at least 1")
 	check(b.ReplicaLagTimeMax >= time.Millisecond, "replica.lag.time.max.ms", ms(b.ReplicaLagTimeMax), "must be at least 1")
+	errs = append(errs, b.validateCluster()...)
 	return errors.Join(errs...)
 }

@@ -87,6 +87,17 @@ func TestApplyEveryKey(t *testing.T) {
 		{"replica.lag.time.max.ms", "10000", func(b Broker) bool { return b.ReplicaLagTimeMax == 10*time.Second }},
 		{"samsa.http.listener", "0.0.0.0:8080", func(b Broker) bool { return b.HTTPAddr == "0.0.0.0:8080" }},
 		{"samsa.http.listener", "", func(b Broker) bool { return b.HTTPAddr == "" }},
+		{"process.roles", "controller, broker", func(b Broker) bool { return b.ProcessRoles == "broker,controller" }},
+		{"controller.quorum.voters", "1@h1:9093,2@h2:9093", func(b Broker) bool {
+			v, err := b.Voters()
+			return err == nil && len(v) == 2 && v[1] == Voter{ID: 2, Addr: "h2:9093"}
+		}},
+		{"controller.listener.names", "CONTROLLER", func(b Broker) bool { return b.ControllerListenerNames == "CONTROLLER" }},
+		{"inter.broker.listener.name", "PLAINTEXT", func(b Broker) bool { return b.InterBrokerListenerName == "PLAINTEXT" }},
+		{"broker.rack", "r1", func(b Broker) bool { return b.BrokerRack == "r1" }},
+		{"broker.session.timeout.ms", "3000", func(b Broker) bool { return b.BrokerSessionTimeout == 3*time.Second }},
+		{"broker.heartbeat.interval.ms", "500", func(b Broker) bool { return b.BrokerHeartbeatInterval == 500*time.Millisecond }},
+		{"auto.leader.rebalance.enable", "false", func(b Broker) bool { return !b.AutoLeaderRebalance }},
 		{"samsa.cluster.id", " abc ", func(b Broker) bool { return b.ClusterID == "abc" }},
 	}
 	covered := map[string]bool{}
@@ -231,9 +242,7 @@ func TestApplyWarnings(t *testing.T) {
 	want := []string{
 		`listeners: "SSL://:9093" ignored; samsa serves one PLAINTEXT listener for now`,
 		`log.dirs lists several directories; samsa uses only the first, "/a"`,
-		`setting "controller.quorum.voters" is a Kafka setting samsa does not use yet; ignored`,
 		`unknown setting "foo.bar" ignored`,
-		`setting "process.roles" is a Kafka setting samsa does not use yet; ignored`,
 		`setting "sasl.enabled.mechanisms" is a Kafka setting samsa does not use yet; ignored`,
 		`setting "ssl.keystore.location" is a Kafka setting samsa does not use yet; ignored`,
 		`setting "zookeeper.connect" is a Kafka setting samsa does not use yet; ignored`,
@@ -306,15 +315,10 @@ func TestStockServerProperties(t *testing.T) {
 		t.Fatalf("Validate: %v", err)
 	}
 	want := []string{
-		`listeners: "CONTROLLER://:9093" ignored; samsa serves one PLAINTEXT listener for now`,
-		`advertised.listeners: "CONTROLLER://localhost:9093" ignored; samsa serves one PLAINTEXT listener for now`,
-		`setting "controller.listener.names" is a Kafka setting samsa does not use yet; ignored`,
 		`setting "controller.quorum.bootstrap.servers" is a Kafka setting samsa does not use yet; ignored`,
-		`setting "inter.broker.listener.name" is a Kafka setting samsa does not use yet; ignored`,
 		`setting "num.io.threads" is a Kafka setting samsa does not use yet; ignored`,
 		`setting "num.network.threads" is a Kafka setting samsa does not use yet; ignored`,
 		`setting "num.recovery.threads.per.data.dir" is a Kafka setting samsa does not use yet; ignored`,
-		`setting "process.roles" is a Kafka setting samsa does not use yet; ignored`,
 		`setting "share.coordinator.state.topic.min.isr" is a Kafka setting samsa does not use yet; ignored`,
 		`setting "share.coordinator.state.topic.replication.factor" is a Kafka setting samsa does not use yet; ignored`,
 		`setting "socket.receive.buffer.bytes" is a Kafka setting samsa does not use yet; ignored`,
