@@ -57,6 +57,10 @@ type Topic struct {
 	Partitions int32             `json:"partitions"`
 	Configs    map[string]string `json:"configs,omitempty"` // topic-level overrides only
 	Internal   bool              `json:"internal,omitempty"`
+	// Assignments holds each partition's replicas, ISR and leader in a
+	// cluster (one entry per partition); nil on the self-contained single
+	// broker, which leads every partition itself.
+	Assignments []PartitionState `json:"assignments,omitempty"`
 }
 
 // State is everything the metadata records have established.
@@ -67,6 +71,8 @@ type State struct {
 	ClusterID      string            `json:"cluster_id"`
 	Topics         map[string]*Topic `json:"topics"`
 	NextProducerID int64             `json:"next_producer_id"`
+	// Brokers are the registered brokers of a cluster (cluster.go).
+	Brokers map[int32]*BrokerRegistration `json:"brokers,omitempty"`
 }
 
 // RecordType names a metadata change.
@@ -78,6 +84,13 @@ const (
 	RecordSetPartitions    RecordType = "set_partitions"
 	RecordSetTopicConfigs  RecordType = "set_topic_configs" // replaces the override map
 	RecordAllocProducerIDs RecordType = "alloc_producer_ids"
+	// Cluster records (cluster.go).
+	RecordClusterID         RecordType = "cluster_id"
+	RecordRegisterBroker    RecordType = "register_broker"
+	RecordFenceBroker       RecordType = "fence_broker"
+	RecordUnfenceBroker     RecordType = "unfence_broker"
+	RecordPartitionChange   RecordType = "partition_change"
+	RecordUnregisterBroker  RecordType = "unregister_broker"
 )
 
 // Record is one metadata change.
@@ -85,6 +98,13 @@ type Record struct {
 	Type  RecordType `json:"type"`
 	Topic *Topic     `json:"topic,omitempty"` // create_topic; name (+partitions/configs) for the others
 	Count int64      `json:"count,omitempty"` // alloc_producer_ids
+
+	ClusterID string              `json:"cluster_id,omitempty"` // cluster_id
+	Broker    *BrokerRegistration `json:"broker,omitempty"`     // register_broker; ID (+Epoch) for fence/unfence/unregister
+	// partition_change: the whole new state of Topic.Name's partition
+	// Partition (Topic carries only the name).
+	Partition int32           `json:"partition,omitempty"`
+	Change    *PartitionState `json:"change,omitempty"`
 }
 
 // Apply applies r to s. It is deterministic and does no I/O. On error s is
@@ -102,8 +122,12 @@ func (s *State) Apply(r Record) error {
 		if _, ok := s.Topics[t.Name]; ok {
 			return fmt.Errorf("%w: %q", ErrTopicExists, t.Name)
 		}
+		if t.Assignments != nil && len(t.Assignments) != int(t.Partitions) {
+			return fmt.Errorf("%w: create_topic with %d partitions but %d assignments", ErrInvalidRecord, t.Partitions, len(t.Assignments))
+		}
 		c := *t
 		c.Configs = maps.Clone(t.Configs)
+		c.Assignments = cloneAssignments(t.Assignments)
 		s.Topics[t.Name] = &c
 	case RecordDeleteTopic, RecordSetPartitions, RecordSetTopicConfigs:
 		if r.Topic == nil {
@@ -120,6 +144,12 @@ func (s *State) Apply(r Record) error {
 			if r.Topic.Partitions <= t.Partitions {
 				return fmt.Errorf("%w: partitions can only grow (%d -> %d)", ErrInvalidRecord, t.Partitions, r.Topic.Partitions)
 			}
+			if t.Assignments != nil {
+				if len(r.Topic.Assignments) != int(r.Topic.Partitions-t.Partitions) {
+					return fmt.Errorf("%w: set_partitions needs an assignment for each new partition", ErrInvalidRecord)
+				}
+				t.Assignments = append(cloneAssignments(t.Assignments), cloneAssignments(r.Topic.Assignments)...)
+			}
 			t.Partitions = r.Topic.Partitions
 		case RecordSetTopicConfigs:
 			t.Configs = maps.Clone(r.Topic.Configs)
@@ -129,6 +159,8 @@ func (s *State) Apply(r Record) error {
 			return fmt.Errorf("%w: alloc_producer_ids count %d", ErrInvalidRecord, r.Count)
 		}
 		s.NextProducerID += r.Count
+	case RecordClusterID, RecordRegisterBroker, RecordFenceBroker, RecordUnfenceBroker, RecordPartitionChange, RecordUnregisterBroker:
+		return s.applyCluster(r)
 	default:
 		return fmt.Errorf("%w: unknown type %q", ErrInvalidRecord, r.Type)
 	}
@@ -141,7 +173,15 @@ func (s *State) Clone() *State {
 	for n, t := range s.Topics {
 		tc := *t
 		tc.Configs = maps.Clone(t.Configs)
+		tc.Assignments = cloneAssignments(t.Assignments)
 		c.Topics[n] = &tc
+	}
+	if s.Brokers != nil {
+		c.Brokers = make(map[int32]*BrokerRegistration, len(s.Brokers))
+		for id, br := range s.Brokers {
+			bc := *br
+			c.Brokers[id] = &bc
+		}
 	}
 	return c
 }

@@ -1,0 +1,232 @@
+package controller
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/hashicorp/raft"
+	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
+
+	"github.com/samsa-io/samsa/internal/config"
+)
+
+// MetadataDirName is the directory of the Raft log and snapshots inside the
+// data directory (Kafka's name for the metadata log partition).
+const MetadataDirName = "__cluster_metadata-0"
+
+// Raft timing. hashicorp/raft's defaults (1 s heartbeat and election
+// timeouts) suit a WAN; on the LAN a cluster runs on, half a second still
+// tolerates GC pauses and scheduling hiccups, and halves the time without
+// an active controller after one dies.
+const (
+	raftHeartbeatTimeout = 500 * time.Millisecond
+	raftElectionTimeout  = 500 * time.Millisecond
+	raftLeaderLease      = 250 * time.Millisecond
+	raftDialTimeout      = 2 * time.Second
+)
+
+// NodeConfig configures this node's member of the metadata quorum.
+type NodeConfig struct {
+	ID      int32
+	DataDir string
+	// Voters is controller.quorum.voters as this node reaches them: the
+	// only addresses it ever dials for a voter (the addresses that
+	// hashicorp/raft replicates in its configuration are ignored).
+	Voters []config.Voter
+	// Listener receives Raft traffic (the controller listener's mux, or
+	// for a broker-only node its Kafka listener's).
+	Listener net.Listener
+	// Advertise is the address this node gives for itself (a broker-only
+	// node registers it so that the leader can replicate to it).
+	Advertise string
+	// NonVoterAddr returns the Raft address of a non-voting member (a
+	// broker-only node), from its registration.
+	NonVoterAddr func(id int32) string
+	Logger       *slog.Logger
+}
+
+// Node is this process's member of the Raft metadata quorum: a voter on
+// controller nodes, a non-voter that only follows the log on broker-only
+// nodes.
+type Node struct {
+	ID    int32
+	Raft  *raft.Raft
+	FSM   *FSM
+	voter bool
+	cfg   NodeConfig
+
+	store     *raftboltdb.BoltStore
+	transport *raft.NetworkTransport
+}
+
+func serverID(id int32) raft.ServerID { return raft.ServerID(strconv.Itoa(int(id))) }
+
+// StartNode opens (or creates) the Raft log under DataDir and joins the
+// quorum. Voters bootstrap the static configuration on first start, all
+// with the same voter set, so the quorum forms as soon as a majority is up
+// with no separate format step.
+func StartNode(cfg NodeConfig) (*Node, error) {
+	dir := filepath.Join(cfg.DataDir, MetadataDirName)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("metadata log directory: %w", err)
+	}
+	voter := false
+	for _, v := range cfg.Voters {
+		if v.ID == cfg.ID {
+			voter = true
+		}
+	}
+	n := &Node{ID: cfg.ID, FSM: newFSM(), voter: voter, cfg: cfg}
+	// raft-boltdb commits (and fsyncs) every StoreLogs call: an entry this
+	// node acknowledged to the leader is on its disk.
+	store, err := raftboltdb.New(raftboltdb.Options{Path: filepath.Join(dir, "raft.db")})
+	if err != nil {
+		return nil, fmt.Errorf("metadata log %s: %w", dir, err)
+	}
+	n.store = store
+	hlog := hclog.New(&hclog.LoggerOptions{Name: "raft", Level: hclog.Warn, Output: &slogWriter{lg: cfg.Logger}})
+	snaps, err := raft.NewFileSnapshotStoreWithLogger(dir, 2, hlog)
+	if err != nil {
+		store.Close()
+		return nil, fmt.Errorf("metadata snapshots %s: %w", dir, err)
+	}
+	n.transport = raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{
+		ServerAddressProvider: n,
+		Stream:                &streamLayer{ln: cfg.Listener},
+		MaxPool:               3,
+		Timeout:               5 * time.Second,
+		Logger:                hlog,
+	})
+	rc := raft.DefaultConfig()
+	rc.LocalID = serverID(cfg.ID)
+	rc.HeartbeatTimeout = raftHeartbeatTimeout
+	rc.ElectionTimeout = raftElectionTimeout
+	rc.LeaderLeaseTimeout = raftLeaderLease
+	rc.CommitTimeout = 10 * time.Millisecond
+	rc.SnapshotThreshold = 4096
+	rc.SnapshotInterval = 30 * time.Second
+	rc.Logger = hlog
+	has, err := raft.HasExistingState(store, store, snaps)
+	if err != nil {
+		n.closeStores()
+		return nil, fmt.Errorf("metadata log: %w", err)
+	}
+	if !has && voter {
+		var c raft.Configuration
+		for _, v := range cfg.Voters {
+			c.Servers = append(c.Servers, raft.Server{Suffrage: raft.Voter, ID: serverID(v.ID), Address: raft.ServerAddress(v.Addr)})
+		}
+		if err := raft.BootstrapCluster(rc, store, store, snaps, n.transport, c); err != nil {
+			n.closeStores()
+			return nil, fmt.Errorf("metadata log: bootstrap: %w", err)
+		}
+	}
+	r, err := raft.NewRaft(rc, n.FSM, store, store, snaps, n.transport)
+	if err != nil {
+		n.closeStores()
+		return nil, fmt.Errorf("metadata quorum: %w", err)
+	}
+	n.Raft = r
+	return n, nil
+}
+
+// ServerAddr implements raft.ServerAddressProvider: voters at this node's
+// own controller.quorum.voters addresses, non-voters at their registered
+// address.
+func (n *Node) ServerAddr(id raft.ServerID) (raft.ServerAddress, error) {
+	i, err := strconv.Atoi(string(id))
+	if err != nil {
+		return "", fmt.Errorf("controller: bad server id %q", id)
+	}
+	for _, v := range n.cfg.Voters {
+		if v.ID == int32(i) {
+			return raft.ServerAddress(v.Addr), nil
+		}
+	}
+	if n.cfg.NonVoterAddr != nil {
+		if a := n.cfg.NonVoterAddr(int32(i)); a != "" {
+			return raft.ServerAddress(a), nil
+		}
+	}
+	return "", fmt.Errorf("controller: no address for node %s", id)
+}
+
+// Voter reports whether this node votes.
+func (n *Node) Voter() bool { return n.voter }
+
+// IsLeader reports whether this node is the active controller.
+func (n *Node) IsLeader() bool { return n.Raft.State() == raft.Leader }
+
+// LeaderID returns the active controller's node id, or -1 when unknown.
+func (n *Node) LeaderID() int32 {
+	_, id := n.Raft.LeaderWithID()
+	if id == "" {
+		return -1
+	}
+	i, err := strconv.Atoi(string(id))
+	if err != nil {
+		return -1
+	}
+	return int32(i)
+}
+
+// VoterAddr returns voter id's address from this node's configuration.
+func (n *Node) VoterAddr(id int32) string {
+	for _, v := range n.cfg.Voters {
+		if v.ID == id {
+			return v.Addr
+		}
+	}
+	return ""
+}
+
+// Shutdown stops Raft and closes the log.
+func (n *Node) Shutdown() error {
+	err := n.Raft.Shutdown().Error()
+	n.transport.Close()
+	n.closeStores()
+	return err
+}
+
+func (n *Node) closeStores() {
+	if n.store != nil {
+		n.store.Close()
+	}
+}
+
+// streamLayer is raft's transport over the mux: dials send RaftPrefix.
+type streamLayer struct{ ln net.Listener }
+
+func (s *streamLayer) Accept() (net.Conn, error) { return s.ln.Accept() }
+func (s *streamLayer) Close() error              { return s.ln.Close() }
+func (s *streamLayer) Addr() net.Addr            { return s.ln.Addr() }
+func (s *streamLayer) Dial(addr raft.ServerAddress, timeout time.Duration) (net.Conn, error) {
+	if timeout <= 0 || timeout > raftDialTimeout {
+		timeout = raftDialTimeout
+	}
+	return dialWithPrefix(string(addr), RaftPrefix, timeout)
+}
+
+// slogWriter turns hashicorp/raft's log lines (warnings and errors only)
+// into slog records.
+type slogWriter struct{ lg *slog.Logger }
+
+func (w *slogWriter) Write(p []byte) (int, error) {
+	if w.lg != nil {
+		line := string(bytes.TrimSpace(p))
+		if line != "" {
+			w.lg.Warn("metadata quorum: " + line)
+		}
+	}
+	return len(p), nil
+}
+
+var errNotLeader = errors.New("controller: not the active controller")
