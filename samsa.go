@@ -64,8 +64,9 @@ type Broker struct {
 	ln     net.Listener
 	srv    *server.Server
 	broker *broker.Broker
-	web    *web.Server  // nil when HTTP is off
-	httpLn net.Listener // nil when HTTP is off
+	web    *web.Server   // nil when HTTP is off
+	httpLn net.Listener  // nil when HTTP is off
+	clu    *clusterParts // nil on a single broker
 }
 
 // Start opens the data directory (recovering it after a crash), starts
@@ -120,6 +121,9 @@ func StartWithConfig(ctx context.Context, bc config.Broker, lg *slog.Logger) (*B
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
+	if bc.Clustered() {
+		return startClusterNode(ctx, bc, lg)
+	}
 	br, err := broker.Open(bc, lg)
 	if err != nil {
 		return nil, err
@@ -130,15 +134,25 @@ func StartWithConfig(ctx context.Context, bc config.Broker, lg *slog.Logger) (*B
 		br.Close()
 		return nil, fmt.Errorf("listen on %s: %w (is another broker running? choose another address with --addr)", bc.Listener, err)
 	}
-	started := time.Now()
-	handler := api.New(br, lg, api.AdvertisedFrom(bc.AdvertisedListener, ln.Addr()))
 	b := &Broker{cfg: bc, lg: lg, ln: ln, broker: br}
+	if err := b.serve(ctx, br, ln, api.AdvertisedFrom(bc.AdvertisedListener, ln.Addr())); err != nil {
+		ln.Close()
+		br.Close()
+		return nil, err
+	}
+	return b, nil
+}
+
+// serve builds the API over br and serves it on ln (with the web console
+// and /metrics when configured).
+func (b *Broker) serve(ctx context.Context, br *broker.Broker, ln net.Listener, advertise func() (string, int32)) error {
+	bc := b.cfg
+	started := time.Now()
+	handler := api.New(br, b.lg, advertise)
 	var observer server.Observer
 	if bc.HTTPAddr != "" {
 		if err := b.listenHTTP(ctx, handler, started); err != nil {
-			ln.Close()
-			br.Close()
-			return nil, err
+			return err
 		}
 		if b.web != nil {
 			observer = b.web.Metrics()
@@ -151,7 +165,7 @@ func StartWithConfig(ctx context.Context, bc config.Broker, lg *slog.Logger) (*B
 	b.srv = server.New(server.Config{
 		MaxFrameBytes:  bc.SocketRequestMaxBytes,
 		QueuedMaxBytes: queued,
-		Logger:         lg,
+		Logger:         b.lg,
 		Observer:       observer,
 	}, handler)
 	b.srv.Serve(ln)
@@ -159,7 +173,7 @@ func StartWithConfig(ctx context.Context, bc config.Broker, lg *slog.Logger) (*B
 		b.web.Serve(b.httpLn)
 		b.web.SetReady(true)
 	}
-	return b, nil
+	return nil
 }
 
 // listenHTTP binds the HTTP listener and builds the web server. Failing to
@@ -211,6 +225,15 @@ func (b *Broker) DataDir() string { return b.cfg.DataDir }
 // the start; the HTTP server stops before the partitions close, so no
 // scrape reads a closing log.
 func (b *Broker) Shutdown(ctx context.Context) error {
+	if b.clu != nil {
+		defer b.clu.close()
+		if b.broker == nil { // a controller-only node
+			return nil
+		}
+		// Leadership moves away while we still answer: clients are told
+		// NOT_LEADER_OR_FOLLOWER and go to the new leaders.
+		b.broker.PrepareShutdown()
+	}
 	if b.web != nil {
 		b.web.SetReady(false)
 	}

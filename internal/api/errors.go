@@ -8,6 +8,7 @@ import (
 
 	"github.com/samsa-io/samsa/internal/broker"
 	"github.com/samsa-io/samsa/internal/config"
+	"github.com/samsa-io/samsa/internal/controller"
 	"github.com/samsa-io/samsa/internal/log"
 	"github.com/samsa-io/samsa/internal/metadata"
 	"github.com/samsa-io/samsa/internal/partition"
@@ -19,9 +20,19 @@ import (
 // Unexpected errors are logged by the caller and answered as
 // UNKNOWN_SERVER_ERROR, or KAFKA_STORAGE_ERROR for log I/O faults.
 func errorCode(err error) int16 {
+	var ce *controller.Error
 	switch {
 	case err == nil:
 		return 0
+	case errors.As(err, &ce):
+		// The active controller's refusal carries its own Kafka code;
+		// a quorum without a leader is, to a client, "try again".
+		if ce.Code == kerr.NotController.Code {
+			return kerr.RequestTimedOut.Code
+		}
+		return ce.Code
+	case errors.Is(err, partition.ErrNotLeader):
+		return kerr.NotLeaderForPartition.Code
 	case errors.Is(err, record.ErrCorrupt), errors.Is(err, log.ErrCorrupt):
 		return kerr.CorruptMessage.Code
 	case errors.Is(err, record.ErrUnsupportedMagic):
@@ -84,7 +95,7 @@ func errorMessage(err error) *string {
 // to a client reading an error_message, so clientMessage drops them.
 var internalPrefixes = strings.NewReplacer(
 	"metadata: ", "", "broker: ", "", "config: ", "", "partition: ", "",
-	"log: ", "", "record: ", "", "group: ", "", "api: ", "",
+	"log: ", "", "record: ", "", "group: ", "", "api: ", "", "controller: ", "",
 )
 
 // clientMessage is err's text as a client should read it: one line,

@@ -63,6 +63,18 @@ type fetchTarget struct {
 	p      *partition.Partition
 	offset int64
 	max    int32
+	// replica: a follower's fetch, served up to the log end rather than
+	// the high watermark.
+	replica bool
+}
+
+// replicaID returns the fetching broker's id for a follower fetch, -1 for
+// a consumer (the field moved into ReplicaState at v15).
+func replicaID(req *kmsg.FetchRequest) int32 {
+	if req.Version >= 15 {
+		return req.ReplicaState.ID
+	}
+	return req.ReplicaID
 }
 
 func (a *API) fetch(ctx context.Context, _ *server.Conn, req *kmsg.FetchRequest) kmsg.Response {
@@ -102,6 +114,7 @@ func (a *API) fetch(ctx context.Context, _ *server.Conn, req *kmsg.FetchRequest)
 // the ones to read.
 func (a *API) fetchTargets(req *kmsg.FetchRequest, resp *kmsg.FetchResponse, items []fetchItem) []fetchTarget {
 	byID := req.Version >= 13
+	follower := replicaID(req)
 	targets := make([]fetchTarget, 0, len(items))
 	// One backing array for every partition: an allocation per request,
 	// not per topic or partition.
@@ -127,10 +140,7 @@ func (a *API) fetchTargets(req *kmsg.FetchRequest, resp *kmsg.FetchResponse, ite
 		sp.HighWatermark, sp.LastStableOffset, sp.LogStartOffset = -1, -1, -1
 		sp.PreferredReadReplica = -1
 		sp.RecordBatches = []byte{}
-		var p *partition.Partition
-		if t != nil {
-			p = t.Partition(it.partition)
-		}
+		p, code := a.leaderPartition(t, it.partition)
 		var epochCode int16
 		if p != nil {
 			epochCode = checkLeaderEpoch(req.Version >= 9, it.leaderEpoch, p.LeaderEpoch())
@@ -139,6 +149,11 @@ func (a *API) fetchTargets(req *kmsg.FetchRequest, resp *kmsg.FetchResponse, ite
 		case t == nil && byID:
 			sp.ErrorCode = kerr.UnknownTopicID.Code
 			it.unknown = true
+		case code == kerr.NotLeaderForPartition.Code:
+			sp.ErrorCode = code
+			if l, e := currentLeader(t, it.partition); l >= 0 && req.Version >= 12 {
+				sp.CurrentLeader.LeaderID, sp.CurrentLeader.LeaderEpoch = l, e
+			}
 		case p == nil:
 			sp.ErrorCode = kerr.UnknownTopicOrPartition.Code
 			it.unknown = true
@@ -149,6 +164,19 @@ func (a *API) fetchTargets(req *kmsg.FetchRequest, resp *kmsg.FetchResponse, ite
 			// (Kafka: KAFKA_STORAGE_ERROR for a partition on a failed
 			// log dir).
 			sp.ErrorCode = kerr.KafkaStorageError.Code
+		case follower >= 0:
+			// A follower reports, by fetching at it.offset, that it holds
+			// everything below it on disk: the leader's HW may pass it.
+			isr, err := p.UpdateFollower(follower, it.offset, a.now())
+			if err != nil {
+				sp.ErrorCode = errorCode(err)
+				sp.LogStartOffset, sp.HighWatermark = p.LogStartOffset(), p.HighWatermark()
+				continue
+			}
+			if isr != nil {
+				a.b.ProposeISR(p)
+			}
+			targets = append(targets, fetchTarget{ti: it.ti, pi: it.pi, p: p, offset: it.offset, max: it.maxBytes, replica: true})
 		default:
 			targets = append(targets, fetchTarget{ti: it.ti, pi: it.pi, p: p, offset: it.offset, max: it.maxBytes})
 		}
@@ -250,7 +278,13 @@ func (a *API) readTargets(req *kmsg.FetchRequest, resp *kmsg.FetchResponse, targ
 		// KIP-74: the first partition with data gets a whole batch even
 		// past the budgets; a spent budget still reads the offsets.
 		budget := max(min(int(t.max), maxBytes-total), 0)
-		rr, err := t.p.Read(t.offset, budget, total == 0)
+		var rr partition.ReadResult
+		var err error
+		if t.replica {
+			rr, err = t.p.ReadReplica(t.offset, max(budget, 1))
+		} else {
+			rr, err = t.p.Read(t.offset, budget, total == 0)
+		}
 		sp.HighWatermark, sp.LastStableOffset, sp.LogStartOffset = rr.HighWatermark, rr.HighWatermark, rr.LogStartOffset
 		if err != nil {
 			sp.ErrorCode = errorCode(err)

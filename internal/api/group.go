@@ -29,6 +29,7 @@ package api
 import (
 	"context"
 	"errors"
+	"fmt"
 	"math"
 	"net"
 	"slices"
@@ -41,6 +42,7 @@ import (
 	"github.com/samsa-io/samsa/internal/broker"
 	"github.com/samsa-io/samsa/internal/group"
 	"github.com/samsa-io/samsa/internal/metadata"
+	"github.com/samsa-io/samsa/internal/partition"
 	"github.com/samsa-io/samsa/internal/server"
 )
 
@@ -66,8 +68,20 @@ func (a *API) groupEntries() []entry {
 		},
 		OffsetsRetention: cfg.OffsetsRetention,
 		Logger:           a.lg,
+		Clustered:        a.b.Clustered(),
 	})
 	a.b.OnClose(a.groups.Close)
+	if a.b.Clustered() {
+		a.b.OnLeadership(func(topic string, i, n int32, p *partition.Partition, leading bool) {
+			if topic == offsetsTopic {
+				var gp group.Partition
+				if leading {
+					gp = replicatedPartition{p}
+				}
+				a.groups.SetLeadership(int(i), int(n), gp, leading)
+			}
+		})
+	}
 	return []entry{
 		{key: kmsg.FindCoordinator, fn: a.handleFindCoordinator},
 		{key: kmsg.JoinGroup, fn: a.handleJoinGroup},
@@ -83,6 +97,20 @@ func (a *API) groupEntries() []entry {
 	}
 }
 
+// groupCoordinator returns the broker leading the group's
+// __consumer_offsets partition (cluster mode).
+func (a *API) groupCoordinator(groupID string) (int32, bool) {
+	t := a.b.Topic(offsetsTopic)
+	if t == nil || t.Count() == 0 {
+		return -1, false
+	}
+	as, ok := t.Assignment(int32(group.PartitionFor(groupID, int(t.Count()))))
+	if !ok || as.Leader < 0 {
+		return -1, false
+	}
+	return as.Leader, true
+}
+
 // offsetsPartitions hands the coordinator __consumer_offsets' partitions
 // from the broker (which creates the topic when asked): wiring only, the
 // coordinator's dependency points down to the broker.
@@ -91,11 +119,38 @@ func (a *API) offsetsPartitions(create bool) ([]group.Partition, error) {
 	if t == nil || err != nil {
 		return nil, err
 	}
+	if a.b.Clustered() {
+		// The coordinator gets the partitions this broker leads through
+		// SetLeadership; this only made sure the topic exists.
+		return make([]group.Partition, len(t.Partitions)), nil
+	}
 	ps := make([]group.Partition, len(t.Partitions))
 	for i, p := range t.Partitions {
 		ps[i] = p
 	}
 	return ps, nil
+}
+
+// replicatedPartition is a __consumer_offsets partition in a cluster: a
+// group write is acknowledged once it is on every in-sync replica (Flush
+// waits for the high watermark), so a coordinator failover loses no commit.
+type replicatedPartition struct{ *partition.Partition }
+
+// groupWriteTimeout bounds how long a group write waits for its replicas.
+const groupWriteTimeout = 10 * time.Second
+
+func (r replicatedPartition) Flush() error {
+	epoch := r.LeaderEpoch()
+	end := r.LogEndOffset()
+	if err := r.Partition.Flush(); err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), groupWriteTimeout)
+	defer cancel()
+	if err := r.WaitCommitted(ctx, end, epoch); err != nil {
+		return fmt.Errorf("%w: %w", group.ErrNotCoordinator, err)
+	}
+	return nil
 }
 
 // groupErrorCode maps group coordinator errors to Kafka codes; anything
@@ -104,6 +159,8 @@ func groupErrorCode(err error) int16 {
 	switch {
 	case err == nil:
 		return 0
+	case errors.Is(err, group.ErrNotCoordinator), errors.Is(err, partition.ErrNotLeader):
+		return kerr.NotCoordinator.Code
 	case errors.Is(err, group.ErrUnknownMemberID):
 		return kerr.UnknownMemberID.Code
 	case errors.Is(err, group.ErrIllegalGeneration):
@@ -196,6 +253,15 @@ func (a *API) handleFindCoordinator(ctx context.Context, c *server.Conn, kreq km
 			co.ErrorCode = kerr.InvalidRequest.Code
 		}
 		switch {
+		case err == nil && a.b.Clustered() && req.CoordinatorType == 0:
+			// The coordinator is the leader of the group's partition.
+			id, ok := a.groupCoordinator(key)
+			if e, found := a.endpointOf(id); ok && found {
+				co.NodeID, co.Host, co.Port = e.ID, e.Host, e.Port
+			} else {
+				co.ErrorCode = kerr.CoordinatorNotAvailable.Code
+				err = errors.New("the group's __consumer_offsets partition has no leader right now")
+			}
 		case err == nil:
 			co.NodeID, co.Host, co.Port = node, host, port
 		case co.ErrorCode == 0:

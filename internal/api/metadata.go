@@ -2,9 +2,11 @@ package api
 
 // Metadata.
 //
-// Lists brokers (just us), the cluster id and controller (us), and the
-// requested topics with their partitions. A single broker leads every
-// partition with itself as the only replica and ISR.
+// Lists the live brokers (with racks), the cluster id and a controller, and
+// the requested topics with their partitions. A single broker leads every
+// partition with itself as the only replica and ISR; in a cluster each
+// partition's leader, leader epoch, replicas, ISR and offline replicas are
+// the controller's (cluster_view.go).
 //
 // Topic selection: v0 with an empty list means all topics; v1+ uses null
 // for all and empty for none. v10+ may name topics by id.
@@ -37,14 +39,14 @@ func (a *API) handleMetadata(_ context.Context, _ *server.Conn, kreq kmsg.Reques
 	req := kreq.(*kmsg.MetadataRequest)
 	resp := req.ResponseKind().(*kmsg.MetadataResponse)
 	cfg := a.b.Config()
-	host, port := a.advertised()
-
-	br := kmsg.NewMetadataResponseBroker()
-	br.NodeID, br.Host, br.Port = cfg.NodeID, host, port
-	resp.Brokers = append(resp.Brokers, br)
+	for _, e := range a.liveBrokers() {
+		br := kmsg.NewMetadataResponseBroker()
+		br.NodeID, br.Host, br.Port, br.Rack = e.ID, e.Host, e.Port, e.Rack
+		resp.Brokers = append(resp.Brokers, br)
+	}
 	cid := a.b.ClusterID()
 	resp.ClusterID = &cid
-	resp.ControllerID = cfg.NodeID
+	resp.ControllerID = a.controllerID()
 	resp.AuthorizedOperations = authorizedOperationsOmitted
 
 	autoCreate := cfg.AutoCreateTopics && (req.Version < 4 || req.AllowAutoTopicCreation)
@@ -64,6 +66,17 @@ func (a *API) handleMetadata(_ context.Context, _ *server.Conn, kreq kmsg.Reques
 			if t == nil && autoCreate {
 				var err error
 				t, err = a.b.AutoCreate(*rt.Topic)
+				if err == nil && a.b.Clustered() {
+					// Kafka answers the request that created a topic
+					// with LEADER_NOT_AVAILABLE and no partitions; the
+					// client asks again (kafka-go's tests expect it).
+					mt := kmsg.NewMetadataResponseTopic()
+					mt.Topic, mt.TopicID = rt.Topic, t.ID
+					mt.ErrorCode = kerr.LeaderNotAvailable.Code
+					mt.AuthorizedOperations = authorizedOperationsOmitted
+					resp.Topics = append(resp.Topics, mt)
+					continue
+				}
 				if err != nil {
 					mt := kmsg.NewMetadataResponseTopic()
 					mt.Topic = rt.Topic
@@ -114,6 +127,20 @@ func (a *API) metadataTopic(t *broker.Topic, version int16) kmsg.MetadataRespons
 	mt.IsInternal = t.Internal
 	mt.AuthorizedOperations = authorizedOperationsOmitted
 	mt.Partitions = make([]kmsg.MetadataResponseTopicPartition, 0, len(t.Partitions))
+	if st := a.b.ClusterState(); st != nil && t.Assignments != nil {
+		for i, as := range t.Assignments {
+			mp := kmsg.NewMetadataResponseTopicPartition()
+			mp.Partition = int32(i)
+			mp.Leader, mp.LeaderEpoch = as.Leader, as.LeaderEpoch
+			mp.Replicas, mp.ISR = append([]int32{}, as.Replicas...), append([]int32{}, as.ISR...)
+			mp.OfflineReplicas = offlineReplicas(st, as)
+			if as.Leader < 0 {
+				mp.ErrorCode = kerr.LeaderNotAvailable.Code
+			}
+			mt.Partitions = append(mt.Partitions, mp)
+		}
+		return mt
+	}
 	for _, p := range t.Partitions {
 		mp := kmsg.NewMetadataResponseTopicPartition()
 		mp.Partition = p.Index

@@ -37,8 +37,11 @@ func (a *API) handleListOffsets(_ context.Context, _ *server.Conn, kreq kmsg.Req
 			sp.Partition = rp.Partition
 			sp.Timestamp, sp.Offset, sp.LeaderEpoch = -1, -1, -1
 			var pOK bool
-			if t != nil {
-				if p := t.Partition(rp.Partition); p != nil {
+			if p, code := a.leaderPartition(t, rp.Partition); code == kerr.NotLeaderForPartition.Code {
+				pOK = true
+				sp.ErrorCode = code
+			} else if p != nil {
+				{
 					pOK = true
 					epoch := p.LeaderEpoch()
 					switch code := checkLeaderEpoch(req.Version >= 4, rp.CurrentLeaderEpoch, epoch); {
@@ -93,8 +96,9 @@ func (a *API) handleListOffsets(_ context.Context, _ *server.Conn, kreq kmsg.Req
 //
 // Answers, for a leader epoch, the end offset of that epoch on this leader:
 // clients use it to detect log truncation after a leader change (KIP-320),
-// followers to truncate (KIP-101). Every partition here has had one leader
-// epoch since creation, so the current epoch ends at the log end offset
+// followers to truncate (KIP-101). In a cluster the answer comes from the
+// partition's leader-epoch cache. A single broker's partition has had one
+// leader epoch since creation, so the current epoch ends at the log end offset
 // (for consumers: the high watermark is what they may have seen, but Kafka
 // answers the log end offset, and so do we); a newer epoch than ours is
 // unknown (-1/-1), as Kafka answers.
@@ -115,18 +119,23 @@ func (a *API) handleOffsetForLeaderEpoch(_ context.Context, _ *server.Conn, kreq
 			sp.Partition = rp.Partition
 			sp.LeaderEpoch, sp.EndOffset = -1, -1
 			var pOK bool
-			if t != nil {
-				if p := t.Partition(rp.Partition); p != nil {
-					pOK = true
-					epoch := p.LeaderEpoch()
-					switch code := checkLeaderEpoch(req.Version >= 2, rp.CurrentLeaderEpoch, epoch); {
-					case code != 0:
-						sp.ErrorCode = code
-					case rp.LeaderEpoch > epoch:
-						// unknown epoch: -1/-1
-					default:
-						sp.LeaderEpoch, sp.EndOffset = epoch, p.LogEndOffset()
-					}
+			if p, code := a.leaderPartition(t, rp.Partition); code == kerr.NotLeaderForPartition.Code {
+				pOK = true
+				sp.ErrorCode = code
+			} else if p != nil {
+				pOK = true
+				epoch := p.LeaderEpoch()
+				switch code := checkLeaderEpoch(req.Version >= 2, rp.CurrentLeaderEpoch, epoch); {
+				case code != 0:
+					sp.ErrorCode = code
+				case p.Clustered():
+					// From the leader-epoch cache: where the requested
+					// epoch ends in this leader's log (KIP-101/279).
+					sp.LeaderEpoch, sp.EndOffset = p.EndOffsetForEpoch(rp.LeaderEpoch)
+				case rp.LeaderEpoch > epoch:
+					// unknown epoch: -1/-1
+				default:
+					sp.LeaderEpoch, sp.EndOffset = epoch, p.LogEndOffset()
 				}
 			}
 			if !pOK {

@@ -12,6 +12,14 @@ package api
 // data is fsynced (group commit, shared with every other produce waiting on
 // the same partition) — acknowledged means durable. On a single broker the
 // ISR is the leader alone, so acks=all and acks=1 wait for the same thing.
+// In a cluster acks=-1 then waits until the high watermark passes the
+// batch: it is then on the disk of every in-sync replica (followers fsync
+// before they report an offset; see partition/replica.go). A partition led
+// elsewhere answers NOT_LEADER_OR_FOLLOWER with the current leader
+// (KIP-951); acks=-1 with fewer in-sync replicas than min.insync.replicas
+// is refused before the append (NOT_ENOUGH_REPLICAS) or, when the ISR
+// shrank while waiting, after it (NOT_ENOUGH_REPLICAS_AFTER_APPEND). A
+// broker whose controller lease ran out (LeaseValid) accepts nothing.
 // acks=0 gets no response at all; its data is flushed in the background so
 // consumers see it promptly.
 //
@@ -29,6 +37,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -46,6 +55,9 @@ func (a *API) handleProduce(ctx context.Context, c *server.Conn, kreq kmsg.Reque
 	// toFlush are the partitions this request appended to in durable
 	// mode: phase two waits for each to be durable.
 	var toFlush []flushTarget
+	clustered := a.b.Clustered()
+	leaseOK := a.b.LeaseValid()
+	var moved map[int32]bool // leaders named in NOT_LEADER answers (KIP-951)
 	resp.Topics = make([]kmsg.ProduceResponseTopic, 0, len(req.Topics))
 	for i := range req.Topics {
 		rt := &req.Topics[i]
@@ -64,21 +76,32 @@ func (a *API) handleProduce(ctx context.Context, c *server.Conn, kreq kmsg.Reque
 					sp.ErrorMessage = errorMessage(err)
 				}
 			}
-			var p *partition.Partition
-			if t != nil {
-				p = t.Partition(rp.Partition)
+			p, code := a.leaderPartition(t, rp.Partition)
+			if code == 0 && clustered && !leaseOK {
+				code = kerr.NotLeaderForPartition.Code
 			}
 			switch {
 			case badAcks:
 				fail(kerr.InvalidRequiredAcks.Code, nil)
 			case t == nil && req.Version >= 13:
 				fail(kerr.UnknownTopicID.Code, nil)
-			case p == nil:
-				fail(kerr.UnknownTopicOrPartition.Code, nil)
+			case code == kerr.NotLeaderForPartition.Code:
+				fail(code, nil)
+				if l, e := currentLeader(t, rp.Partition); l >= 0 && req.Version >= 10 {
+					sp.CurrentLeader.LeaderID, sp.CurrentLeader.LeaderEpoch = l, e
+					if moved == nil {
+						moved = map[int32]bool{}
+					}
+					moved[l] = true
+				}
+			case code != 0:
+				fail(code, nil)
 			case t.Internal:
 				// Clients may not write to internal topics directly
 				// (Kafka: INVALID_TOPIC_EXCEPTION for __consumer_offsets).
 				fail(kerr.InvalidTopicException.Code, nil)
+			case clustered && req.Acks == -1 && p.ISRSize() < t.Config.MinInsyncReplicas:
+				fail(kerr.NotEnoughReplicas.Code, fmt.Errorf("the ISR has %d replicas, min.insync.replicas is %d", p.ISRSize(), t.Config.MinInsyncReplicas))
 			default:
 				res, err := a.appendRecords(req.Version, p, rp.Records)
 				if err != nil {
@@ -88,8 +111,9 @@ func (a *API) handleProduce(ctx context.Context, c *server.Conn, kreq kmsg.Reque
 				}
 				sp.BaseOffset, sp.LogAppendTime, sp.LogStartOffset = res.BaseOffset, res.LogAppendTime, res.LogStartOffset
 				switch {
-				case res.SyncOnAck:
-					toFlush = append(toFlush, flushTarget{p: p, topic: i, partition: j})
+				case res.SyncOnAck || clustered:
+					toFlush = append(toFlush, flushTarget{p: p, topic: i, partition: j, next: res.NextOffset,
+						epoch: p.LeaderEpoch(), minISR: t.Config.MinInsyncReplicas, flush: res.SyncOnAck})
 				case res.FlushNow:
 					a.b.ScheduleFlush(p)
 				}
@@ -99,6 +123,9 @@ func (a *API) handleProduce(ctx context.Context, c *server.Conn, kreq kmsg.Reque
 		resp.Topics = append(resp.Topics, st)
 	}
 
+	if moved != nil {
+		resp.Brokers = a.produceNodeEndpoints(moved)
+	}
 	if req.Acks == 0 {
 		for _, f := range toFlush {
 			a.b.ScheduleFlush(f.p)
@@ -121,6 +148,9 @@ func (a *API) handleProduce(ctx context.Context, c *server.Conn, kreq kmsg.Reque
 	}
 	return func() kmsg.Response {
 		errs := flushAll(toFlush)
+		if clustered && req.Acks == -1 {
+			errs = a.waitReplicated(toFlush, errs, req.TimeoutMillis)
+		}
 		if errs == nil {
 			return resp
 		}
@@ -135,6 +165,10 @@ func (a *API) handleProduce(ctx context.Context, c *server.Conn, kreq kmsg.Reque
 			}
 			sp := &resp.Topics[f.topic].Partitions[f.partition]
 			sp.ErrorCode = kerr.KafkaStorageError.Code
+			var re *replicationError
+			if errors.As(errs[k], &re) {
+				sp.ErrorCode = re.code
+			}
 			sp.BaseOffset = -1
 			if req.Version >= 8 {
 				sp.ErrorMessage = errorMessage(errs[k])
@@ -149,6 +183,59 @@ func (a *API) handleProduce(ctx context.Context, c *server.Conn, kreq kmsg.Reque
 type flushTarget struct {
 	p                *partition.Partition
 	topic, partition int
+	// Cluster: the offset acks=all waits for the HW to reach, the leader
+	// epoch it was appended in, the topic's min.insync.replicas, and
+	// whether the append needs an fsync (durable mode).
+	next   int64
+	epoch  int32
+	minISR int
+	flush  bool
+}
+
+// replicationError is an acks=all wait that failed, with its Kafka code.
+type replicationError struct {
+	code int16
+	err  error
+}
+
+func (e *replicationError) Error() string { return e.err.Error() }
+
+// waitReplicated waits, for each target whose flush succeeded, until the
+// high watermark passes its batch (acks=all in a cluster), bounded by the
+// request's timeout.
+func (a *API) waitReplicated(ts []flushTarget, errs []error, timeoutMs int32) []error {
+	ctx, cancel := context.WithTimeout(a.b.Context(), time.Duration(max(timeoutMs, 1))*time.Millisecond)
+	defer cancel()
+	for k, f := range ts {
+		if errs != nil && errs[k] != nil {
+			continue
+		}
+		var code int16
+		err := f.p.WaitCommitted(ctx, f.next, f.epoch)
+		switch {
+		case err == nil && f.p.ISRSize() < f.minISR:
+			code, err = kerr.NotEnoughReplicasAfterAppend.Code, fmt.Errorf("the ISR shrank to %d, below min.insync.replicas %d", f.p.ISRSize(), f.minISR)
+		case err == nil && !a.b.LeaseValid():
+			// Replicated, but this broker may have been replaced
+			// meanwhile: the new leader has the record (it was in the
+			// ISR), so the client's retry is answered as a duplicate.
+			code, err = kerr.NotLeaderForPartition.Code, errors.New("the controller lease ran out while waiting")
+		case err == nil:
+		case errors.Is(err, partition.ErrNotLeader):
+			code = kerr.NotLeaderForPartition.Code
+		case errors.Is(err, context.DeadlineExceeded):
+			code, err = kerr.RequestTimedOut.Code, fmt.Errorf("the in-sync replicas did not confirm within %d ms", timeoutMs)
+		default:
+			code = errorCode(err)
+		}
+		if err != nil {
+			if errs == nil {
+				errs = make([]error, len(ts))
+			}
+			errs[k] = &replicationError{code: code, err: err}
+		}
+	}
+	return errs
 }
 
 // appendRecords converts old message formats and appends.
@@ -194,6 +281,9 @@ func (a *API) logAppendError(c *server.Conn, p *partition.Partition, err error) 
 // nil when all succeeded.
 func flushAll(ps []flushTarget) []error {
 	if len(ps) == 1 {
+		if !ps[0].flush {
+			return nil
+		}
 		if err := ps[0].p.Flush(); err != nil {
 			return []error{err}
 		}
@@ -204,6 +294,9 @@ func flushAll(ps []flushTarget) []error {
 	var failed bool
 	var mu sync.Mutex
 	for i, f := range ps {
+		if !f.flush {
+			continue // relaxed durability: acknowledged from the page cache
+		}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()

@@ -46,7 +46,7 @@ func (a *API) nextProducerID() (int64, error) {
 	a.pidMu.Lock()
 	defer a.pidMu.Unlock()
 	if a.pidNext >= a.pidHi {
-		first, err := a.b.Metadata().AllocateProducerIDs(producerIDBlock)
+		first, err := a.b.AllocateProducerIDs(producerIDBlock)
 		if err != nil {
 			return 0, err
 		}

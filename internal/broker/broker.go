@@ -65,7 +65,23 @@ type Topic struct {
 	Partitions []*partition.Partition
 	Overrides  map[string]string // topic-level config overrides
 	Config     config.Topic      // effective settings
+	// Assignments are the partitions' replica states in a cluster (nil on
+	// a single broker); Partitions[i] is nil where this broker holds no
+	// replica of partition i.
+	Assignments []metadata.PartitionState
 }
+
+// Assignment returns partition i's replica state in a cluster, and false on
+// a single broker or for an unknown partition.
+func (t *Topic) Assignment(i int32) (metadata.PartitionState, bool) {
+	if i < 0 || int(i) >= len(t.Assignments) {
+		return metadata.PartitionState{}, false
+	}
+	return t.Assignments[i], true
+}
+
+// Count returns the topic's partition count.
+func (t *Topic) Count() int32 { return int32(len(t.Partitions)) }
 
 // Partition returns partition i or nil.
 func (t *Topic) Partition(i int32) *partition.Partition {
@@ -104,6 +120,9 @@ type Broker struct {
 	// fdLimit returns the descriptor limit (openFileLimit; tests replace
 	// it before creating topics).
 	fdLimit func() uint64
+
+	// clu is the cluster side (cluster.go); nil on the single broker.
+	clu *cluster
 
 	// cleanStart is set during Open when the clean-shutdown marker was
 	// found: the partitions opened then may trust their files. Written
@@ -210,8 +229,12 @@ func Open(cfg config.Broker, lg *slog.Logger) (*Broker, error) {
 // Config returns the broker settings.
 func (b *Broker) Config() config.Broker { return b.cfg }
 
-// ClusterID returns the cluster id, fixed when the data directory was made.
+// ClusterID returns the cluster id, fixed when the data directory was made
+// (in a cluster: by the first active controller).
 func (b *Broker) ClusterID() string {
+	if b.clu != nil {
+		return b.clu.deps.Metadata.State().ClusterID
+	}
 	if b.cfg.ClusterID != "" {
 		return b.cfg.ClusterID
 	}
@@ -248,6 +271,9 @@ func (b *Broker) OfflinePartitions() []*partition.Partition {
 	var out []*partition.Partition
 	for _, t := range b.Topics() {
 		for _, p := range t.Partitions {
+			if p == nil {
+				continue // cluster: no replica here
+			}
 			if p.StorageError() != nil {
 				out = append(out, p)
 			}
@@ -276,6 +302,11 @@ type CreateTopicRequest struct {
 	Configs           map[string]string
 	Internal          bool
 	ValidateOnly      bool
+	// Cluster only: explicit replicas per partition (CreateTopics'
+	// assignments), and ShrinkRF to place fewer replicas than asked when
+	// fewer brokers are live (internal topics).
+	Assignments [][]int32
+	ShrinkRF    bool
 }
 
 // CreateTopic validates and (unless ValidateOnly) creates a topic, durably.
@@ -294,6 +325,15 @@ func (b *Broker) CreateTopic(req CreateTopicRequest) (*Topic, error) {
 	}
 	if req.ReplicationFactor == -1 {
 		req.ReplicationFactor = b.cfg.DefaultReplicationFactor
+	}
+	if b.clu != nil {
+		if err := config.ValidateTopicConfigs(req.Configs); err != nil {
+			return nil, err
+		}
+		if req.Assignments != nil {
+			req.Partitions = int32(len(req.Assignments))
+		}
+		return b.clusterCreateTopic(req)
 	}
 	if req.ReplicationFactor != 1 {
 		return nil, fmt.Errorf("%w: %d, but this cluster has 1 broker", ErrInvalidReplicationFactor, req.ReplicationFactor)
@@ -357,8 +397,11 @@ func (b *Broker) OffsetsTopic(create bool) (*Topic, error) {
 		Partitions: b.cfg.OffsetsTopicNumPartitions,
 		// One broker: offsets.topic.replication.factor can only be met
 		// as 1 (Kafka would refuse to create the topic and answer
-		// COORDINATOR_NOT_AVAILABLE forever).
-		ReplicationFactor: 1,
+		// COORDINATOR_NOT_AVAILABLE forever). In a cluster: the
+		// configured factor, or as many replicas as there are live
+		// brokers when fewer (ShrinkRF; the README says so).
+		ReplicationFactor: b.offsetsRF(),
+		ShrinkRF:          true,
 		Configs:           map[string]string{"cleanup.policy": "compact", "segment.bytes": "104857600"},
 		Internal:          true,
 	})
@@ -398,6 +441,9 @@ func (b *Broker) AutoCreate(name string) (*Topic, error) {
 
 // DeleteTopic deletes a topic and its data.
 func (b *Broker) DeleteTopic(name string) error {
+	if b.clu != nil {
+		return b.clusterDeleteTopic(name)
+	}
 	b.adminMu.Lock()
 	defer b.adminMu.Unlock()
 	if b.ctx.Err() != nil {
@@ -431,6 +477,9 @@ func (b *Broker) DeleteTopic(name string) error {
 	// its name or marked -delete, never half-removed under its name.
 	var dead []string
 	for _, p := range t.Partitions {
+		if p == nil {
+			continue // cluster: no replica here
+		}
 		p.Abandon()
 		d, err := renameForDelete(p.Dir())
 		if err != nil {
@@ -463,6 +512,9 @@ func (b *Broker) deletePartitions(ps []*partition.Partition) {
 
 // CreatePartitions grows a topic to count partitions.
 func (b *Broker) CreatePartitions(name string, count int32, validateOnly bool) error {
+	if b.clu != nil {
+		return b.clusterCreatePartitions(name, count, validateOnly, nil)
+	}
 	b.adminMu.Lock()
 	defer b.adminMu.Unlock()
 	t := b.Topic(name)
@@ -516,6 +568,26 @@ func (b *Broker) SetTopicConfigs(name string, overrides map[string]string, valid
 // store are one step: concurrent alters of the same topic cannot lose each
 // other's changes (IncrementalAlterConfigs relies on this).
 func (b *Broker) UpdateTopicConfigs(name string, edit func(current map[string]string) (map[string]string, error), validateOnly bool) error {
+	if b.clu != nil {
+		// The controller checks that the overrides are still the ones
+		// edited (SetConfigsRequest.Expect); adminMu is reconcile's.
+		t := b.Topic(name)
+		if t == nil {
+			return fmt.Errorf("%w: %q", ErrUnknownTopic, name)
+		}
+		cur := maps.Clone(t.Overrides)
+		if cur == nil {
+			cur = make(map[string]string)
+		}
+		overrides, err := edit(cur)
+		if err != nil {
+			return err
+		}
+		if err := config.ValidateTopicConfigs(overrides); err != nil || validateOnly {
+			return err
+		}
+		return b.clusterSetConfigs(name, t.Overrides, overrides)
+	}
 	b.adminMu.Lock()
 	defer b.adminMu.Unlock()
 	t := b.Topic(name)
@@ -712,6 +784,9 @@ func (b *Broker) flushLoop() {
 			b.mu.RUnlock()
 			for _, t := range topics {
 				for _, p := range t.Partitions {
+					if p == nil {
+						continue // cluster: no replica here
+					}
 					if p.FlushDue(now) {
 						b.flush(p)
 					}
@@ -762,6 +837,9 @@ func (b *Broker) ExpireProducers(now time.Time) {
 	n := 0
 	for _, t := range b.Topics() {
 		for _, p := range t.Partitions {
+			if p == nil {
+				continue // cluster: no replica here
+			}
 			n += p.ExpireProducers(now, b.cfg.ProducerIDExpiration)
 		}
 	}
@@ -775,6 +853,9 @@ func (b *Broker) ExpireProducers(now time.Time) {
 func (b *Broker) CheckpointRecoveryPoints() {
 	for _, t := range b.Topics() {
 		for _, p := range t.Partitions {
+			if p == nil {
+				continue // cluster: no replica here
+			}
 			if b.ctx.Err() != nil {
 				return
 			}
@@ -796,6 +877,9 @@ func (b *Broker) Compact() {
 			continue
 		}
 		for _, p := range t.Partitions {
+			if p == nil {
+				continue // cluster: no replica here
+			}
 			if b.ctx.Err() != nil {
 				return
 			}
@@ -817,6 +901,9 @@ func (b *Broker) Compact() {
 func (b *Broker) ApplyRetention() {
 	for _, t := range b.Topics() {
 		for _, p := range t.Partitions {
+			if p == nil {
+				continue // cluster: no replica here
+			}
 			n, err := p.ApplyRetention()
 			if err != nil {
 				b.lg.Warn("retention failed", "topic", t.Name, "partition", p.Index, "err", err)
@@ -835,6 +922,9 @@ func (b *Broker) closePartitions() (clean bool) {
 	clean = true
 	for _, t := range b.topics {
 		for _, p := range t.Partitions {
+			if p == nil {
+				continue // cluster: no replica here
+			}
 			if err := p.Close(); err != nil {
 				clean = false
 				b.lg.Warn("closing partition", "topic", t.Name, "partition", p.Index, "err", err)
@@ -890,6 +980,7 @@ func syncDir(dir string) error {
 
 // Close stops background work and flushes and closes every partition.
 func (b *Broker) Close() error {
+	b.PrepareShutdown()
 	b.adminMu.Lock()
 	b.cancel()
 	closers := b.closers
@@ -898,6 +989,9 @@ func (b *Broker) Close() error {
 	b.wg.Wait()
 	for _, fn := range closers {
 		fn()
+	}
+	if b.clu != nil {
+		b.clu.fetchers.Close()
 	}
 	if b.closePartitions() {
 		if err := writeCleanShutdownMarker(b.cfg.DataDir); err != nil {

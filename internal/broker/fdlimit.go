@@ -33,6 +33,9 @@ func reserveFor(limit uint64) uint64 { return min(fdReserve, limit/4) }
 func (b *Broker) descriptorsInUse() (files, partitions int) {
 	for _, t := range b.Topics() {
 		for _, p := range t.Partitions {
+			if p == nil {
+				continue
+			}
 			files += filesPerSegment * p.NumSegments()
 			partitions++
 		}

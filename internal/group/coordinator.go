@@ -55,6 +55,11 @@ type Config struct {
 	MaxMetadataBytes int
 	// Consumer configures KIP-848 consumer groups (consumer_coord.go).
 	Consumer ConsumerLimits
+	// Clustered: this broker coordinates only the groups of the
+	// __consumer_offsets partitions it leads, loading each when it gains
+	// the leadership and unloading it when it loses it (SetLeadership).
+	// The coordinator of a group elsewhere answers ErrNotCoordinator.
+	Clustered bool
 	Clock    Clock
 	Logger   *slog.Logger
 }
@@ -82,6 +87,11 @@ type Coordinator struct {
 		parts   []Partition
 		loading bool
 		loaded  bool
+		// Cluster mode: which partitions this broker leads (owned) and
+		// which of those are still being replayed (partLoading); both
+		// indexed like parts. parts[i] is nil where not owned.
+		owned       []bool
+		partLoading []bool
 		// groups is every group this coordinator knows. An entry is
 		// removed only with its Group moved to Dead, under its own lock,
 		// so a request holding a stale entry sees Dead and retries.
@@ -142,7 +152,11 @@ func New(cfg Config) *Coordinator {
 	c := &Coordinator{cfg: cfg, clock: cfg.Clock, lg: cfg.Logger}
 	c.ctx, c.cancel = context.WithCancel(context.Background())
 	c.mu.groups = make(map[string]*groupEntry)
-	parts, err := cfg.OffsetsTopic(false)
+	var parts []Partition
+	var err error
+	if !cfg.Clustered {
+		parts, err = cfg.OffsetsTopic(false)
+	}
 	if err != nil {
 		c.lg.Error("group coordinator: cannot open __consumer_offsets", "err", err)
 	}
@@ -210,7 +224,7 @@ func (c *Coordinator) Ensure() error {
 	loaded, loading := c.mu.loaded, c.mu.loading
 	c.mu.RUnlock()
 	switch {
-	case loaded:
+	case loaded && !c.cfg.Clustered:
 		return nil
 	case loading:
 		return ErrLoadInProgress
@@ -225,7 +239,7 @@ func (c *Coordinator) Ensure() error {
 	loaded, loading = c.mu.loaded, c.mu.loading
 	c.mu.RUnlock()
 	switch {
-	case loaded:
+	case loaded && !c.cfg.Clustered:
 		return nil
 	case loading:
 		return ErrLoadInProgress
@@ -235,6 +249,11 @@ func (c *Coordinator) Ensure() error {
 	parts, err := c.cfg.OffsetsTopic(true)
 	if err != nil {
 		return fmt.Errorf("%w: create __consumer_offsets: %w", ErrCoordinatorNotAvailable, err)
+	}
+	if c.cfg.Clustered {
+		// The partitions this broker leads arrive through SetLeadership
+		// (the broker learns its roles from the metadata log).
+		return nil
 	}
 	if len(parts) == 0 {
 		return fmt.Errorf("%w: __consumer_offsets has no partitions", ErrCoordinatorNotAvailable)
@@ -262,11 +281,23 @@ func (c *Coordinator) lookup(groupID string, create bool) (*groupEntry, error) {
 		case c.mu.loading:
 			return nil, ErrLoadInProgress
 		case !c.mu.loaded:
+			if c.cfg.Clustered {
+				return nil, ErrNotCoordinator
+			}
 			return nil, nil
+		}
+		if err := c.ownsLocked(groupID); err != nil {
+			return nil, err
 		}
 		return c.mu.groups[groupID], nil
 	}
 	if err := c.Ensure(); err != nil {
+		return nil, err
+	}
+	c.mu.RLock()
+	err := c.ownsLocked(groupID)
+	c.mu.RUnlock()
+	if err != nil {
 		return nil, err
 	}
 	c.mu.RLock()
@@ -282,6 +313,25 @@ func (c *Coordinator) lookup(groupID string, create bool) (*groupEntry, error) {
 	}
 	e = c.newEntryLocked(groupID)
 	return e, nil
+}
+
+// ownsLocked checks, in cluster mode, that this broker coordinates the
+// group now. REQUIRES: c.mu held.
+func (c *Coordinator) ownsLocked(groupID string) error {
+	if !c.cfg.Clustered {
+		return nil
+	}
+	if len(c.mu.owned) == 0 {
+		return ErrNotCoordinator
+	}
+	i := PartitionFor(groupID, len(c.mu.owned))
+	switch {
+	case !c.mu.owned[i]:
+		return ErrNotCoordinator
+	case c.mu.partLoading[i]:
+		return ErrLoadInProgress
+	}
+	return nil
 }
 
 // newEntryLocked adds an Empty group. REQUIRES: c.mu held for writing.
@@ -1019,6 +1069,17 @@ const (
 // loadOnce replays every partition and, only if all could be read, installs
 // the groups and marks the coordinator loaded.
 func (c *Coordinator) loadOnce(parts []Partition) error {
+	idx := make([]int, len(parts))
+	for i := range parts {
+		idx[i] = i
+	}
+	return c.loadPartitions(parts, idx, nil)
+}
+
+// loadPartitions replays parts[i] for each i in idx and installs the groups
+// found. still (cluster mode) reports whether the replay is still wanted
+// (this broker still leads the partition) when it is time to install.
+func (c *Coordinator) loadPartitions(parts []Partition, idx []int, still func() bool) error {
 	start := time.Now()
 	found := make(map[string]*loadedGroup)
 	get := func(id string) *loadedGroup {
@@ -1058,11 +1119,11 @@ func (c *Coordinator) loadOnce(parts []Partition) error {
 		warned++
 	}
 	consumers := newConsumerLoader(c.consumerLimits())
-	for i, p := range parts {
+	for _, i := range idx {
 		if c.ctx.Err() != nil {
 			return c.ctx.Err()
 		}
-		if err := replayPartition(p, apply, consumers.apply, warn); err != nil {
+		if err := replayPartition(parts[i], apply, consumers.apply, warn); err != nil {
 			return fmt.Errorf("replay __consumer_offsets-%d: %w", i, err)
 		}
 	}
@@ -1070,6 +1131,10 @@ func (c *Coordinator) loadOnce(parts []Partition) error {
 	cgs := consumers.finish(now)
 	var entries []*groupEntry
 	c.mu.Lock()
+	if still != nil && !still() {
+		c.mu.Unlock()
+		return nil // lost the partition meanwhile: nothing to install
+	}
 	for id, cg := range cgs {
 		// A consumer group's offsets are in found; its classic metadata
 		// (if any survived a conversion) is ignored.
@@ -1098,7 +1163,13 @@ func (c *Coordinator) loadOnce(parts []Partition) error {
 		}
 		entries = append(entries, e)
 	}
-	c.mu.loading, c.mu.loaded = false, true
+	if still == nil {
+		c.mu.loading, c.mu.loaded = false, true
+	} else {
+		for _, i := range idx {
+			c.mu.partLoading[i] = false
+		}
+	}
 	c.mu.Unlock()
 	// Session timers of the restored members start now (lock order:
 	// groupEntry.mu before Coordinator.mu, so not under c.mu).
@@ -1107,8 +1178,93 @@ func (c *Coordinator) loadOnce(parts []Partition) error {
 		c.armLocked(e)
 		e.mu.Unlock()
 	}
-	c.lg.Info("group coordinator loaded __consumer_offsets", "groups", len(found), "skipped_records", warned, "took", time.Since(start))
+	c.lg.Info("group coordinator loaded __consumer_offsets", "partitions", idx, "groups", len(found), "skipped_records", warned, "took", time.Since(start))
 	return nil
+}
+
+// SetLeadership tells a clustered coordinator that this broker now leads
+// (or no longer leads) __consumer_offsets partition i of n. On gaining it
+// the partition's groups are replayed (requests for them get
+// ErrLoadInProgress meanwhile); on losing it they are dropped from memory:
+// the new leader replays them from the replicated log, so no committed
+// offset is lost. p is the partition, writes to which are acknowledged
+// once replicated (its Flush waits for the high watermark).
+func (c *Coordinator) SetLeadership(i, n int, p Partition, leading bool) {
+	c.mu.Lock()
+	if len(c.mu.owned) != n {
+		c.mu.parts = make([]Partition, n)
+		c.mu.owned = make([]bool, n)
+		c.mu.partLoading = make([]bool, n)
+	}
+	c.mu.loaded = true
+	if leading == c.mu.owned[i] && (!leading || c.mu.parts[i] == p) {
+		c.mu.Unlock()
+		return
+	}
+	var drop []*groupEntry
+	if !leading || c.mu.owned[i] {
+		for id, e := range c.mu.groups {
+			if PartitionFor(id, n) == i {
+				drop = append(drop, e)
+				delete(c.mu.groups, id)
+			}
+		}
+	}
+	c.mu.owned[i] = leading
+	if leading {
+		c.mu.parts[i], c.mu.partLoading[i] = p, true
+	} else {
+		c.mu.parts[i], c.mu.partLoading[i] = nil, false
+	}
+	parts := slices.Clone(c.mu.parts)
+	c.mu.Unlock()
+	for _, e := range drop {
+		e.mu.Lock()
+		if e.timer != nil {
+			e.timer.Stop()
+			e.timer = nil
+		}
+		e.mu.Unlock()
+	}
+	if len(drop) > 0 {
+		c.lg.Info("group coordinator: no longer leads __consumer_offsets partition; its groups moved", "partition", i, "groups", len(drop))
+	}
+	if !leading {
+		return
+	}
+	c.wg.Add(1)
+	go func() {
+		defer c.wg.Done()
+		still := func() bool { return c.mu.owned[i] && c.mu.parts[i] == p } // called under c.mu
+		backoff := loadRetryBackoff
+		for {
+			err := c.loadPartitions(parts, []int{i}, still)
+			if err == nil || c.ctx.Err() != nil {
+				return
+			}
+			c.mu.RLock()
+			ok := still()
+			c.mu.RUnlock()
+			if !ok {
+				return
+			}
+			c.lg.Error("group coordinator: loading a __consumer_offsets partition failed; retrying", "partition", i, "retry_in", backoff, "err", err)
+			select {
+			case <-c.ctx.Done():
+				return
+			case <-time.After(backoff):
+			}
+			backoff = min(2*backoff, maxLoadRetryBackoff)
+		}
+	}()
+}
+
+// Coordinates reports, in cluster mode, whether this broker coordinates
+// groupID now (always true on a single broker).
+func (c *Coordinator) Coordinates(groupID string) bool {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	return c.ownsLocked(groupID) == nil
 }
 
 // replayPartition reads p from its start to its high watermark.

@@ -33,6 +33,8 @@ var (
 	ErrCoordinatorNotAvailable = errors.New("group: coordinator not available")
 	// ErrLoadInProgress: the coordinator is still replaying __consumer_offsets.
 	ErrLoadInProgress = errors.New("group: coordinator load in progress")
+	// ErrNotCoordinator: another broker coordinates the group (cluster).
+	ErrNotCoordinator = errors.New("group: this broker is not the group's coordinator")
 	// ErrNonEmptyGroup: the group has members.
 	ErrNonEmptyGroup = errors.New("group: group is not empty")
 	// ErrGroupIDNotFound: no such group.

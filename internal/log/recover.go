@@ -327,3 +327,22 @@ func (l *Log) writeOffsetFile(name string, off int64) error {
 	}
 	return nil
 }
+
+// highWatermarkFile holds a replicated partition's last checkpointed high
+// watermark (Kafka keeps them per directory in
+// replication-offset-checkpoint); on-disk name, do not change.
+const highWatermarkFile = "high-watermark"
+
+// HighWatermarkCheckpoint returns the checkpointed high watermark, if any.
+func (l *Log) HighWatermarkCheckpoint() (int64, bool) { return l.readOffsetFile(highWatermarkFile) }
+
+// CheckpointHighWatermark durably records hw (a failure to make it durable
+// fails the log, as every checkpoint failure does).
+func (l *Log) CheckpointHighWatermark(hw int64) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if err := l.usableLocked(); err != nil {
+		return err
+	}
+	return l.writeOffsetFile(highWatermarkFile, hw)
+}

@@ -404,3 +404,29 @@ func (l *Log) ScanBatches(from int64, fn func(h record.BatchHeader) bool) error 
 	}
 	return nil
 }
+
+// TruncateFullyAndStartAt deletes every segment and starts the log empty at
+// offset (Kafka's truncateFullyAndStartAt): a follower whose leader no
+// longer holds the follower's log end (retention moved the leader's log
+// start past it) restarts at the leader's log start.
+func (l *Log) TruncateFullyAndStartAt(offset int64) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if err := l.usableLocked(); err != nil {
+		return err
+	}
+	if offset < 0 {
+		return fmt.Errorf("%w: start at %d", ErrOffsetOutOfRange, offset)
+	}
+	l.mu.truncations++
+	if err := l.restartAtLocked(offset); err != nil {
+		return err
+	}
+	l.leo.Store(offset)
+	l.flushed.Store(offset)
+	if err := l.dropRecoveryPointAboveLocked(offset); err != nil {
+		return err
+	}
+	l.mu.firstDirty = offset
+	return l.setStartLocked(offset)
+}

@@ -108,6 +108,18 @@ type Partition struct {
 	// lastSnapshot is the offset of the newest snapshot written or
 	// loaded, -1 when none; guarded by snapMu.
 	lastSnapshot int64
+	// roleMu guards repl (replica.go): the replica's cluster role, its
+	// followers and pending ISR changes. nil repl: the single broker's
+	// partition, always the leader with an ISR of itself. Lock order:
+	// roleMu -> mu.
+	roleMu sync.Mutex
+	repl   *replication
+	// lastHWCheckpoint is the high watermark last written by CheckpointHW.
+	lastHWCheckpoint atomic.Int64
+	// epochMu guards epochs, the leader-epoch cache (epochs.go).
+	epochMu sync.Mutex
+	epochs  *epochCache
+
 	// stateFrom is the offset the producer-state scan started from at
 	// Open or after a truncation (the snapshot's offset, or the log
 	// start): for tests and the start-up log line. Guarded by mu.
@@ -140,7 +152,42 @@ func Open(cfg Config) (*Partition, error) {
 		l.Close()
 		return nil, fmt.Errorf("partition %s-%d: rebuild producer state: %w", cfg.Topic, cfg.Index, err)
 	}
+	if err := p.loadEpochs(); err != nil {
+		l.Close()
+		return nil, fmt.Errorf("partition %s-%d: leader epochs: %w", cfg.Topic, cfg.Index, err)
+	}
 	return p, nil
+}
+
+// loadEpochs reads the leader-epoch checkpoint, dropping entries past the
+// log end (a crash after the checkpoint but before the log's fsync); a
+// missing or damaged checkpoint is rebuilt from the batch headers.
+func (p *Partition) loadEpochs() error {
+	c, err := loadEpochCache(p.cfg.Dir)
+	if err != nil {
+		p.lg.Warn("rebuilding the leader-epoch checkpoint from the log", "err", err)
+		c = &epochCache{dir: p.cfg.Dir}
+	}
+	leo := p.log.LogEndOffset()
+	if _, ok := c.latest(); !ok && leo > p.log.LogStartOffset() {
+		if err := p.log.ScanBatches(p.log.LogStartOffset(), func(h record.BatchHeader) bool {
+			c.assign(h.PartitionLeaderEpoch, h.BaseOffset)
+			return true
+		}); err != nil {
+			return err
+		}
+		if _, ok := c.latest(); ok {
+			if err := c.write(); err != nil {
+				return err
+			}
+		}
+	} else if c.truncateFromEnd(leo) {
+		if err := c.write(); err != nil {
+			return err
+		}
+	}
+	p.epochs = c
+	return nil
 }
 
 // loadProducerStateLocked rebuilds the idempotent-producer state: from the
@@ -239,6 +286,7 @@ func (p *Partition) TruncateTo(offset int64) error {
 	if leo := p.log.LogEndOffset(); p.highWatermark.Load() > leo {
 		p.highWatermark.Store(leo)
 	}
+	p.epochsTruncateFromEnd(p.log.LogEndOffset())
 	return p.loadProducerStateLocked()
 }
 
@@ -289,6 +337,9 @@ func (p *Partition) append(batches []byte, now time.Time, single bool) (AppendRe
 	res := AppendResult{LogAppendTime: -1}
 	if p.closed.Load() {
 		return res, ErrClosed
+	}
+	if !p.IsLeader() {
+		return res, ErrNotLeader
 	}
 	// Validate everything before touching the log: a bad CRC or lying
 	// length anywhere rejects the whole request.
@@ -421,8 +472,14 @@ func (p *Partition) appendLocked(batches []byte, idempotent bool, res AppendResu
 	res.SyncOnAck = p.cfg.SyncOnAck
 	if !p.cfg.SyncOnAck {
 		leo := p.log.LogEndOffset()
-		p.advanceHighWatermark(leo)
+		if p.repl == nil {
+			p.advanceHighWatermark(leo)
+		}
 		res.FlushNow = leo-p.log.FlushedOffset() >= max(p.cfg.FlushMessages, 1)
+	}
+	if p.repl != nil {
+		// Followers long-poll for new data, not for the HW.
+		p.notify()
 	}
 	return res, nil
 }
@@ -456,6 +513,14 @@ func (p *Partition) Flush() error {
 		return err
 	}
 	p.lastFlush.Store(time.Now().UnixNano())
+	if p.repl != nil {
+		p.roleMu.Lock()
+		if p.repl.leader {
+			p.recomputeHWLocked(p.syncOnAck())
+		}
+		p.roleMu.Unlock()
+		return nil
+	}
 	if p.syncOnAck() {
 		p.advanceHighWatermark(flushed)
 	}
