@@ -60,8 +60,8 @@ type Config struct {
 	// the leadership and unloading it when it loses it (SetLeadership).
 	// The coordinator of a group elsewhere answers ErrNotCoordinator.
 	Clustered bool
-	Clock    Clock
-	Logger   *slog.Logger
+	Clock     Clock
+	Logger    *slog.Logger
 }
 
 // Coordinator is the group coordinator of one broker. See the package doc

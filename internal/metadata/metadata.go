@@ -85,12 +85,12 @@ const (
 	RecordSetTopicConfigs  RecordType = "set_topic_configs" // replaces the override map
 	RecordAllocProducerIDs RecordType = "alloc_producer_ids"
 	// Cluster records (cluster.go).
-	RecordClusterID         RecordType = "cluster_id"
-	RecordRegisterBroker    RecordType = "register_broker"
-	RecordFenceBroker       RecordType = "fence_broker"
-	RecordUnfenceBroker     RecordType = "unfence_broker"
-	RecordPartitionChange   RecordType = "partition_change"
-	RecordUnregisterBroker  RecordType = "unregister_broker"
+	RecordClusterID        RecordType = "cluster_id"
+	RecordRegisterBroker   RecordType = "register_broker"
+	RecordFenceBroker      RecordType = "fence_broker"
+	RecordUnfenceBroker    RecordType = "unfence_broker"
+	RecordPartitionChange  RecordType = "partition_change"
+	RecordUnregisterBroker RecordType = "unregister_broker"
 )
 
 // Record is one metadata change.
