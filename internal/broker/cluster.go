@@ -15,8 +15,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/twmb/franz-go/pkg/kerr"
-
 	"github.com/samsa-io/samsa/internal/config"
 	"github.com/samsa-io/samsa/internal/controller"
 	"github.com/samsa-io/samsa/internal/metadata"
@@ -248,7 +246,7 @@ func (b *Broker) register(ctx context.Context, knownCluster string) error {
 		if err == nil {
 			break
 		}
-		if errors.Is(err, kerr.InconsistentClusterID) {
+		if controller.IsInconsistentCluster(err) {
 			return fmt.Errorf("%w (data directory %s)", err, b.cfg.DataDir)
 		}
 		if ctx.Err() != nil {
@@ -335,7 +333,7 @@ func (b *Broker) heartbeatLoop() {
 			if !resp.Fenced {
 				c.leaseFrom.Store(sent.UnixNano())
 			}
-		case errors.Is(err, kerr.StaleBrokerEpoch):
+		case controller.IsStaleBrokerEpoch(err):
 			// The controller lost our registration (a restart of the
 			// whole quorum from an old snapshot) or we were replaced:
 			// register again under a new epoch.
@@ -778,21 +776,12 @@ func (b *Broker) AllocateProducerIDs(n int64) (int64, error) {
 	return resp.First, nil
 }
 
-// ElectLeaders runs preferred (or unclean) elections through the controller.
+// ElectLeaders runs preferred (or unclean) elections through the
+// controller; the result is a Kafka error code per partition. A cluster
+// only (the caller answers for a single broker).
 func (b *Broker) ElectLeaders(which map[string][]int32, unclean bool) (map[string]map[int32]int16, error) {
 	if b.clu == nil {
-		res := map[string]map[int32]int16{}
-		for name, ps := range which {
-			res[name] = map[int32]int16{}
-			for _, p := range ps {
-				if t := b.Topic(name); t != nil && t.Partition(p) != nil {
-					res[name][p] = kerr.ElectionNotNeeded.Code
-				} else {
-					res[name][p] = kerr.UnknownTopicOrPartition.Code
-				}
-			}
-		}
-		return res, nil
+		return nil, errors.New("broker: leader elections need a cluster (process.roles and controller.quorum.voters)")
 	}
 	var resp controller.ElectLeadersResponse
 	if err := b.clusterCall(controller.OpElectLeaders, controller.ElectLeadersRequest{Partitions: which, Unclean: unclean}, &resp); err != nil {

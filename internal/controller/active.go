@@ -104,16 +104,24 @@ func (c *Controller) loop() {
 
 // takeOverLocked runs once when this node becomes the active controller:
 // it waits until every committed entry is applied, gives every registered
-// broker a full session from now (the previous controller's heartbeat
-// times died with it), and names the cluster if nobody has.
+// broker a grace period from now to heartbeat to it (the previous
+// controller's heartbeat times died with it), and names the cluster if
+// nobody has.
+//
+// The grace is takeoverGrace, not a whole session: a live broker finds
+// the new controller within a heartbeat or two (it learns the Raft leader,
+// or is told NOT_CONTROLLER), so a broker that died with the old
+// controller — often the same process — is fenced sooner, and the
+// partitions it led fail over in about two seconds all told.
 func (c *Controller) takeOverLocked() error {
 	if err := c.node.Raft.Barrier(5 * time.Second).Error(); err != nil {
 		return err
 	}
 	now := time.Now()
+	grace := c.takeoverGrace()
 	c.seen = map[int32]time.Time{}
 	for id := range c.node.FSM.State().Brokers {
-		c.seen[id] = now
+		c.seen[id] = now.Add(grace - c.cfg.BrokerSessionTimeout)
 	}
 	if c.node.FSM.State().ClusterID == "" {
 		id := metadata.NewTopicID().String()
@@ -124,6 +132,13 @@ func (c *Controller) takeOverLocked() error {
 	c.leading = true
 	c.lg.Info("this node is now the active controller", "node", c.node.ID, "cluster_id", c.node.FSM.State().ClusterID)
 	return nil
+}
+
+// takeoverGrace is how long a new active controller waits for a broker's
+// first heartbeat before fencing it: four heartbeat intervals, at most the
+// session timeout.
+func (c *Controller) takeoverGrace() time.Duration {
+	return min(4*c.cfg.BrokerHeartbeatInterval, c.cfg.BrokerSessionTimeout)
 }
 
 // proposeLocked commits recs as one Raft entry and returns once this node

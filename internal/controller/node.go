@@ -9,6 +9,8 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
+	"sync"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -216,15 +218,48 @@ func (s *streamLayer) Dial(addr raft.ServerAddress, timeout time.Duration) (net.
 }
 
 // slogWriter turns hashicorp/raft's log lines (warnings and errors only)
-// into slog records.
-type slogWriter struct{ lg *slog.Logger }
+// into slog records. While a voter is down raft logs every failed
+// heartbeat (four a second): a line whose text, without its timestamp,
+// repeats within repeatWindow is counted, not logged.
+type slogWriter struct {
+	lg   *slog.Logger
+	mu   sync.Mutex
+	seen map[string]time.Time // guarded by mu
+}
+
+const repeatWindow = 30 * time.Second
 
 func (w *slogWriter) Write(p []byte) (int, error) {
-	if w.lg != nil {
-		line := string(bytes.TrimSpace(p))
-		if line != "" {
-			w.lg.Warn("metadata quorum: " + line)
+	if w.lg == nil {
+		return len(p), nil
+	}
+	line := string(bytes.TrimSpace(p))
+	// hclog lines start with an RFC 3339 timestamp; the rest is the key.
+	key := line
+	if i := strings.IndexByte(line, ' '); i > 0 {
+		key = line[i+1:]
+	}
+	if j := strings.Index(key, "backoff time="); j > 0 {
+		key = key[:j]
+	}
+	now := time.Now()
+	w.mu.Lock()
+	if w.seen == nil {
+		w.seen = map[string]time.Time{}
+	}
+	last, ok := w.seen[key]
+	if !ok || now.Sub(last) > repeatWindow {
+		w.seen[key] = now
+		if len(w.seen) > 1000 {
+			w.seen = map[string]time.Time{key: now}
 		}
+	} else {
+		ok = true
+		line = ""
+	}
+	w.mu.Unlock()
+	if line != "" {
+		w.lg.Warn("metadata quorum: " + strings.TrimSpace(key))
 	}
 	return len(p), nil
 }

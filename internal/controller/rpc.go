@@ -23,6 +23,9 @@ import (
 // clients never see them (Kafka uses its own inter-node APIs here, which
 // samsa's brokers would gain nothing from speaking).
 
+// attemptTimeout bounds one call to one controller.
+const attemptTimeout = time.Second
+
 // maxRPCFrame bounds a call or reply; a larger length prefix closes the
 // connection before anything is allocated.
 const maxRPCFrame = 16 << 20
@@ -59,6 +62,14 @@ func (e *Error) Is(target error) bool {
 	var ke *kerr.Error
 	return errors.As(target, &ke) && ke.Code == e.Code
 }
+
+// IsStaleBrokerEpoch reports whether err is the controller refusing a
+// broker epoch it no longer knows (the broker must register again).
+func IsStaleBrokerEpoch(err error) bool { return errors.Is(err, kerr.StaleBrokerEpoch) }
+
+// IsInconsistentCluster reports whether err is the controller refusing a
+// broker of another cluster.
+func IsInconsistentCluster(err error) bool { return errors.Is(err, kerr.InconsistentClusterID) }
 
 func errorf(code *kerr.Error, format string, args ...any) *Error {
 	return &Error{Code: code.Code, Message: fmt.Sprintf(format, args...)}
@@ -211,7 +222,10 @@ func (cl *Client) callOnce(ctx context.Context, op string, body []byte) (json.Ra
 		cl.setLeader(-1)
 		return nil, errorf(kerr.NotController, "controller %d at %s: %v", target, addr, err)
 	}
-	deadline := time.Now().Add(10 * time.Second)
+	// One attempt gets at most attemptTimeout: a controller that stopped
+	// (SIGSTOP, a cut link) must not hold a heartbeat past the session
+	// while the quorum already has another leader to ask.
+	deadline := time.Now().Add(attemptTimeout)
 	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
 		deadline = d
 	}
