@@ -162,10 +162,15 @@ func OpenCluster(ctx context.Context, cfg config.Broker, lg *slog.Logger, deps C
 	go b.reconcileLoop()
 	go b.heartbeatLoop()
 	go b.isrLoop()
-	// Ready once the state that holds our registration is applied.
-	if err := b.waitReconciled(ctx, func(st *metadata.State) bool {
+	// Ready once the controller has unfenced our registration (after our
+	// first heartbeat from a caught-up state), as a Kafka broker waits
+	// before it serves clients: a fenced broker would list no brokers, or
+	// not itself, in its Metadata answers.
+	wctx, wcancel := context.WithTimeout(ctx, initialRegistrationTimeout)
+	defer wcancel()
+	if err := b.waitReconciled(wctx, func(st *metadata.State) bool {
 		r, ok := st.Brokers[cfg.NodeID]
-		return ok && r.Epoch == c.epoch.Load()
+		return ok && r.Epoch == c.epoch.Load() && !r.Fenced
 	}); err != nil {
 		b.Close()
 		return nil, fmt.Errorf("waiting for the metadata log to reach this broker's registration: %w", err)

@@ -36,6 +36,7 @@ type Controller struct {
 	leading bool                // this node has taken over as active controller; guarded by mu
 	seen    map[int32]time.Time // last heartbeat per broker, active controller only; guarded by mu
 
+	rpc  net.Listener
 	stop chan struct{}
 	wg   sync.WaitGroup
 }
@@ -43,7 +44,7 @@ type Controller struct {
 // NewController starts the controller role on node, answering broker calls
 // arriving on rpc (the controller listener's mux).
 func NewController(node *Node, cfg config.Broker, rpc net.Listener, lg *slog.Logger) *Controller {
-	c := &Controller{node: node, cfg: cfg, lg: lg, seen: map[int32]time.Time{}, stop: make(chan struct{})}
+	c := &Controller{node: node, cfg: cfg, lg: lg, seen: map[int32]time.Time{}, stop: make(chan struct{}), rpc: rpc}
 	c.wg.Add(2)
 	go func() {
 		defer c.wg.Done()
@@ -56,6 +57,7 @@ func NewController(node *Node, cfg config.Broker, rpc net.Listener, lg *slog.Log
 // Close stops the controller role (the Raft node is closed by its owner).
 func (c *Controller) Close() {
 	close(c.stop)
+	c.rpc.Close()
 	c.wg.Wait()
 }
 

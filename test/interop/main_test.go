@@ -184,6 +184,15 @@ func startBroker(t *testing.T, dataDir string, extraArgs ...string) *proc {
 // startBrokerAt is startBroker on addr ("" when extraArgs names it).
 func startBrokerAt(t *testing.T, addr, dataDir string, extraArgs ...string) *proc {
 	t.Helper()
+	p := launch(t, addr, dataDir, extraArgs...)
+	p.waitReady(t, 15*time.Second)
+	return p
+}
+
+// launch starts `samsa serve` without waiting for it (cluster nodes wait
+// for a quorum before they are ready, so they start together).
+func launch(t *testing.T, addr, dataDir string, extraArgs ...string) *proc {
+	t.Helper()
 	if samsaBin == "" {
 		t.Fatal("samsa binary not built")
 	}
@@ -209,8 +218,13 @@ func startBrokerAt(t *testing.T, addr, dataDir string, extraArgs ...string) *pro
 		close(p.done)
 	}()
 	t.Cleanup(p.stop)
+	return p
+}
 
-	waitFor(t, 15*time.Second, func() error {
+// waitReady waits for the ready line, then for a Metadata round trip.
+func (p *proc) waitReady(t *testing.T, timeout time.Duration) {
+	t.Helper()
+	waitFor(t, timeout, func() error {
 		if p.exited() {
 			return fmt.Errorf("samsa exited before ready (%v); log:\n%s", p.waitErr, p.log.String())
 		}
@@ -232,7 +246,6 @@ func startBrokerAt(t *testing.T, addr, dataDir string, extraArgs ...string) *pro
 		return err
 	})
 	cl.Close()
-	return p
 }
 
 // exited reports whether the process has exited.
