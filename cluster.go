@@ -123,7 +123,7 @@ func startClusterNode(ctx context.Context, bc config.Broker, lg *slog.Logger) (*
 		lnForKafka = muxListener{cp.mux}
 	}
 	br, err := broker.OpenCluster(ctx, bc, lg, broker.ClusterDeps{Metadata: node.FSM, Controller: cp.cl,
-		Host: host, Port: port, Voter: isController, RaftAddr: raftAddr})
+		Host: host, Port: port, Voter: isController, RaftAddr: raftAddr, Quorum: node.Info})
 	if err != nil {
 		if isController {
 			kafkaLn.Close()

@@ -2,8 +2,9 @@ package api
 
 // DescribeCluster, DescribeLogDirs.
 //
-// DescribeCluster: the cluster id, us as the controller and the only
-// broker (with the advertised address), no rack, nobody fenced. A broker
+// DescribeCluster: the cluster id, a controller id (a live broker, as in
+// Metadata) and the brokers: on a single broker itself; in a cluster every
+// live one with its rack (v2: the fenced ones too, when asked). A broker
 // answers for endpoint type BROKERS (1) only; CONTROLLERS (2) is
 // UNSUPPORTED_ENDPOINT_TYPE, as a Kafka broker answers it (clients ask the
 // controller listener for that). Cluster authorized operations are
@@ -62,11 +63,26 @@ func (a *API) handleDescribeCluster(_ context.Context, _ *server.Conn, kreq kmsg
 		return server.Ready(resp), nil
 	}
 	resp.ClusterID = a.b.ClusterID()
-	resp.ControllerID = cfg.NodeID
-	host, port := a.advertised()
-	br := kmsg.NewDescribeClusterResponseBroker()
-	br.NodeID, br.Host, br.Port = cfg.NodeID, host, port
-	resp.Brokers = append(resp.Brokers, br)
+	resp.ControllerID = a.controllerID()
+	if st := a.b.ClusterState(); st != nil {
+		for _, id := range st.BrokerIDs() {
+			r := st.Brokers[id]
+			if r.Fenced && !req.IncludeFencedBrokers {
+				continue
+			}
+			br := kmsg.NewDescribeClusterResponseBroker()
+			br.NodeID, br.Host, br.Port, br.IsFenced = r.ID, r.Host, r.Port, r.Fenced
+			if r.Rack != "" {
+				br.Rack = kmsg.StringPtr(r.Rack)
+			}
+			resp.Brokers = append(resp.Brokers, br)
+		}
+	} else {
+		host, port := a.advertised()
+		br := kmsg.NewDescribeClusterResponseBroker()
+		br.NodeID, br.Host, br.Port = cfg.NodeID, host, port
+		resp.Brokers = append(resp.Brokers, br)
+	}
 	if req.IncludeClusterAuthorizedOperations {
 		resp.ClusterAuthorizedOperations = clusterOperations
 	}

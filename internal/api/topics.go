@@ -63,11 +63,18 @@ func (a *API) createTopic(rt kmsg.CreateTopicsRequestTopic, validateOnly bool, v
 		ValidateOnly:      validateOnly,
 	}
 	if len(rt.ReplicaAssignment) > 0 {
-		n, err := checkAssignment(rt, cfg.NodeID)
+		n, err := checkAssignment(rt, cfg.NodeID, a.b.Clustered())
 		if err != nil {
 			return createTopicError(rt.Topic, err)
 		}
 		cr.Partitions, cr.ReplicationFactor = n, 1
+		if a.b.Clustered() {
+			cr.Assignments = make([][]int32, n)
+			for _, ra := range rt.ReplicaAssignment {
+				cr.Assignments[ra.Partition] = ra.Replicas
+			}
+			cr.ReplicationFactor = int16(len(cr.Assignments[0]))
+		}
 	}
 	configs, err := createTopicConfigs(rt.Configs)
 	if err != nil {
@@ -119,7 +126,7 @@ func (a *API) createTopic(rt kmsg.CreateTopicsRequestTopic, validateOnly bool, v
 
 // checkAssignment checks a manual replica assignment and returns the
 // number of partitions it describes.
-func checkAssignment(rt kmsg.CreateTopicsRequestTopic, node int32) (int32, error) {
+func checkAssignment(rt kmsg.CreateTopicsRequestTopic, node int32, clustered bool) (int32, error) {
 	if rt.NumPartitions != -1 || rt.ReplicationFactor != -1 {
 		return 0, fmt.Errorf("%w: both num_partitions/replication_factor and a replica assignment were given; use one or the other", errInvalidRequest)
 	}
@@ -133,6 +140,9 @@ func checkAssignment(rt kmsg.CreateTopicsRequestTopic, node int32) (int32, error
 			return 0, fmt.Errorf("%w: partition %d is listed more than once", errInvalidReplicaAssignment, ra.Partition)
 		}
 		seen[ra.Partition] = true
+		if clustered {
+			continue // the controller checks the brokers named
+		}
 		if err := checkOwnReplicas(ra.Replicas, node); err != nil {
 			return 0, fmt.Errorf("partition %d: %w", ra.Partition, err)
 		}
@@ -277,12 +287,24 @@ func (a *API) createPartitions(rt kmsg.CreatePartitionsRequestTopic, validateOnl
 		}
 		node := a.b.Config().NodeID
 		for i, as := range rt.Assignment {
+			if a.b.Clustered() {
+				break
+			}
 			if err := checkOwnReplicas(as.Replicas, node); err != nil {
 				return fmt.Errorf("new partition %d: %w", len(t.Partitions)+i, err)
 			}
 		}
 	}
-	err := a.b.CreatePartitions(rt.Topic, rt.Count, validateOnly)
+	var err error
+	if a.b.Clustered() && rt.Assignment != nil {
+		as := make([][]int32, len(rt.Assignment))
+		for i := range rt.Assignment {
+			as[i] = rt.Assignment[i].Replicas
+		}
+		err = a.b.CreatePartitionsAssigned(rt.Topic, rt.Count, validateOnly, as)
+	} else {
+		err = a.b.CreatePartitions(rt.Topic, rt.Count, validateOnly)
+	}
 	if err != nil && errorCode(err) == kerr.UnknownServerError.Code {
 		a.lg.Warn("creating partitions failed", "topic", rt.Topic, "err", err)
 	}

@@ -49,4 +49,9 @@ var supportedVersions = map[kmsg.Key]versionRange{
 	kmsg.DescribeCluster:         {0, 2},
 	kmsg.ConsumerGroupHeartbeat:  {0, 1},
 	kmsg.ConsumerGroupDescribe:   {0, 1},
+	// Operating a cluster (replication_admin.go).
+	kmsg.ElectLeaders:               {0, 2},
+	kmsg.AlterPartitionAssignments:  {0, 1},
+	kmsg.ListPartitionReassignments: {0, 0},
+	kmsg.DescribeQuorum:             {0, 2},
 }

@@ -48,6 +48,8 @@ type ClusterDeps struct {
 	// broker-only node receives the metadata log.
 	Voter    bool
 	RaftAddr string
+	// Quorum describes the metadata quorum as this node sees it.
+	Quorum func() controller.QuorumInfo
 }
 
 type cluster struct {
@@ -285,6 +287,15 @@ func (b *Broker) ClusterState() *metadata.State {
 		return nil
 	}
 	return b.clu.deps.Metadata.State()
+}
+
+// Quorum returns the metadata quorum as this node sees it (ok false on a
+// single broker).
+func (b *Broker) Quorum() (controller.QuorumInfo, bool) {
+	if b.clu == nil || b.clu.deps.Quorum == nil {
+		return controller.QuorumInfo{}, false
+	}
+	return b.clu.deps.Quorum(), true
 }
 
 // ControllerClient returns the client of the active controller (nil on a
@@ -823,4 +834,13 @@ func (b *Broker) offsetsRF() int16 {
 		return 1
 	}
 	return b.cfg.OffsetsTopicReplicationFactor
+}
+
+// CreatePartitionsAssigned grows a topic with the given replicas for each
+// new partition (CreatePartitions' manual assignment; cluster only).
+func (b *Broker) CreatePartitionsAssigned(name string, count int32, validateOnly bool, assignments [][]int32) error {
+	if b.clu == nil {
+		return b.CreatePartitions(name, count, validateOnly)
+	}
+	return b.clusterCreatePartitions(name, count, validateOnly, assignments)
 }

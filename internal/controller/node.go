@@ -265,3 +265,40 @@ func (w *slogWriter) Write(p []byte) (int, error) {
 }
 
 var errNotLeader = errors.New("controller: not the active controller")
+
+// QuorumInfo is the metadata quorum as this node sees it (DescribeQuorum,
+// the console, `samsa cluster`).
+type QuorumInfo struct {
+	LeaderID    int32
+	Term        int64
+	CommitIndex int64
+	LastIndex   int64
+	Voters      []int32
+	NonVoters   []int32
+	// Matches is, on the leader, each follower's last replicated index
+	// (as far as raft tells); -1 where unknown.
+	State string // "Leader", "Follower", "Candidate"
+}
+
+// Info returns the quorum as this node sees it.
+func (n *Node) Info() QuorumInfo {
+	st := n.Raft.Stats()
+	qi := QuorumInfo{LeaderID: n.LeaderID(), State: n.Raft.State().String()}
+	qi.Term, _ = strconv.ParseInt(st["term"], 10, 64)
+	qi.CommitIndex, _ = strconv.ParseInt(st["commit_index"], 10, 64)
+	qi.LastIndex, _ = strconv.ParseInt(st["last_log_index"], 10, 64)
+	if f := n.Raft.GetConfiguration(); f.Error() == nil {
+		for _, s := range f.Configuration().Servers {
+			id, err := strconv.Atoi(string(s.ID))
+			if err != nil {
+				continue
+			}
+			if s.Suffrage == raft.Voter {
+				qi.Voters = append(qi.Voters, int32(id))
+			} else {
+				qi.NonVoters = append(qi.NonVoters, int32(id))
+			}
+		}
+	}
+	return qi
+}

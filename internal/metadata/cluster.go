@@ -2,6 +2,7 @@ package metadata
 
 import (
 	"fmt"
+	"maps"
 	"slices"
 )
 
@@ -180,4 +181,9 @@ func (s *State) LiveBrokers() []*BrokerRegistration {
 	}
 	slices.SortFunc(out, func(a, b *BrokerRegistration) int { return int(a.ID - b.ID) })
 	return out
+}
+
+// BrokerIDs returns the registered broker ids, sorted.
+func (s *State) BrokerIDs() []int32 {
+	return slices.Sorted(maps.Keys(s.Brokers))
 }
