@@ -34,6 +34,7 @@ import (
 type MetadataSource interface {
 	State() *metadata.State
 	Changed() <-chan struct{}
+	Applied() uint64 // the Raft index of the last applied entry
 }
 
 // ClusterDeps is what a clustered broker needs from its node.
@@ -62,6 +63,7 @@ type cluster struct {
 	reconciled chan struct{}
 	recMu      sync.Mutex
 	recDone    *metadata.State // last reconciled state; guarded by recMu
+	recIndex   uint64          // the Raft index recDone was read at (a lower bound); guarded by recMu
 
 	isrCh        chan *partition.Partition
 	shuttingDown atomic.Bool
@@ -346,7 +348,11 @@ func (b *Broker) heartbeatLoop() {
 		cancel()
 		switch {
 		case err == nil:
-			if !resp.Fenced {
+			// The lease counts only once our metadata is as new as the
+			// controller's when it answered: a broker that was paused
+			// (SIGSTOP) or cut off must first learn that it was replaced,
+			// never serve as leader from its old view.
+			if !resp.Fenced && b.waitApplied(resp.MetadataIndex, b.cfg.BrokerHeartbeatInterval) {
 				c.leaseFrom.Store(sent.UnixNano())
 			}
 		case controller.IsStaleBrokerEpoch(err):
@@ -361,6 +367,30 @@ func (b *Broker) heartbeatLoop() {
 			if b.ctx.Err() == nil {
 				b.lg.Debug("heartbeat failed", "err", err)
 			}
+		}
+	}
+}
+
+// waitApplied waits up to d until the metadata log is applied (and
+// reconciled) up to index.
+func (b *Broker) waitApplied(index uint64, d time.Duration) bool {
+	deadline := time.Now().Add(d)
+	for {
+		b.clu.recMu.Lock()
+		done, ch := b.clu.recIndex >= index, b.clu.reconciled
+		b.clu.recMu.Unlock()
+		if done {
+			return true
+		}
+		left := time.Until(deadline)
+		if left <= 0 {
+			return false
+		}
+		select {
+		case <-ch:
+		case <-time.After(left):
+		case <-b.ctx.Done():
+			return false
 		}
 	}
 }
@@ -383,8 +413,9 @@ func (b *Broker) reconcileLoop() {
 	c := b.clu
 	for {
 		ch := c.deps.Metadata.Changed()
+		idx := c.deps.Metadata.Applied()
 		st := c.deps.Metadata.State()
-		b.reconcile(st)
+		b.reconcile(st, idx)
 		select {
 		case <-b.ctx.Done():
 			return
@@ -413,7 +444,7 @@ func (b *Broker) waitReconciled(ctx context.Context, ok func(*metadata.State) bo
 }
 
 // reconcile makes the open partitions and their roles what st says.
-func (b *Broker) reconcile(st *metadata.State) {
+func (b *Broker) reconcile(st *metadata.State, index uint64) {
 	b.adminMu.Lock()
 	defer b.adminMu.Unlock()
 	if b.ctx.Err() != nil {
@@ -512,7 +543,7 @@ func (b *Broker) reconcile(st *metadata.State) {
 		}
 	}
 	c.recMu.Lock()
-	c.recDone = st
+	c.recDone, c.recIndex = st, max(c.recIndex, index)
 	close(c.reconciled)
 	c.reconciled = make(chan struct{})
 	c.recMu.Unlock()

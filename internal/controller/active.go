@@ -303,9 +303,12 @@ type HeartbeatRequest struct {
 	ShuttingDown bool `json:"shutting_down,omitempty"`
 }
 
-// HeartbeatResponse says whether the broker is fenced.
+// HeartbeatResponse says whether the broker is fenced, and the metadata
+// the broker must have applied before it may act on the answer (its
+// leader lease starts only once it knows what it leads as of now).
 type HeartbeatResponse struct {
-	Fenced bool `json:"fenced"`
+	Fenced        bool   `json:"fenced"`
+	MetadataIndex uint64 `json:"metadata_index"`
 }
 
 func (c *Controller) heartbeatLocked(req HeartbeatRequest) (HeartbeatResponse, error) {
@@ -324,9 +327,9 @@ func (c *Controller) heartbeatLocked(req HeartbeatRequest) (HeartbeatResponse, e
 			return HeartbeatResponse{}, err
 		}
 		c.lg.Info("broker unfenced", "broker", req.ID, "epoch", b.Epoch)
-		return HeartbeatResponse{Fenced: false}, nil
+		return HeartbeatResponse{Fenced: false, MetadataIndex: c.node.FSM.Applied()}, nil
 	}
-	return HeartbeatResponse{Fenced: b.Fenced}, nil
+	return HeartbeatResponse{Fenced: b.Fenced, MetadataIndex: c.node.FSM.Applied()}, nil
 }
 
 // ControlledShutdownRequest asks to move every leadership away from a

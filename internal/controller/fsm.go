@@ -18,7 +18,8 @@ import (
 // current one (readers keep the pointer they got; nothing is mutated in
 // place).
 type FSM struct {
-	state atomic.Pointer[metadata.State]
+	state   atomic.Pointer[metadata.State]
+	applied atomic.Uint64 // index of the last entry applied
 
 	mu      sync.Mutex
 	changed chan struct{} // closed and replaced at every change; guarded by mu
@@ -32,6 +33,10 @@ func newFSM() *FSM {
 
 // State returns the latest applied state. Callers must not modify it.
 func (f *FSM) State() *metadata.State { return f.state.Load() }
+
+// Applied returns the index of the last Raft entry applied (0 before the
+// first entry after a start from a snapshot).
+func (f *FSM) Applied() uint64 { return f.applied.Load() }
 
 // Changed returns a channel closed at the next change of State.
 func (f *FSM) Changed() <-chan struct{} {
@@ -54,6 +59,7 @@ func encodeRecords(recs []metadata.Record) ([]byte, error) { return json.Marshal
 // entry (a refused entry changes nothing, on every node alike: Apply is
 // deterministic).
 func (f *FSM) Apply(l *raft.Log) any {
+	defer f.applied.Store(l.Index)
 	if l.Type != raft.LogCommand {
 		return nil
 	}
@@ -73,7 +79,7 @@ func (f *FSM) Apply(l *raft.Log) any {
 
 // Snapshot implements raft.FSM.
 func (f *FSM) Snapshot() (raft.FSMSnapshot, error) {
-	b, err := json.Marshal(f.State())
+	b, err := json.Marshal(fsmSnapshot{State: f.State(), Applied: f.applied.Load()})
 	if err != nil {
 		return nil, err
 	}
@@ -83,10 +89,12 @@ func (f *FSM) Snapshot() (raft.FSMSnapshot, error) {
 // Restore implements raft.FSM.
 func (f *FSM) Restore(rc io.ReadCloser) error {
 	defer rc.Close()
-	var st metadata.State
-	if err := json.NewDecoder(rc).Decode(&st); err != nil {
-		return fmt.Errorf("controller: metadata snapshot: %w", err)
+	var snap fsmSnapshot
+	if err := json.NewDecoder(rc).Decode(&snap); err != nil || snap.State == nil {
+		return fmt.Errorf("controller: metadata snapshot: %v", err)
 	}
+	st := *snap.State
+	f.applied.Store(snap.Applied)
 	if st.Topics == nil {
 		st.Topics = map[string]*metadata.Topic{}
 	}
@@ -95,6 +103,13 @@ func (f *FSM) Restore(rc io.ReadCloser) error {
 	}
 	f.publish(&st)
 	return nil
+}
+
+// fsmSnapshot is a snapshot's content: the state and the index of the
+// last command it holds.
+type fsmSnapshot struct {
+	State   *metadata.State `json:"state"`
+	Applied uint64          `json:"applied"`
 }
 
 type snapshot []byte
