@@ -252,6 +252,10 @@ func (b *Broker) register(ctx context.Context, knownCluster string) error {
 		cctx, ccancel := context.WithTimeout(ctx, 3*time.Second)
 		err := c.deps.Controller.Call(cctx, controller.OpRegister, req, &resp)
 		ccancel()
+		if err == nil && (resp.Epoch <= 0 || resp.ClusterID == "") {
+			err = fmt.Errorf("registration answered without an epoch or cluster id (%+v)", resp)
+			b.lg.Warn("retrying registration", "err", err)
+		}
 		if err == nil {
 			break
 		}

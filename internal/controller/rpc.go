@@ -189,8 +189,13 @@ func (cl *Client) Call(ctx context.Context, op string, req, resp any) error {
 			}
 		}
 		out, err := cl.callOnce(ctx, op, body)
+		if err == nil && resp != nil && len(out) == 0 {
+			// Every call answers a JSON body; an empty one is not an
+			// answer (never trust a zero value as one).
+			err = errorf(kerr.NotController, "empty answer to %s", op)
+		}
 		if err == nil {
-			if resp != nil && len(out) > 0 {
+			if resp != nil {
 				return json.Unmarshal(out, resp)
 			}
 			return nil
@@ -231,7 +236,8 @@ func (cl *Client) callOnce(ctx context.Context, op string, body []byte) (json.Ra
 	}
 	_ = conn.SetDeadline(deadline)
 	var resp rpcResponse
-	if err := writeFrame(conn, rpcRequest{Op: op, Body: body}); err == nil {
+	err = writeFrame(conn, rpcRequest{Op: op, Body: body})
+	if err == nil {
 		err = readFrame(conn, &resp)
 	}
 	if err != nil {

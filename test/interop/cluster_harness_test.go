@@ -151,7 +151,10 @@ func (c *cluster) Node(id int32) *clusterNode { return c.Nodes[id-1] }
 // Client returns a franz-go client of the cluster, closed at cleanup.
 func (c *cluster) Client(opts ...kgo.Opt) *kgo.Client {
 	c.t.Helper()
-	base := []kgo.Opt{kgo.SeedBrokers(c.Bootstrap()...), kgo.RetryTimeout(60 * time.Second)}
+	// Short request timeouts: a paused (SIGSTOP) broker accepts
+	// connections and never answers, and kgo's defaults wait 20 s on it.
+	base := []kgo.Opt{kgo.SeedBrokers(c.Bootstrap()...), kgo.RetryTimeout(60 * time.Second),
+		kgo.RequestTimeoutOverhead(2 * time.Second), kgo.ProduceRequestTimeout(3 * time.Second)}
 	cl, err := kgo.NewClient(append(base, opts...)...)
 	if err != nil {
 		c.t.Fatal(err)
