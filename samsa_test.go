@@ -387,6 +387,8 @@ func TestApiVersions(t *testing.T) {
 			kmsg.DeleteGroups: {0, 3}, kmsg.IncrementalAlterConfigs: {0, 1}, kmsg.OffsetDelete: {0, 0},
 			kmsg.DescribeClientQuotas: {0, 1}, kmsg.DescribeCluster: {0, 2},
 			kmsg.ConsumerGroupHeartbeat: {0, 1}, kmsg.ConsumerGroupDescribe: {0, 1},
+			kmsg.ElectLeaders: {0, 2}, kmsg.AlterPartitionAssignments: {0, 1},
+			kmsg.ListPartitionReassignments: {0, 0}, kmsg.DescribeQuorum: {0, 2},
 		}
 		if len(keys) != len(want) {
 			t.Errorf("v%d: %d APIs advertised, want %d", v, len(keys), len(want))

@@ -150,8 +150,8 @@ func logDirTopic(t *broker.Topic, only []int32) kmsg.DescribeLogDirsResponseDirT
 		dt.Partitions = append(dt.Partitions, dp)
 	}
 	if only == nil {
-		for _, p := range t.Partitions {
-			add(p.Index)
+		for i := range t.Count() {
+			add(i) // in a cluster, only the replicas held here
 		}
 	} else {
 		for _, i := range only {

@@ -17,7 +17,6 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
-	"github.com/samsa-io/samsa/internal/partition"
 	"github.com/samsa-io/samsa/internal/server"
 )
 
@@ -32,12 +31,9 @@ func (a *API) handleDeleteRecords(_ context.Context, _ *server.Conn, kreq kmsg.R
 			r := kmsg.NewDeleteRecordsResponseTopicPartition()
 			r.Partition = rp.Partition
 			r.LowWatermark = -1
-			var p *partition.Partition
-			if t != nil {
-				p = t.Partition(rp.Partition)
-			}
-			if p == nil {
-				r.ErrorCode = kerr.UnknownTopicOrPartition.Code
+			p, code := a.leaderPartition(t, rp.Partition)
+			if code != 0 {
+				r.ErrorCode = code
 				respT.Partitions = append(respT.Partitions, r)
 				continue
 			}

@@ -461,7 +461,7 @@ func (a *API) handleOffsetCommit(ctx context.Context, c *server.Conn, kreq kmsg.
 				sp.ErrorCode = kerr.InvalidGroupID.Code
 			case t == nil && useID:
 				sp.ErrorCode = kerr.UnknownTopicID.Code
-			case t == nil || t.Partition(rp.Partition) == nil:
+			case t == nil || rp.Partition < 0 || rp.Partition >= t.Count():
 				// Kafka 3.x refuses commits for partitions that do not
 				// exist (they could never be consumed).
 				sp.ErrorCode = kerr.UnknownTopicOrPartition.Code
@@ -749,7 +749,7 @@ func (a *API) handleOffsetDelete(ctx context.Context, c *server.Conn, kreq kmsg.
 		for j, rp := range rt.Partitions {
 			sp := kmsg.NewOffsetDeleteResponseTopicPartition()
 			sp.Partition = rp.Partition
-			if t == nil || t.Partition(rp.Partition) == nil {
+			if t == nil || rp.Partition < 0 || rp.Partition >= t.Count() {
 				sp.ErrorCode = kerr.UnknownTopicOrPartition.Code
 			} else {
 				tps = append(tps, group.TopicPartition{Topic: rt.Topic, Partition: rp.Partition})

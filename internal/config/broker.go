@@ -79,7 +79,7 @@ type Broker struct {
 	UncleanLeaderElection        bool          // unclean.leader.election.enable, default false
 
 	OffsetsTopicNumPartitions     int32         // offsets.topic.num.partitions, default 50
-	OffsetsTopicReplicationFactor int16         // offsets.topic.replication.factor; samsa default 1 (Kafka: 3) so one broker works out of the box
+	OffsetsTopicReplicationFactor int16         // offsets.topic.replication.factor, default 3; a single broker uses 1, a cluster with fewer live brokers as many as it has
 	OffsetsRetention              time.Duration // offsets.retention.minutes, default 7 days
 	GroupInitialRebalanceDelay    time.Duration // group.initial.rebalance.delay.ms, default 3s
 	GroupMinSessionTimeout        time.Duration // group.min.session.timeout.ms, default 6s
@@ -161,7 +161,7 @@ func Default() Broker {
 		LogMessageDownconversion:             true,
 		UncleanLeaderElection:                false,
 		OffsetsTopicNumPartitions:            50,
-		OffsetsTopicReplicationFactor:        1,
+		OffsetsTopicReplicationFactor:        3,
 		OffsetsRetention:                     7 * 24 * time.Hour,
 		GroupInitialRebalanceDelay:           3 * time.Second,
 		GroupMinSessionTimeout:               6 * time.Second,

@@ -350,7 +350,7 @@ var brokerKeys = concat(
 		intKey("offsets.topic.num.partitions", TypeInt, 1, math.MaxInt32, func(b *Broker) *int32 { return &b.OffsetsTopicNumPartitions },
 			"The number of partitions of __consumer_offsets. Fixed once the topic exists."),
 		intKey("offsets.topic.replication.factor", TypeShort, 1, math.MaxInt16, func(b *Broker) *int16 { return &b.OffsetsTopicReplicationFactor },
-			"The replication factor of __consumer_offsets. samsa defaults to 1 so that one broker works; use 3 in a cluster."),
+			"The replication factor of __consumer_offsets (Kafka's default, 3). A single broker keeps it on its one replica; a cluster with fewer live brokers creates it with as many replicas as it has."),
 	},
 	unitKeys(&offsetsRetentionGroup, false, 1, map[string]string{
 		"offsets.retention.minutes": "How long the committed offsets of an empty group are kept.",

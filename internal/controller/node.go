@@ -103,9 +103,12 @@ func StartNode(cfg NodeConfig) (*Node, error) {
 	n.transport = raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{
 		ServerAddressProvider: n,
 		Stream:                &streamLayer{ln: cfg.Listener},
-		MaxPool:               3,
-		Timeout:               5 * time.Second,
-		Logger:                hlog,
+		// One pooled connection per peer: a link that was cut leaves its
+		// pooled connections dead, and raft spends a backoff period (up
+		// to 10 s) on each before it dials again.
+		MaxPool: 1,
+		Timeout: 5 * time.Second,
+		Logger:  hlog,
 	})
 	rc := raft.DefaultConfig()
 	rc.LocalID = serverID(cfg.ID)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"html/template"
 	"maps"
+	"net"
 	"net/http"
 	"runtime"
 	"slices"
@@ -103,17 +104,35 @@ type cluster struct {
 	ID, NodeID, KafkaAddr, Advertised, Version, DataDir, GoVersion string
 	Uptime                                                         time.Duration
 	Started                                                        time.Time
+	// Brokers of a cluster (empty on a single broker).
+	Brokers []brokerRow
+}
+
+type brokerRow struct {
+	ID                   int32
+	Address, Rack, State string
 }
 
 func (s *Server) cluster() cluster {
 	bc := s.cfg.Broker.Config()
 	adv := bc.AdvertisedListener
-	return cluster{
+	c := cluster{
 		ID: s.cfg.Broker.ClusterID(), NodeID: strconv.Itoa(int(bc.NodeID)),
 		KafkaAddr: s.cfg.KafkaAddr(), Advertised: adv, Version: s.cfg.Version,
 		DataDir: bc.DataDir, GoVersion: runtime.Version(),
 		Uptime: time.Since(s.cfg.Started), Started: s.cfg.Started,
 	}
+	if st := s.cfg.Broker.ClusterState(); st != nil {
+		for _, id := range st.BrokerIDs() {
+			r := st.Brokers[id]
+			state := "live"
+			if r.Fenced {
+				state = "fenced"
+			}
+			c.Brokers = append(c.Brokers, brokerRow{ID: id, Address: net.JoinHostPort(r.Host, strconv.Itoa(int(r.Port))), Rack: r.Rack, State: state})
+		}
+	}
+	return c
 }
 
 type topicRow struct {
@@ -143,6 +162,9 @@ func (s *Server) handleOverview(w http.ResponseWriter, r *http.Request) {
 		}
 		row := topicRow{Name: t.Name, Internal: t.Internal, Partitions: len(t.Partitions)}
 		for _, p := range t.Partitions {
+			if p == nil {
+				continue // cluster: held by other brokers
+			}
 			row.Size += p.Size()
 			row.Messages += max(0, p.HighWatermark()-p.LogStartOffset())
 		}
@@ -164,7 +186,12 @@ func (s *Server) handleOverview(w http.ResponseWriter, r *http.Request) {
 }
 
 type partitionRow struct {
-	Index                                       int32
+	Index int32
+	// Cluster: the controller's view; Local is false where this broker
+	// holds no replica (the log columns are then empty).
+	Leader                                      int32
+	Replicas, ISR                               string
+	Local                                       bool
 	LogStartOffset, HighWatermark, LogEndOffset int64
 	LeaderEpoch                                 int32
 	Size                                        int64
@@ -202,10 +229,18 @@ func (s *Server) handleTopic(w http.ResponseWriter, r *http.Request) {
 	}
 	pg := topicPage{Cluster: s.cluster(), Name: t.Name, ID: t.ID.String(), Internal: t.Internal,
 		N: defaultBrowseRecords, MaxN: maxBrowseRecords}
-	for _, p := range t.Partitions {
-		pr := partitionRow{Index: p.Index, LogStartOffset: p.LogStartOffset(), HighWatermark: p.HighWatermark(),
-			LogEndOffset: p.LogEndOffset(), LeaderEpoch: p.LeaderEpoch(), Size: p.Size(), Segments: p.NumSegments()}
-		pr.Messages = max(0, pr.HighWatermark-pr.LogStartOffset)
+	for i, p := range t.Partitions {
+		pr := partitionRow{Index: int32(i), Leader: s.cfg.Broker.Config().NodeID, Replicas: "-", ISR: "-"}
+		if as, ok := t.Assignment(int32(i)); ok {
+			pr.Leader, pr.LeaderEpoch = as.Leader, as.LeaderEpoch
+			pr.Replicas, pr.ISR = joinIDs(as.Replicas), joinIDs(as.ISR)
+		}
+		if p != nil {
+			pr.Local = true
+			pr.LogStartOffset, pr.HighWatermark, pr.LogEndOffset = p.LogStartOffset(), p.HighWatermark(), p.LogEndOffset()
+			pr.LeaderEpoch, pr.Size, pr.Segments = p.LeaderEpoch(), p.Size(), p.NumSegments()
+			pr.Messages = max(0, pr.HighWatermark-pr.LogStartOffset)
+		}
 		pg.Partitions = append(pg.Partitions, pr)
 	}
 	for _, e := range config.DescribeTopic(s.cfg.Broker.Config(), t.Overrides) {
@@ -320,4 +355,12 @@ func humanDuration(d time.Duration) string {
 	default:
 		return fmt.Sprintf("%ds", d/time.Second)
 	}
+}
+
+func joinIDs(ids []int32) string {
+	out := make([]string, len(ids))
+	for i, id := range ids {
+		out[i] = strconv.Itoa(int(id))
+	}
+	return strings.Join(out, ",")
 }

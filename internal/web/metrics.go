@@ -174,6 +174,8 @@ type stateCollector struct {
 
 	highWatermark, logStartOffset, logEndOffset, sizeBytes, segments, fsyncs *prometheus.Desc
 	offline, offlineTotal                                                    *prometheus.Desc
+	underReplicated, leaderCount, replicaLag                                 *prometheus.Desc
+	isrExpands, isrShrinks, leaderships                                      *prometheus.Desc
 
 	groupsByState, groupMembers, groupOffset, groupLag *prometheus.Desc
 }
@@ -183,27 +185,64 @@ func newStateCollector(b *broker.Broker, g Groups) *stateCollector {
 	gtp := []string{"group", "topic", "partition"}
 	return &stateCollector{
 		b: b, groups: g,
-		highWatermark:  prometheus.NewDesc("samsa_partition_high_watermark", "Offset below which records are committed (durable) and visible to consumers.", tp, nil),
-		logStartOffset: prometheus.NewDesc("samsa_partition_log_start_offset", "First offset still in the partition's log.", tp, nil),
-		logEndOffset:   prometheus.NewDesc("samsa_partition_log_end_offset", "Offset the next appended record will get.", tp, nil),
-		sizeBytes:      prometheus.NewDesc("samsa_partition_size_bytes", "Bytes the partition's log segments occupy on disk.", tp, nil),
-		segments:       prometheus.NewDesc("samsa_partition_segments", "Log segments of the partition.", tp, nil),
-		fsyncs:         prometheus.NewDesc("samsa_partition_fsyncs_total", "fsyncs of the partition's log since it was opened.", tp, nil),
-		offline:        prometheus.NewDesc("samsa_partition_offline", "1 when the partition's storage failed (a failed fsync): it refuses reads and writes until the broker restarts.", tp, nil),
-		offlineTotal:   prometheus.NewDesc("samsa_offline_partitions", "Partitions whose storage failed (Kafka's OfflinePartitionsCount); alert when above 0.", nil, nil),
-		groupsByState:  prometheus.NewDesc("samsa_consumer_groups", "Consumer groups by state.", []string{"state"}, nil),
-		groupMembers:   prometheus.NewDesc("samsa_consumer_group_members", "Members of a consumer group.", []string{"group"}, nil),
-		groupOffset:    prometheus.NewDesc("samsa_consumer_group_committed_offset", "A consumer group's committed offset (the next offset it will consume).", gtp, nil),
-		groupLag:       prometheus.NewDesc("samsa_consumer_group_lag", "Records between a group's committed offset and the partition's high watermark.", gtp, nil),
+		highWatermark:   prometheus.NewDesc("samsa_partition_high_watermark", "Offset below which records are committed (durable) and visible to consumers.", tp, nil),
+		logStartOffset:  prometheus.NewDesc("samsa_partition_log_start_offset", "First offset still in the partition's log.", tp, nil),
+		logEndOffset:    prometheus.NewDesc("samsa_partition_log_end_offset", "Offset the next appended record will get.", tp, nil),
+		sizeBytes:       prometheus.NewDesc("samsa_partition_size_bytes", "Bytes the partition's log segments occupy on disk.", tp, nil),
+		segments:        prometheus.NewDesc("samsa_partition_segments", "Log segments of the partition.", tp, nil),
+		fsyncs:          prometheus.NewDesc("samsa_partition_fsyncs_total", "fsyncs of the partition's log since it was opened.", tp, nil),
+		offline:         prometheus.NewDesc("samsa_partition_offline", "1 when the partition's storage failed (a failed fsync): it refuses reads and writes until the broker restarts.", tp, nil),
+		offlineTotal:    prometheus.NewDesc("samsa_offline_partitions", "Partitions whose storage failed (Kafka's OfflinePartitionsCount); alert when above 0.", nil, nil),
+		underReplicated: prometheus.NewDesc("samsa_under_replicated_partitions", "Partitions this broker leads whose ISR is smaller than their replica set (Kafka's UnderReplicatedPartitions); alert when above 0 for long.", nil, nil),
+		leaderCount:     prometheus.NewDesc("samsa_leader_partitions", "Partitions this broker leads.", nil, nil),
+		replicaLag:      prometheus.NewDesc("samsa_replica_lag_records", "How many records a follower's last fetch was behind this leader's log end (-1: not heard from since this broker took the lead).", []string{"topic", "partition", "follower"}, nil),
+		isrExpands:      prometheus.NewDesc("samsa_isr_expands_total", "ISR expansions this broker committed as leader.", nil, nil),
+		isrShrinks:      prometheus.NewDesc("samsa_isr_shrinks_total", "ISR shrinks this broker committed as leader.", nil, nil),
+		leaderships:     prometheus.NewDesc("samsa_leader_changes_total", "Times this broker took the leadership of a partition (leader elections it won).", nil, nil),
+		groupsByState:   prometheus.NewDesc("samsa_consumer_groups", "Consumer groups by state.", []string{"state"}, nil),
+		groupMembers:    prometheus.NewDesc("samsa_consumer_group_members", "Members of a consumer group.", []string{"group"}, nil),
+		groupOffset:     prometheus.NewDesc("samsa_consumer_group_committed_offset", "A consumer group's committed offset (the next offset it will consume).", gtp, nil),
+		groupLag:        prometheus.NewDesc("samsa_consumer_group_lag", "Records between a group's committed offset and the partition's high watermark.", gtp, nil),
 	}
 }
 
 // Describe implements prometheus.Collector.
 func (c *stateCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{c.highWatermark, c.logStartOffset, c.logEndOffset, c.sizeBytes, c.segments, c.fsyncs, c.offline, c.offlineTotal,
+		c.underReplicated, c.leaderCount, c.replicaLag, c.isrExpands, c.isrShrinks, c.leaderships,
 		c.groupsByState, c.groupMembers, c.groupOffset, c.groupLag} {
 		ch <- d
 	}
+}
+
+// collectReplication reports what this broker leads and how its
+// followers keep up.
+func (c *stateCollector) collectReplication(ch chan<- prometheus.Metric) {
+	under, leading := 0, 0
+	for _, t := range c.b.Topics() {
+		for _, p := range t.Partitions {
+			if p == nil {
+				continue
+			}
+			role, leads := p.Role()
+			if !leads {
+				continue
+			}
+			leading++
+			if len(role.ISR) < len(role.Replicas) {
+				under++
+			}
+			for f, lag := range p.FollowerLag() {
+				ch <- prometheus.MustNewConstMetric(c.replicaLag, prometheus.GaugeValue, float64(lag), t.Name, strconv.Itoa(int(p.Index)), strconv.Itoa(int(f)))
+			}
+		}
+	}
+	ch <- prometheus.MustNewConstMetric(c.underReplicated, prometheus.GaugeValue, float64(under))
+	ch <- prometheus.MustNewConstMetric(c.leaderCount, prometheus.GaugeValue, float64(leading))
+	l, e, s := broker.ClusterCounters()
+	ch <- prometheus.MustNewConstMetric(c.isrExpands, prometheus.CounterValue, float64(e))
+	ch <- prometheus.MustNewConstMetric(c.isrShrinks, prometheus.CounterValue, float64(s))
+	ch <- prometheus.MustNewConstMetric(c.leaderships, prometheus.CounterValue, float64(l))
 }
 
 // Collect implements prometheus.Collector.
@@ -211,6 +250,9 @@ func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
 	offline := 0
 	for _, t := range c.b.Topics() {
 		for _, p := range t.Partitions {
+			if p == nil {
+				continue // cluster: no replica on this broker
+			}
 			labels := []string{t.Name, strconv.Itoa(int(p.Index))}
 			gauge := func(d *prometheus.Desc, v float64) {
 				ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, labels...)
@@ -230,6 +272,9 @@ func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
 		}
 	}
 	ch <- prometheus.MustNewConstMetric(c.offlineTotal, prometheus.GaugeValue, float64(offline))
+	if c.b.Clustered() {
+		c.collectReplication(ch)
+	}
 	if c.groups == nil {
 		return
 	}

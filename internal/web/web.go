@@ -33,6 +33,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/samsa-io/samsa/internal/broker"
+	"github.com/samsa-io/samsa/internal/controller"
 	"github.com/samsa-io/samsa/internal/group"
 )
 
@@ -109,12 +110,28 @@ func New(cfg Config) (*Server, error) {
 		s.metrics.register(s.reg),
 		s.reg.Register(newStateCollector(cfg.Broker, cfg.Groups)),
 		s.reg.Register(buildInfo(cfg.Version)),
+		registerAll(s.reg, controller.Collectors()),
 	)
 	if err != nil {
 		return nil, fmt.Errorf("web: register metrics: %w", err)
 	}
 	s.routes()
 	return s, nil
+}
+
+// registerAll registers cs, which may already be registered elsewhere
+// (package-level collectors shared by every web server of the process).
+func registerAll(r *prometheus.Registry, cs []prometheus.Collector) error {
+	var errs []error
+	for _, c := range cs {
+		if err := r.Register(c); err != nil {
+			var are prometheus.AlreadyRegisteredError
+			if !errors.As(err, &are) {
+				errs = append(errs, err)
+			}
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // Metrics returns the request and connection metrics; pass it to the Kafka

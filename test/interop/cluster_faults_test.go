@@ -191,8 +191,10 @@ func TestClusterPartitionedLeaderAcknowledgesNothing(t *testing.T) {
 		}
 	}
 	c.HealAll()
+	healed := time.Now()
 	p.finish()
-	c.waitBrokers(3, 30*time.Second)
+	c.waitBrokers(3, 60*time.Second)
+	t.Logf("all three brokers live again %v after the links healed", time.Since(healed))
 	seen := consumeAll(t, c, "cut")
 	checkNoLossNoDup(t, ackedSet(p), seen)
 	for v := range seen {

@@ -63,20 +63,28 @@ func freePorts(t *testing.T, n int) []int {
 func startCluster(t *testing.T, n int, extra ...string) *cluster {
 	t.Helper()
 	c := &cluster{t: t, ctrl: map[[2]int32]*tcpProxy{}}
-	ports := freePorts(t, 2*n)
 	base := t.TempDir()
+	// Proxies first, so that the free ports picked for the nodes below
+	// cannot be ones a proxy then takes.
 	for i := range n {
-		nd := &clusterNode{ID: int32(i + 1), Port: ports[2*i], CPort: ports[2*i+1],
-			DataDir: filepath.Join(base, "node"+strconv.Itoa(i+1))}
-		nd.Adv = newProxy(t, fmt.Sprintf("127.0.0.1:%d", nd.Port))
+		nd := &clusterNode{ID: int32(i + 1), DataDir: filepath.Join(base, "node"+strconv.Itoa(i+1))}
+		nd.Adv = newProxy(t, "")
 		c.Nodes = append(c.Nodes, nd)
 	}
 	for _, from := range c.Nodes {
 		for _, to := range c.Nodes {
 			if from != to {
-				c.ctrl[[2]int32{from.ID, to.ID}] = newProxy(t, fmt.Sprintf("127.0.0.1:%d", to.CPort))
+				c.ctrl[[2]int32{from.ID, to.ID}] = newProxy(t, "")
 			}
 		}
+	}
+	ports := freePorts(t, 2*n)
+	for i, nd := range c.Nodes {
+		nd.Port, nd.CPort = ports[2*i], ports[2*i+1]
+		nd.Adv.SetTarget(fmt.Sprintf("127.0.0.1:%d", nd.Port))
+	}
+	for k, p := range c.ctrl {
+		p.SetTarget(fmt.Sprintf("127.0.0.1:%d", c.Node(k[1]).CPort))
 	}
 	for _, nd := range c.Nodes {
 		var voters []string
