@@ -118,6 +118,9 @@ type Broker struct {
 	// DescribeConfigs' STATIC_BROKER_CONFIG source. Apply replaces the map
 	// rather than writing to it, so copies of a Broker never share writes.
 	static map[string]string
+	// noClientListener: listeners named only controller listeners (a
+	// controller-only node).
+	noClientListener bool
 }
 
 // Default returns samsa's defaults: Kafka's, except where the field
@@ -325,6 +328,15 @@ func (b *Broker) applyListeners(props map[string]string, warnings *[]string) err
 			*warnings = append(*warnings, fmt.Sprintf("%s: %q ignored; samsa serves one PLAINTEXT listener for now", key, e))
 		}
 		if chosen == "" {
+			if onlyControllers(v, controllers) {
+				// A controller-only node (process.roles=controller) has
+				// no client listener; Validate refuses it for a broker.
+				if key == "listeners" {
+					b.noClientListener = true
+				}
+				b.static[key] = strings.TrimSpace(v)
+				return "", false, nil
+			}
 			return "", false, invalid(key, v, "has no PLAINTEXT:// listener; samsa serves only PLAINTEXT for now")
 		}
 		b.static[key] = strings.TrimSpace(v)
@@ -342,6 +354,23 @@ func (b *Broker) applyListeners(props map[string]string, warnings *[]string) err
 		b.AdvertisedListener = addr
 	}
 	return errors.Join(errs...)
+}
+
+// onlyControllers reports whether every entry of a listeners value is one
+// of the controller listener names.
+func onlyControllers(v string, controllers map[string]bool) bool {
+	n := 0
+	for _, e := range strings.Split(v, ",") {
+		name, _, ok := strings.Cut(strings.TrimSpace(e), "://")
+		if !ok {
+			continue
+		}
+		if !controllers[strings.ToUpper(name)] {
+			return false
+		}
+		n++
+	}
+	return n > 0
 }
 
 // listenerAddr turns Kafka's "host:port" (host may be empty, or a bracketed

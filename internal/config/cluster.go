@@ -132,6 +132,9 @@ func (b Broker) validateCluster() []error {
 	} else if isVoter {
 		errs = append(errs, invalid("process.roles", b.ProcessRoles, "lacks controller, but controller.quorum.voters lists this node (node.id=%d)", b.NodeID))
 	}
+	if b.HasRole("broker") && b.noClientListener {
+		errs = append(errs, invalid("listeners", b.static["listeners"], "has no PLAINTEXT:// listener for clients, but process.roles includes broker"))
+	}
 	if b.InterBrokerListenerName != "" && !strings.EqualFold(b.InterBrokerListenerName, "PLAINTEXT") {
 		errs = append(errs, invalid("inter.broker.listener.name", b.InterBrokerListenerName, "must be PLAINTEXT: samsa serves one PLAINTEXT listener for now"))
 	}
