@@ -79,7 +79,8 @@ func (a *API) controllerID() int32 {
 }
 
 // leaderPartition returns the local partition i of t when this broker
-// leads it, else the error code to answer: UNKNOWN_TOPIC_OR_PARTITION for
+// leads it (and, in a cluster, holds a valid controller lease), else the
+// error code to answer: UNKNOWN_TOPIC_OR_PARTITION for
 // a partition that does not exist, NOT_LEADER_OR_FOLLOWER where another
 // broker leads (or nobody: LEADER_NOT_AVAILABLE for requests that know it),
 // KAFKA_STORAGE_ERROR for an offline local replica.
@@ -89,7 +90,12 @@ func (a *API) leaderPartition(t *broker.Topic, i int32) (*partition.Partition, i
 	}
 	p := t.Partition(i)
 	if as, ok := t.Assignment(i); ok {
-		if as.Leader != a.b.NodeID() || p == nil || !p.IsLeader() {
+		// LeaseValid: a leader whose controller lease ran out, or whose
+		// metadata lags the controller's, may have been replaced (a
+		// partitioned or paused old leader): it serves neither writes
+		// nor reads — a consumer must never read a tail the cluster
+		// moved past — until it has caught up.
+		if as.Leader != a.b.NodeID() || p == nil || !p.IsLeader() || !a.b.LeaseValid() {
 			return nil, kerr.NotLeaderForPartition.Code
 		}
 	}

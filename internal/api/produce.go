@@ -56,7 +56,6 @@ func (a *API) handleProduce(ctx context.Context, c *server.Conn, kreq kmsg.Reque
 	// mode: phase two waits for each to be durable.
 	var toFlush []flushTarget
 	clustered := a.b.Clustered()
-	leaseOK := a.b.LeaseValid()
 	var moved map[int32]bool // leaders named in NOT_LEADER answers (KIP-951)
 	resp.Topics = make([]kmsg.ProduceResponseTopic, 0, len(req.Topics))
 	for i := range req.Topics {
@@ -77,9 +76,6 @@ func (a *API) handleProduce(ctx context.Context, c *server.Conn, kreq kmsg.Reque
 				}
 			}
 			p, code := a.leaderPartition(t, rp.Partition)
-			if code == 0 && clustered && !leaseOK {
-				code = kerr.NotLeaderForPartition.Code
-			}
 			switch {
 			case badAcks:
 				fail(kerr.InvalidRequiredAcks.Code, nil)
