@@ -276,3 +276,12 @@ func (c *Controller) completeReassignmentsLocked() {
 		c.lg.Warn("completing reassignments", "err", err)
 	}
 }
+
+// BrokerDown and BrokerUp are the controller's pure decisions when a broker
+// is fenced (or re-registers) and when it is unfenced, exported for the
+// randomized replication test (internal/replica).
+func BrokerDown(st *metadata.State, id int32, unclean bool) []metadata.Record {
+	return brokerDownChanges(st, id, unclean)
+}
+
+func BrokerUp(st *metadata.State, id int32) []metadata.Record { return brokerUpChanges(st, id) }

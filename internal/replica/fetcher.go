@@ -325,7 +325,7 @@ func (f *fetcher) truncate(parts []followed) error {
 				f.update(fp.p, fp.epoch, func(x *followed) { x.backoff = time.Now().Add(100 * time.Millisecond) })
 				continue
 			}
-			to := f.truncationOffset(fp.p, rp.LeaderEpoch, rp.EndOffset)
+			to := TruncationOffset(fp.p, rp.LeaderEpoch, rp.EndOffset)
 			if to < fp.p.LogEndOffset() {
 				f.lg.Info("truncating a diverged follower log to where the leader's agrees",
 					"topic", fp.p.Topic, "partition", fp.p.Index, "from", fp.p.LogEndOffset(), "to", to, "leader_epoch", fp.epoch)
@@ -341,11 +341,12 @@ func (f *fetcher) truncate(parts []followed) error {
 	return nil
 }
 
-// truncationOffset is Kafka's rule: when the leader knows our latest epoch
+// TruncationOffset is where follower p must truncate, given the leader's
+// answer to OffsetForLeaderEpoch for p's latest epoch. Kafka's rule: when the leader knows our latest epoch
 // it ends where the leader says (or our end, if earlier); when it answers
 // an older epoch, our log agrees up to the earlier of where that epoch ends
 // on the leader and on us; when it knows nothing (-1) we keep only the HW.
-func (f *fetcher) truncationOffset(p *partition.Partition, leaderEpoch int32, endOffset int64) int64 {
+func TruncationOffset(p *partition.Partition, leaderEpoch int32, endOffset int64) int64 {
 	leo := p.LogEndOffset()
 	if endOffset < 0 || leaderEpoch < 0 {
 		if p.LatestEpoch() < 0 {
