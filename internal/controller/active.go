@@ -684,12 +684,34 @@ func (c *Controller) placeLocked(st *metadata.State, count int32, rf int16, manu
 		return nil, errorf(kerr.InvalidReplicationFactor, "replication factor %d is larger than the %d live brokers", rf, len(brokers))
 	}
 	n := len(brokers)
+	racks := map[string]bool{}
+	for _, b := range brokers {
+		racks[b.Rack] = true
+	}
 	out := make([]metadata.PartitionState, count)
 	for p := range count {
 		start := int(first+p) % n
-		rs := make([]int32, rf)
-		for i := range rs {
-			rs[i] = brokers[(start+i)%n].ID
+		rs := make([]int32, 0, rf)
+		used := map[string]bool{}
+		taken := map[int32]bool{}
+		// Walk the rack-alternating list from start, taking a broker of
+		// a rack this partition has no replica on yet; once every rack
+		// has one, any broker not taken.
+		for len(rs) < int(rf) {
+			before := len(rs)
+			for i := 0; i < n && len(rs) < int(rf); i++ {
+				b := brokers[(start+i)%n]
+				if taken[b.ID] || (used[b.Rack] && len(used) < len(racks)) {
+					continue
+				}
+				rs = append(rs, b.ID)
+				taken[b.ID], used[b.Rack] = true, true
+			}
+			if len(used) == len(racks) || len(rs) == before {
+				// Every rack has one (or the racks left have no broker
+				// free): start another round over all racks.
+				used = map[string]bool{}
+			}
 		}
 		out[p] = metadata.PartitionState{Replicas: rs, ISR: slices.Clone(rs), Leader: rs[0]}
 	}
