@@ -85,10 +85,13 @@ func TestClusterAllNodesKilledAtOnce(t *testing.T) {
 			t.Fatalf("node %d did not exit after SIGKILL", nd.ID)
 		}
 	}
-	p.finish()
-	acked := ackedSet(p)
+	// Stop issuing records; the ones in flight resolve once the cluster
+	// is back (kgo retries them), so finish only after the restart.
+	close(p.stop)
 	c.Restart(1, 2, 3)
 	c.waitBrokers(3, 60*time.Second)
+	<-p.done
+	acked := ackedSet(p)
 	seen := consumeAll(t, c, "powercut")
 	lost := 0
 	for v := range acked {
