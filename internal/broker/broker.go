@@ -571,42 +571,17 @@ func (b *Broker) UpdateTopicConfigs(name string, edit func(current map[string]st
 	if b.clu != nil {
 		// The controller checks that the overrides are still the ones
 		// edited (SetConfigsRequest.Expect); adminMu is reconcile's.
-		t := b.Topic(name)
-		if t == nil {
-			return fmt.Errorf("%w: %q", ErrUnknownTopic, name)
-		}
-		cur := maps.Clone(t.Overrides)
-		if cur == nil {
-			cur = make(map[string]string)
-		}
-		overrides, err := edit(cur)
-		if err != nil {
-			return err
-		}
-		if err := config.ValidateTopicConfigs(overrides); err != nil || validateOnly {
+		t, overrides, err := b.editedConfigs(name, edit)
+		if err != nil || validateOnly {
 			return err
 		}
 		return b.clusterSetConfigs(name, t.Overrides, overrides)
 	}
 	b.adminMu.Lock()
 	defer b.adminMu.Unlock()
-	t := b.Topic(name)
-	if t == nil {
-		return fmt.Errorf("%w: %q", ErrUnknownTopic, name)
-	}
-	cur := maps.Clone(t.Overrides)
-	if cur == nil {
-		cur = make(map[string]string)
-	}
-	overrides, err := edit(cur)
-	if err != nil {
+	t, overrides, err := b.editedConfigs(name, edit)
+	if err != nil || validateOnly {
 		return err
-	}
-	if err := config.ValidateTopicConfigs(overrides); err != nil {
-		return err
-	}
-	if validateOnly {
-		return nil
 	}
 	st, err := b.meta.Apply(metadata.Record{Type: metadata.RecordSetTopicConfigs, Topic: &metadata.Topic{Name: name, Configs: overrides}})
 	if err != nil {
@@ -622,6 +597,27 @@ func (b *Broker) UpdateTopicConfigs(name string, edit func(current map[string]st
 	b.publishLocked(nt)
 	b.mu.Unlock()
 	return nil
+}
+
+// editedConfigs returns topic name and the overrides edit makes of a copy
+// of its current ones, validated.
+func (b *Broker) editedConfigs(name string, edit func(map[string]string) (map[string]string, error)) (*Topic, map[string]string, error) {
+	t := b.Topic(name)
+	if t == nil {
+		return nil, nil, fmt.Errorf("%w: %q", ErrUnknownTopic, name)
+	}
+	cur := maps.Clone(t.Overrides)
+	if cur == nil {
+		cur = make(map[string]string)
+	}
+	overrides, err := edit(cur)
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := config.ValidateTopicConfigs(overrides); err != nil {
+		return nil, nil, err
+	}
+	return t, overrides, nil
 }
 
 // openTopic opens the partitions of mt, reusing the already open ones.
