@@ -98,8 +98,6 @@ func TestClusterReport(t *testing.T) {
 
 func kstr(s string) *string { return &s }
 
-
-
 type benchNode struct {
 	id   int
 	addr string
