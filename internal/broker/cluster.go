@@ -493,11 +493,15 @@ func (b *Broker) reconcile(st *metadata.State, index uint64) {
 				if err == nil {
 					p, err = partition.Open(cfg)
 				}
+				if err == nil {
+					if err = p.EnableReplication(self); err != nil {
+						p.Close()
+					}
+				}
 				if err != nil {
 					b.lg.Error("opening an assigned replica failed; it stays offline here", "topic", name, "partition", i, "err", err)
 					continue
 				}
-				p.EnableReplication(self)
 			} else if configsChanged {
 				p.SetConfig(b.partitionConfig(nt, i))
 			}

@@ -152,14 +152,11 @@ func Open(cfg Config) (*Partition, error) {
 		l.Close()
 		return nil, fmt.Errorf("partition %s-%d: rebuild producer state: %w", cfg.Topic, cfg.Index, err)
 	}
-	if err := p.loadEpochs(); err != nil {
-		l.Close()
-		return nil, fmt.Errorf("partition %s-%d: leader epochs: %w", cfg.Topic, cfg.Index, err)
-	}
 	return p, nil
 }
 
-// loadEpochs reads the leader-epoch checkpoint, dropping entries past the
+// loadEpochs (cluster replicas only: EnableReplication) reads the
+// leader-epoch checkpoint, dropping entries past the
 // log end (a crash after the checkpoint but before the log's fsync); a
 // missing or damaged checkpoint is rebuilt from the batch headers.
 func (p *Partition) loadEpochs() error {

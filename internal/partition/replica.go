@@ -74,7 +74,10 @@ func (p *Partition) Clustered() bool { return p.repl != nil }
 // The high watermark restarts at the checkpointed one (CheckpointHW), not at
 // the log end: records past it may never have been committed, and a
 // consumer must not see them before a leader commits them.
-func (p *Partition) EnableReplication(self int32) {
+func (p *Partition) EnableReplication(self int32) error {
+	if err := p.loadEpochs(); err != nil {
+		return fmt.Errorf("partition %s-%d: leader epochs: %w", p.Topic, p.Index, err)
+	}
 	p.repl = &replication{self: self, followers: map[int32]*follower{}, role: Role{Leader: -1, LeaderEpoch: -1}}
 	hw, ok := p.log.HighWatermarkCheckpoint()
 	if !ok {
@@ -83,6 +86,7 @@ func (p *Partition) EnableReplication(self int32) {
 	hw = min(max(hw, p.log.LogStartOffset()), p.log.LogEndOffset())
 	p.highWatermark.Store(hw)
 	p.lastHWCheckpoint.Store(hw)
+	return nil
 }
 
 // CheckpointHW persists the high watermark if it moved since the last
@@ -448,6 +452,9 @@ func (p *Partition) TruncateFullyAndStartAt(offset int64) error {
 func (p *Partition) EndOffsetForEpoch(requested int32) (epoch int32, endOffset int64) {
 	p.epochMu.Lock()
 	defer p.epochMu.Unlock()
+	if p.epochs == nil {
+		return -1, -1
+	}
 	return p.epochs.endOffsetFor(requested, p.log.LogEndOffset())
 }
 
@@ -456,6 +463,9 @@ func (p *Partition) EndOffsetForEpoch(requested int32) (epoch int32, endOffset i
 func (p *Partition) LatestEpoch() int32 {
 	p.epochMu.Lock()
 	defer p.epochMu.Unlock()
+	if p.epochs == nil {
+		return -1
+	}
 	if e, ok := p.epochs.latest(); ok {
 		return e.Epoch
 	}
@@ -467,6 +477,9 @@ func (p *Partition) LatestEpoch() int32 {
 func (p *Partition) epochStart(epoch int32) int64 {
 	p.epochMu.Lock()
 	defer p.epochMu.Unlock()
+	if p.epochs == nil {
+		return p.log.LogEndOffset()
+	}
 	for _, e := range p.epochs.entriesCopy() {
 		if e.Epoch == epoch {
 			return e.StartOffset
@@ -483,6 +496,9 @@ func (p *Partition) assignEpoch(epoch int32, offset int64) error {
 	}
 	p.epochMu.Lock()
 	defer p.epochMu.Unlock()
+	if p.epochs == nil {
+		return nil // a single broker's partition keeps no epoch cache
+	}
 	if !p.epochs.assign(epoch, offset) {
 		return nil
 	}
@@ -492,7 +508,7 @@ func (p *Partition) assignEpoch(epoch int32, offset int64) error {
 func (p *Partition) epochsTruncateFromEnd(offset int64) {
 	p.epochMu.Lock()
 	defer p.epochMu.Unlock()
-	if p.epochs.truncateFromEnd(offset) {
+	if p.epochs != nil && p.epochs.truncateFromEnd(offset) {
 		if err := p.epochs.write(); err != nil {
 			p.lg.Warn("writing the leader-epoch checkpoint after truncation", "err", err)
 		}

@@ -85,7 +85,9 @@ func (s *sim) open(b *simBroker) {
 	if err != nil {
 		s.t.Fatalf("open replica %d: %v", b.id, err)
 	}
-	p.EnableReplication(b.id)
+	if err := p.EnableReplication(b.id); err != nil {
+		s.t.Fatal(err)
+	}
 	b.p, b.live, b.synced = p, true, false
 }
 
