@@ -61,7 +61,7 @@ type epochEntry struct {
 // epochCache is one partition's leader-epoch cache.
 //
 // It has no lock of its own: every method, the readers included, must be
-// called with the owning partition's lock held (assign and the truncations
+// called with the owning partition's epochMu held (assign and the truncations
 // reuse the backing array of entries, so even a reader racing them would see
 // torn state). entriesCopy is the way to hand entries to code that runs
 // without the lock.
