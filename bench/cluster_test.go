@@ -30,7 +30,7 @@ func TestClusterReport(t *testing.T) {
 	if os.Getenv("SAMSA_BENCH") != "1" {
 		t.Skip("cluster benchmark report; run with: SAMSA_BENCH=1 go test ./bench -run TestClusterReport -v -timeout 10m")
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 9*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	root, rootDesc, err := dataRoot()
 	if err != nil {
@@ -50,10 +50,11 @@ func TestClusterReport(t *testing.T) {
 	seed := nodes[0].addr
 	adm := newAdmin(t, nodes)
 	for _, tp := range []struct {
-		name string
-		rf   int16
-	}{{"rf1", 1}, {"rf3", 3}} {
-		if _, err := adm.CreateTopic(ctx, 8, tp.rf, map[string]*string{"min.insync.replicas": kstr("2")}, tp.name); err != nil {
+		name   string
+		rf     int16
+		minISR string
+	}{{"rf1", 1, "1"}, {"rf3", 3, "2"}} {
+		if _, err := adm.CreateTopic(ctx, 8, tp.rf, map[string]*string{"min.insync.replicas": kstr(tp.minISR)}, tp.name); err != nil {
 			t.Fatal(err)
 		}
 	}
