@@ -774,6 +774,12 @@ func (b *Broker) clusterCreateTopic(req CreateTopicRequest) (*Topic, error) {
 		Configs: req.Configs, Internal: req.Internal, ValidateOnly: req.ValidateOnly, Assignments: req.Assignments, ShrinkRF: req.ShrinkRF}
 	var resp controller.CreateTopicResponse
 	if err := b.clusterCall(controller.OpCreateTopic, creq, &resp); err != nil {
+		if controller.IsTopicExists(err) {
+			// Created meanwhile (another broker's auto-creation): once
+			// this broker has learnt it, callers may use it.
+			_ = b.waitTopic(func(st *metadata.State) bool { _, ok := st.Topics[req.Name]; return ok })
+			return nil, fmt.Errorf("%w: %q", ErrTopicExists, req.Name)
+		}
 		return nil, err
 	}
 	if req.ValidateOnly {

@@ -67,6 +67,10 @@ func (e *Error) Is(target error) bool {
 // broker epoch it no longer knows (the broker must register again).
 func IsStaleBrokerEpoch(err error) bool { return errors.Is(err, kerr.StaleBrokerEpoch) }
 
+// IsTopicExists reports whether err is the controller refusing to create
+// a topic that exists.
+func IsTopicExists(err error) bool { return errors.Is(err, kerr.TopicAlreadyExists) }
+
 // IsInconsistentCluster reports whether err is the controller refusing a
 // broker of another cluster.
 func IsInconsistentCluster(err error) bool { return errors.Is(err, kerr.InconsistentClusterID) }
