@@ -109,7 +109,7 @@ func (a *API) handleProduce(ctx context.Context, c *server.Conn, kreq kmsg.Reque
 				switch {
 				case res.SyncOnAck || clustered:
 					toFlush = append(toFlush, flushTarget{p: p, topic: i, partition: j, next: res.NextOffset,
-						epoch: p.LeaderEpoch(), minISR: t.Config.MinInsyncReplicas, flush: res.SyncOnAck})
+						epoch: res.LeaderEpoch, minISR: t.Config.MinInsyncReplicas, flush: res.SyncOnAck})
 				case res.FlushNow:
 					a.b.ScheduleFlush(p)
 				}

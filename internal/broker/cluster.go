@@ -33,8 +33,10 @@ import (
 // MetadataSource is the applied metadata log.
 type MetadataSource interface {
 	State() *metadata.State
+	// Current returns the applied state with the Raft index it holds
+	// everything up to (read together).
+	Current() (*metadata.State, uint64)
 	Changed() <-chan struct{}
-	Applied() uint64 // the Raft index of the last applied entry
 }
 
 // ClusterDeps is what a clustered broker needs from its node.
@@ -58,8 +60,10 @@ type cluster struct {
 	deps     ClusterDeps
 	fetchers *replica.Manager
 
-	epoch      atomic.Int64 // registration epoch
-	leaseFrom  atomic.Int64 // unix nanos: send time of the last heartbeat answered "unfenced"
+	epoch atomic.Int64 // registration epoch
+	// leaseFrom is the send time of the last heartbeat answered
+	// "unfenced", as monotonic nanoseconds since monoBase (0: none).
+	leaseFrom  atomic.Int64
 	reconciled chan struct{}
 	recMu      sync.Mutex
 	recDone    *metadata.State // last reconciled state; guarded by recMu
@@ -313,13 +317,28 @@ func (b *Broker) ControllerClient() *controller.Client {
 	return b.clu.deps.Controller
 }
 
-// LeaseValid reports whether this broker may act as a leader now: its last
-// heartbeat answered "unfenced" was sent less than broker.session.timeout.ms
-// ago. The controller fences a broker only after that long without a
-// heartbeat, counted from when it received the last one, which is after we
-// sent it: so once a broker could have been replaced, its lease has already
-// run out, and a paused or cut-off old leader acknowledges nothing. Always
-// true on a single broker.
+// monoBase anchors lease times to Go's monotonic clock (a wall-clock step
+// must not lengthen a lease).
+var monoBase = time.Now()
+
+func monoNow() int64 { return int64(time.Since(monoBase)) }
+
+// leaseDuration is how long an answered heartbeat lets a broker lead:
+// three heartbeat intervals, at most the session timeout. The controller
+// fences a broker only after a session without a heartbeat (counted from
+// when it received the last one, after we sent it), and a new active
+// controller only after four heartbeat intervals of grace from its
+// takeover, which comes at least Raft's election timeout after the old
+// controller lost its quorum; the old one answers heartbeats for at most
+// its leader lease (250 ms, one heartbeat interval) after that. So once a
+// broker could have been replaced, its lease has run out.
+func (b *Broker) leaseDuration() time.Duration {
+	return min(b.cfg.BrokerSessionTimeout, 3*b.cfg.BrokerHeartbeatInterval)
+}
+
+// LeaseValid reports whether this broker may act as a leader now (see
+// leaseDuration): a paused or cut-off old leader acknowledges and serves
+// nothing. Always true on a single broker.
 func (b *Broker) LeaseValid() bool {
 	if b.clu == nil {
 		return true
@@ -327,7 +346,8 @@ func (b *Broker) LeaseValid() bool {
 	if b.clu.shuttingDown.Load() {
 		return false
 	}
-	return time.Since(time.Unix(0, b.clu.leaseFrom.Load())) < b.cfg.BrokerSessionTimeout
+	from := b.clu.leaseFrom.Load()
+	return from > 0 && monoNow()-from < int64(b.leaseDuration())
 }
 
 func (b *Broker) heartbeatLoop() {
@@ -345,8 +365,8 @@ func (b *Broker) heartbeatLoop() {
 		r, ok := c.deps.Metadata.State().Brokers[b.cfg.NodeID]
 		req := controller.HeartbeatRequest{ID: b.cfg.NodeID, Epoch: epoch, CaughtUp: ok && r.Epoch == epoch && b.reconciledEpoch(epoch),
 			ShuttingDown: c.shuttingDown.Load()}
-		sent := time.Now()
-		ctx, cancel := context.WithTimeout(b.ctx, b.cfg.BrokerSessionTimeout)
+		sent := monoNow()
+		ctx, cancel := context.WithTimeout(b.ctx, b.leaseDuration())
 		var resp controller.HeartbeatResponse
 		err := c.deps.Controller.Call(ctx, controller.OpHeartbeat, req, &resp)
 		cancel()
@@ -357,13 +377,14 @@ func (b *Broker) heartbeatLoop() {
 			// (SIGSTOP) or cut off must first learn that it was replaced,
 			// never serve as leader from its old view.
 			if !resp.Fenced && b.waitApplied(resp.MetadataIndex, b.cfg.BrokerHeartbeatInterval) {
-				c.leaseFrom.Store(sent.UnixNano())
+				c.leaseFrom.Store(sent)
 			}
 		case controller.IsStaleBrokerEpoch(err):
 			// The controller lost our registration (a restart of the
 			// whole quorum from an old snapshot) or we were replaced:
 			// register again under a new epoch.
 			b.lg.Warn("the controller does not know this broker's epoch; registering again", "epoch", epoch)
+			c.leaseFrom.Store(0) // a new registration moves our leaderships away
 			if err := b.register(b.ctx, b.ClusterID()); err != nil {
 				b.lg.Error("registering again failed", "err", err)
 			}
@@ -417,8 +438,7 @@ func (b *Broker) reconcileLoop() {
 	c := b.clu
 	for {
 		ch := c.deps.Metadata.Changed()
-		idx := c.deps.Metadata.Applied()
-		st := c.deps.Metadata.State()
+		st, idx := c.deps.Metadata.Current()
 		b.reconcile(st, idx)
 		select {
 		case <-b.ctx.Done():

@@ -138,7 +138,9 @@ func (c *Controller) takeOverLocked() error {
 
 // takeoverGrace is how long a new active controller waits for a broker's
 // first heartbeat before fencing it: four heartbeat intervals, at most the
-// session timeout.
+// session timeout. Brokers lead on a lease of the same length (broker
+// leaseDuration), so a broker cut off with the old controller has stopped
+// leading before the new one can fence it.
 func (c *Controller) takeoverGrace() time.Duration {
 	return min(4*c.cfg.BrokerHeartbeatInterval, c.cfg.BrokerSessionTimeout)
 }

@@ -179,7 +179,9 @@ func (c *Controller) reassignLocked(req ReassignRequest) (struct{}, error) {
 		n.Replicas, n.Adding, n.Removing = orig, nil, nil
 		n.ISR = intersect(a.ISR, orig)
 		if len(n.ISR) == 0 {
-			n.ISR = []int32{orig[0]}
+			// None of the original replicas is in sync: going back would
+			// be an unclean election (Kafka refuses the same).
+			return struct{}{}, errorf(kerr.InvalidReplicaAssignment, "cancelling the reassignment of %s-%d would leave no in-sync replica (ISR %v, original replicas %v)", req.Topic, req.Partition, a.ISR, orig)
 		}
 		if !slices.Contains(n.ISR, n.Leader) {
 			n.Leader = pickLeader(st, n, -1)

@@ -18,25 +18,38 @@ import (
 // current one (readers keep the pointer they got; nothing is mutated in
 // place).
 type FSM struct {
-	state   atomic.Pointer[metadata.State]
-	applied atomic.Uint64 // index of the last entry applied
+	// cur is the applied state and the index of the entry that made it
+	// (or the last entry applied, refused ones included): one pointer, so
+	// a reader never sees an index ahead of, or behind, its state.
+	cur atomic.Pointer[applied]
 
 	mu      sync.Mutex
 	changed chan struct{} // closed and replaced at every change; guarded by mu
 }
 
+// applied is a state with the Raft index it holds everything up to.
+type applied struct {
+	state *metadata.State
+	index uint64
+}
+
 func newFSM() *FSM {
 	f := &FSM{changed: make(chan struct{})}
-	f.state.Store(&metadata.State{Topics: map[string]*metadata.Topic{}, Brokers: map[int32]*metadata.BrokerRegistration{}})
+	f.cur.Store(&applied{state: &metadata.State{Topics: map[string]*metadata.Topic{}, Brokers: map[int32]*metadata.BrokerRegistration{}}})
 	return f
 }
 
 // State returns the latest applied state. Callers must not modify it.
-func (f *FSM) State() *metadata.State { return f.state.Load() }
+func (f *FSM) State() *metadata.State { return f.cur.Load().state }
 
-// Applied returns the index of the last Raft entry applied (0 before the
-// first entry after a start from a snapshot).
-func (f *FSM) Applied() uint64 { return f.applied.Load() }
+// Snapshot returns the latest applied state with its index.
+func (f *FSM) Current() (*metadata.State, uint64) {
+	c := f.cur.Load()
+	return c.state, c.index
+}
+
+// Applied returns the index of the last Raft entry applied.
+func (f *FSM) Applied() uint64 { return f.cur.Load().index }
 
 // Changed returns a channel closed at the next change of State.
 func (f *FSM) Changed() <-chan struct{} {
@@ -45,8 +58,8 @@ func (f *FSM) Changed() <-chan struct{} {
 	return f.changed
 }
 
-func (f *FSM) publish(st *metadata.State) {
-	f.state.Store(st)
+func (f *FSM) publish(st *metadata.State, index uint64) {
+	f.cur.Store(&applied{state: st, index: index})
 	f.mu.Lock()
 	close(f.changed)
 	f.changed = make(chan struct{})
@@ -59,27 +72,32 @@ func encodeRecords(recs []metadata.Record) ([]byte, error) { return json.Marshal
 // entry (a refused entry changes nothing, on every node alike: Apply is
 // deterministic).
 func (f *FSM) Apply(l *raft.Log) any {
-	defer f.applied.Store(l.Index)
+	cur := f.State()
 	if l.Type != raft.LogCommand {
 		return nil
 	}
 	var recs []metadata.Record
 	if err := json.Unmarshal(l.Data, &recs); err != nil {
+		// Refused: the state stays, the index moves (readers waiting for
+		// this index must not wait forever).
+		f.publish(cur, l.Index)
 		return fmt.Errorf("controller: undecodable metadata entry at index %d: %w", l.Index, err)
 	}
-	next := f.State().Clone()
+	next := cur.Clone()
 	for _, r := range recs {
 		if err := next.Apply(r); err != nil {
+			f.publish(cur, l.Index)
 			return err
 		}
 	}
-	f.publish(next)
+	f.publish(next, l.Index)
 	return nil
 }
 
 // Snapshot implements raft.FSM.
 func (f *FSM) Snapshot() (raft.FSMSnapshot, error) {
-	b, err := json.Marshal(fsmSnapshot{State: f.State(), Applied: f.applied.Load()})
+	st, idx := f.Current()
+	b, err := json.Marshal(fsmSnapshot{State: st, Applied: idx})
 	if err != nil {
 		return nil, err
 	}
@@ -94,14 +112,13 @@ func (f *FSM) Restore(rc io.ReadCloser) error {
 		return fmt.Errorf("controller: metadata snapshot: %v", err)
 	}
 	st := *snap.State
-	f.applied.Store(snap.Applied)
 	if st.Topics == nil {
 		st.Topics = map[string]*metadata.Topic{}
 	}
 	if st.Brokers == nil {
 		st.Brokers = map[int32]*metadata.BrokerRegistration{}
 	}
-	f.publish(&st)
+	f.publish(&st, snap.Applied)
 	return nil
 }
 

@@ -114,6 +114,11 @@ type Partition struct {
 	// roleMu -> mu.
 	roleMu sync.Mutex
 	repl   *replication
+	// leadEpoch is, in a cluster, the leader epoch this replica leads in,
+	// -1 while it follows. Written by SetRole under mu, so an append (which
+	// checks it under mu) never lands on a replica that stopped leading, or
+	// in another epoch than the one its batches were stamped with.
+	leadEpoch atomic.Int32
 	// lastHWCheckpoint is the high watermark last written by CheckpointHW.
 	lastHWCheckpoint atomic.Int64
 	// epochMu guards epochs, the leader-epoch cache (epochs.go).
@@ -304,7 +309,10 @@ type AppendResult struct {
 	NextOffset     int64 // LogEndOffset after the append: what an ack must wait for
 	LogAppendTime  int64 // -1 unless the topic uses LogAppendTime
 	LogStartOffset int64
-	Duplicate      bool // a retried idempotent batch: nothing was written
+	// LeaderEpoch is the epoch the batches were stamped with (and, in a
+	// cluster, appended in): acks=all waits for the HW in this epoch.
+	LeaderEpoch int32
+	Duplicate   bool // a retried idempotent batch: nothing was written
 	// SyncOnAck: the acknowledgement must wait for Flush (durable mode).
 	// When false the append is already committed (the high watermark
 	// covers it) and the ack may go out at once.
@@ -395,7 +403,12 @@ func (p *Partition) append(batches []byte, now time.Time, single bool) (AppendRe
 	if batchCount == 0 {
 		return res, fmt.Errorf("%w: produce with no record batch", record.ErrCorrupt)
 	}
+	res.LeaderEpoch = epoch
 	p.mu.Lock()
+	if p.repl != nil && p.leadEpoch.Load() != epoch {
+		p.mu.Unlock()
+		return res, ErrNotLeader
+	}
 	rolls := p.log.Rolls()
 	res, err = p.appendLocked(batches, idempotent, res)
 	var snapOff int64

@@ -49,7 +49,8 @@ type Role struct {
 type follower struct {
 	fetchOffset  int64     // its log end offset as of its last fetch, -1 unknown
 	lastFetch    time.Time // when it last fetched
-	lastCaughtUp time.Time // when it last fetched at or past our log end offset
+	lastFetchLEO int64     // our log end offset at its last fetch
+	lastCaughtUp time.Time // Kafka's lastCaughtUpTimeMs (see UpdateFollower)
 }
 
 // replication is the partition's cluster state; guarded by Partition.roleMu.
@@ -78,6 +79,7 @@ func (p *Partition) EnableReplication(self int32) error {
 	if err := p.loadEpochs(); err != nil {
 		return fmt.Errorf("partition %s-%d: leader epochs: %w", p.Topic, p.Index, err)
 	}
+	p.leadEpoch.Store(-1)
 	p.repl = &replication{self: self, followers: map[int32]*follower{}, role: Role{Leader: -1, LeaderEpoch: -1}}
 	hw, ok := p.log.HighWatermarkCheckpoint()
 	if !ok {
@@ -126,7 +128,15 @@ func (p *Partition) SetRole(r Role) (becameLeader, becameFollower bool, err erro
 	newEpoch := r.LeaderEpoch != old.LeaderEpoch
 	wasLeader := rp.leader
 	rp.leader = r.Leader == rp.self
+	p.mu.Lock()
 	p.leaderEpoch.Store(r.LeaderEpoch)
+	if rp.leader {
+		p.leadEpoch.Store(r.LeaderEpoch)
+	} else {
+		p.leadEpoch.Store(-1)
+	}
+	syncOnAck := p.cfg.SyncOnAck
+	p.mu.Unlock()
 	switch {
 	case rp.leader && (newEpoch || !wasLeader):
 		// A new leader epoch starts at our log end (Kafka's
@@ -141,7 +151,7 @@ func (p *Partition) SetRole(r Role) (becameLeader, becameFollower bool, err erro
 			if id != rp.self {
 				// A fresh lastCaughtUp: a follower gets a full
 				// replica.lag.time.max.ms to fetch from the new leader.
-				rp.followers[id] = &follower{fetchOffset: -1, lastCaughtUp: now, lastFetch: now}
+				rp.followers[id] = &follower{fetchOffset: -1, lastCaughtUp: now, lastFetch: now, lastFetchLEO: -1}
 			}
 		}
 		becameLeader = true
@@ -149,15 +159,12 @@ func (p *Partition) SetRole(r Role) (becameLeader, becameFollower bool, err erro
 		for _, id := range r.Replicas {
 			if _, ok := rp.followers[id]; !ok && id != rp.self {
 				now := time.Now()
-				rp.followers[id] = &follower{fetchOffset: -1, lastCaughtUp: now, lastFetch: now}
+				rp.followers[id] = &follower{fetchOffset: -1, lastCaughtUp: now, lastFetch: now, lastFetchLEO: -1}
 			}
 		}
 	case !rp.leader && (newEpoch || wasLeader):
 		becameFollower = true
 	}
-	p.mu.Lock()
-	syncOnAck := p.cfg.SyncOnAck
-	p.mu.Unlock()
 	if rp.leader {
 		p.recomputeHWLocked(syncOnAck)
 	}
@@ -256,10 +263,16 @@ func (p *Partition) UpdateFollower(id int32, fetchOffset int64, now time.Time) (
 	if fetchOffset > leo {
 		return nil, fmt.Errorf("%w: replica fetch at %d past the log end %d", ErrOffsetOutOfRange, fetchOffset, leo)
 	}
-	f.fetchOffset, f.lastFetch = fetchOffset, now
-	if fetchOffset >= leo {
+	// Kafka's rule: a fetch at our current end means caught up now; a
+	// fetch at least at our end as of its previous fetch means it was
+	// caught up then. Under steady production the first never holds.
+	switch {
+	case fetchOffset >= leo:
 		f.lastCaughtUp = now
+	case fetchOffset >= f.lastFetchLEO && f.lastFetchLEO >= 0 && f.lastFetch.After(f.lastCaughtUp):
+		f.lastCaughtUp = f.lastFetch
 	}
+	f.fetchOffset, f.lastFetch, f.lastFetchLEO = fetchOffset, now, leo
 	p.mu.Lock()
 	syncOnAck := p.cfg.SyncOnAck
 	p.mu.Unlock()
@@ -330,23 +343,28 @@ func (p *Partition) FollowerLag() map[int32]int64 {
 	return out
 }
 
-// WaitCommitted waits until the HW reaches offset (acks=all), the replica
-// stops leading epoch (ErrNotLeader), or ctx ends.
+// WaitCommitted waits until the HW reaches offset (acks=all) while this
+// replica leads in epoch, the epoch the records were appended in. The
+// leadership is checked before the HW: once the replica follows, its HW
+// is the new leader's and says nothing about records it may have
+// truncated away. Returns ErrNotLeader once the replica stops leading
+// epoch, or ctx's error.
 func (p *Partition) WaitCommitted(ctx context.Context, offset int64, epoch int32) error {
-	if p.highWatermark.Load() >= offset {
-		return nil
-	}
 	ch := make(chan struct{}, 1)
 	cancel := p.Watch(ch)
 	defer cancel()
 	for {
-		if p.highWatermark.Load() >= offset {
-			return nil
-		}
 		if p.closed.Load() {
 			return ErrClosed
 		}
-		if !p.IsLeader() || p.leaderEpoch.Load() != epoch {
+		p.roleMu.Lock()
+		leads := p.repl != nil && p.repl.leader && p.repl.role.LeaderEpoch == epoch
+		done := leads && p.highWatermark.Load() >= offset
+		p.roleMu.Unlock()
+		if done {
+			return nil
+		}
+		if !leads {
 			return ErrNotLeader
 		}
 		select {
@@ -387,12 +405,15 @@ func (p *Partition) ReadReplica(offset int64, maxBytes int) (ReadResult, error) 
 // (they must start at our log end), and updates the producer state and the
 // leader-epoch cache from their headers. The caller flushes before it
 // fetches again.
-func (p *Partition) AppendReplica(batches []byte) error {
+func (p *Partition) AppendReplica(batches []byte, epoch int32) error {
 	if p.closed.Load() {
 		return ErrClosed
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	if err := p.followsLocked(epoch); err != nil {
+		return err
+	}
 	// Check framing and CRCs before anything is written: a follower never
 	// copies a damaged batch onto its disk.
 	if err := record.Split(batches, func(h record.BatchHeader, b []byte) error {
@@ -415,9 +436,37 @@ func (p *Partition) AppendReplica(batches []byte) error {
 	return epochErr
 }
 
+// followsLocked checks that this replica still follows in epoch: a fetch
+// round started under an older leader must not write into it.
+// REQUIRES: p.mu held.
+func (p *Partition) followsLocked(epoch int32) error {
+	if p.repl == nil || p.leadEpoch.Load() != -1 || p.leaderEpoch.Load() != epoch {
+		return fmt.Errorf("%w: %s-%d no longer follows in leader epoch %d", ErrFencedEpoch, p.Topic, p.Index, epoch)
+	}
+	return nil
+}
+
+// TruncateAsFollower is TruncateTo for a follower of epoch: refused if the
+// replica no longer follows in that epoch.
+func (p *Partition) TruncateAsFollower(offset int64, epoch int32) error {
+	p.mu.Lock()
+	err := p.followsLocked(epoch)
+	p.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	return p.TruncateTo(offset)
+}
+
 // SetFollowerHW moves a follower's HW to the leader's, bounded by what
 // this replica has durably (the follower flushed before fetching).
-func (p *Partition) SetFollowerHW(leaderHW int64) {
+func (p *Partition) SetFollowerHW(leaderHW int64, epoch int32) {
+	p.mu.Lock()
+	err := p.followsLocked(epoch)
+	p.mu.Unlock()
+	if err != nil {
+		return
+	}
 	hw := min(leaderHW, p.log.FlushedOffset())
 	if hw > p.highWatermark.Load() {
 		p.advanceHighWatermark(hw)
@@ -433,11 +482,14 @@ func (p *Partition) FlushReplica() error {
 
 // TruncateFullyAndStartAt empties the replica's log and restarts it at
 // offset (the leader's log start moved past our log end).
-func (p *Partition) TruncateFullyAndStartAt(offset int64) error {
+func (p *Partition) TruncateFullyAndStartAt(offset int64, epoch int32) error {
 	p.snapMu.Lock()
 	defer p.snapMu.Unlock()
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	if err := p.followsLocked(epoch); err != nil {
+		return err
+	}
 	if err := p.log.TruncateFullyAndStartAt(offset); err != nil {
 		return err
 	}

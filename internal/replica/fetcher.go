@@ -329,7 +329,7 @@ func (f *fetcher) truncate(parts []followed) error {
 			if to < fp.p.LogEndOffset() {
 				f.lg.Info("truncating a diverged follower log to where the leader's agrees",
 					"topic", fp.p.Topic, "partition", fp.p.Index, "from", fp.p.LogEndOffset(), "to", to, "leader_epoch", fp.epoch)
-				if err := fp.p.TruncateTo(to); err != nil {
+				if err := fp.p.TruncateAsFollower(to, fp.epoch); err != nil {
 					f.lg.Error("truncating follower log", "topic", fp.p.Topic, "partition", fp.p.Index, "err", err)
 					f.update(fp.p, fp.epoch, func(x *followed) { x.backoff = time.Now().Add(time.Second) })
 					continue
@@ -426,9 +426,9 @@ func (f *fetcher) fetch(parts []followed) error {
 				continue
 			}
 			if len(rp.RecordBatches) > 0 {
-				if err := fp.p.AppendReplica(rp.RecordBatches); err != nil {
-					if errors.Is(err, partition.ErrClosed) {
-						continue
+				if err := fp.p.AppendReplica(rp.RecordBatches, fp.epoch); err != nil {
+					if errors.Is(err, partition.ErrClosed) || errors.Is(err, partition.ErrFencedEpoch) {
+						continue // gone, or its role moved on: the data is stale
 					}
 					f.lg.Warn("appending fetched batches", "topic", fp.p.Topic, "partition", fp.p.Index, "err", err)
 					// A mismatch of offsets means our log moved
@@ -448,7 +448,7 @@ func (f *fetcher) fetch(parts []followed) error {
 			f.update(a.fp.p, a.fp.epoch, func(x *followed) { x.backoff = time.Now().Add(time.Hour) })
 			continue
 		}
-		a.fp.p.SetFollowerHW(a.hw)
+		a.fp.p.SetFollowerHW(a.hw, a.fp.epoch)
 	}
 	return nil
 }
@@ -459,7 +459,7 @@ func (f *fetcher) fetch(parts []followed) error {
 func (f *fetcher) outOfRange(fp *followed, leaderLogStart int64) {
 	if leaderLogStart >= 0 && fp.p.LogEndOffset() < leaderLogStart {
 		f.lg.Info("follower is behind the leader's log start; restarting its log there", "topic", fp.p.Topic, "partition", fp.p.Index, "log_start_offset", leaderLogStart)
-		if err := fp.p.TruncateFullyAndStartAt(leaderLogStart); err != nil {
+		if err := fp.p.TruncateFullyAndStartAt(leaderLogStart, fp.epoch); err != nil {
 			f.lg.Error("restarting follower log", "topic", fp.p.Topic, "partition", fp.p.Index, "err", err)
 		}
 		return

@@ -201,14 +201,14 @@ func (s *sim) fetch(b *simBroker) {
 		s.t.Fatalf("read replica from %d at %d: %v", l.id, b.p.LogEndOffset(), err)
 	}
 	if len(rr.Records) > 0 {
-		if err := b.p.AppendReplica(rr.Records); err != nil {
+		if err := b.p.AppendReplica(rr.Records, s.state().LeaderEpoch); err != nil {
 			s.t.Fatalf("append replica on %d: %v", b.id, err)
 		}
 		if err := b.p.FlushReplica(); err != nil {
 			s.t.Fatal(err)
 		}
 	}
-	b.p.SetFollowerHW(rr.HighWatermark)
+	b.p.SetFollowerHW(rr.HighWatermark, s.state().LeaderEpoch)
 }
 
 // alterISR is the controller's AlterPartition with its fencing rules.
