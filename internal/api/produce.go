@@ -106,12 +106,12 @@ func (a *API) handleProduce(ctx context.Context, c *server.Conn, kreq kmsg.Reque
 					break
 				}
 				sp.BaseOffset, sp.LogAppendTime, sp.LogStartOffset = res.BaseOffset, res.LogAppendTime, res.LogStartOffset
-				switch {
-				case res.SyncOnAck || clustered:
+				if res.FlushNow {
+					a.b.ScheduleFlush(p) // relaxed: flush.messages reached
+				}
+				if res.SyncOnAck || clustered {
 					toFlush = append(toFlush, flushTarget{p: p, topic: i, partition: j, next: res.NextOffset,
 						epoch: res.LeaderEpoch, minISR: t.Config.MinInsyncReplicas, flush: res.SyncOnAck})
-				case res.FlushNow:
-					a.b.ScheduleFlush(p)
 				}
 			}
 			st.Partitions = append(st.Partitions, sp)

@@ -36,13 +36,16 @@ type Mux struct {
 }
 
 // NewMux starts accepting on ln. withOther makes Other() available for
-// connections that start with neither prefix (a Kafka listener).
+// connections that start with neither prefix (a Kafka listener); such a
+// mux has no RPC side (a broker-only node answers no controller calls),
+// and connections that ask for it are closed.
 func NewMux(ln net.Listener, withOther bool) *Mux {
 	m := &Mux{ln: ln, closed: make(chan struct{})}
 	m.raft = newChanListener(ln.Addr(), m.closed)
-	m.rpc = newChanListener(ln.Addr(), m.closed)
 	if withOther {
 		m.other = newChanListener(ln.Addr(), m.closed)
+	} else {
+		m.rpc = newChanListener(ln.Addr(), m.closed)
 	}
 	go m.accept()
 	return m
@@ -51,7 +54,12 @@ func NewMux(ln net.Listener, withOther bool) *Mux {
 // Raft, RPC and Other are the listeners for each protocol. Closing one of
 // them closes the whole mux.
 func (m *Mux) Raft() net.Listener  { return m.raft }
-func (m *Mux) RPC() net.Listener   { return m.rpc }
+func (m *Mux) RPC() net.Listener {
+	if m.rpc == nil {
+		return nil
+	}
+	return m.rpc
+}
 func (m *Mux) Other() net.Listener { return m.other }
 
 // Close stops accepting; live connections are their owners' to close.
@@ -95,6 +103,10 @@ func (m *Mux) route(c net.Conn) {
 		to = m.raft
 	case RPCPrefix:
 		br.Discard(1)
+		if m.rpc == nil {
+			c.Close()
+			return
+		}
 		to = m.rpc
 	default:
 		to = m.other

@@ -117,9 +117,14 @@ func (c *Controller) serveRPC(ln net.Listener) {
 		go func() {
 			defer c.wg.Done()
 			defer conn.Close()
+			done := make(chan struct{})
+			defer close(done)
 			go func() {
-				<-c.stop
-				conn.Close()
+				select {
+				case <-c.stop:
+					conn.Close()
+				case <-done:
+				}
 			}()
 			for {
 				var req rpcRequest

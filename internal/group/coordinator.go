@@ -1224,6 +1224,10 @@ func (c *Coordinator) SetLeadership(i, n int, p Partition, leading bool) {
 			e.timer.Stop()
 			e.timer = nil
 		}
+		// Dead: requests holding the entry see it and retry; members
+		// waiting in JoinGroup/SyncGroup are answered now (clients then
+		// find the new coordinator) instead of at their timeout.
+		c.answerLocked(e, e.g.MarkDead(c.clock.Now()))
 		e.mu.Unlock()
 	}
 	if len(drop) > 0 {
@@ -1236,6 +1240,22 @@ func (c *Coordinator) SetLeadership(i, n int, p Partition, leading bool) {
 	go func() {
 		defer c.wg.Done()
 		still := func() bool { return c.mu.owned[i] && c.mu.parts[i] == p } // called under c.mu
+		// The new leader's HW lags the old one's by a fetch round: records
+		// the old coordinator acknowledged may sit above it in our log.
+		// Replay only once the HW covers our log end as of now, as Kafka
+		// loads a coordinator partition to its end.
+		if end, ok := p.(interface{ LogEndOffset() int64 }); ok {
+			target := end.LogEndOffset()
+			for p.HighWatermark() < target {
+				c.mu.RLock()
+				ok := still()
+				c.mu.RUnlock()
+				if !ok || c.ctx.Err() != nil {
+					return
+				}
+				time.Sleep(10 * time.Millisecond)
+			}
+		}
 		backoff := loadRetryBackoff
 		for {
 			err := c.loadPartitions(parts, []int{i}, still)
@@ -1257,6 +1277,23 @@ func (c *Coordinator) SetLeadership(i, n int, p Partition, leading bool) {
 			backoff = min(2*backoff, maxLoadRetryBackoff)
 		}
 	}()
+}
+
+// answerLocked delivers eff's join and sync answers to their waiters,
+// writing nothing (the group is leaving this coordinator). REQUIRES: e.mu.
+func (c *Coordinator) answerLocked(e *groupEntry, eff Effects) {
+	for _, j := range eff.Joins {
+		if ch := e.waitJoin[j.Waiter]; ch != nil {
+			delete(e.waitJoin, j.Waiter)
+			ch <- joinOutcome{JoinResult: j.JoinResult}
+		}
+	}
+	for _, s := range eff.Syncs {
+		if ch := e.waitSync[s.Waiter]; ch != nil {
+			delete(e.waitSync, s.Waiter)
+			ch <- syncOutcome{SyncResult: s.SyncResult}
+		}
+	}
 }
 
 // Coordinates reports, in cluster mode, whether this broker coordinates

@@ -422,6 +422,9 @@ func (p *Partition) append(batches []byte, now time.Time, single bool) (AppendRe
 	if snap != nil {
 		p.writeSnapshot(snapOff, snap)
 	}
+	if err == nil && p.repl != nil && !res.SyncOnAck {
+		p.afterRelaxedAppend()
+	}
 	return res, err
 }
 
@@ -492,6 +495,18 @@ func (p *Partition) appendLocked(batches []byte, idempotent bool, res AppendResu
 		p.notify()
 	}
 	return res, nil
+}
+
+// afterRelaxedAppend recomputes a cluster leader's HW after an append that
+// is not fsynced before its ack (relaxed durability counts the leader's
+// log end): with an ISR of itself alone it would otherwise wait for the
+// next flush.
+func (p *Partition) afterRelaxedAppend() {
+	p.roleMu.Lock()
+	defer p.roleMu.Unlock()
+	if p.repl != nil && p.repl.leader {
+		p.recomputeHWLocked(false)
+	}
 }
 
 // FlushDue reports whether relaxed durability wants a background fsync now:

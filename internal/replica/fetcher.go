@@ -326,6 +326,10 @@ func (f *fetcher) truncate(parts []followed) error {
 				continue
 			}
 			to := TruncationOffset(fp.p, rp.LeaderEpoch, rp.EndOffset)
+			// When the leader answered an older epoch than our latest, our
+			// log may diverge further back too: truncate, then ask again
+			// for the epoch we are left with (Kafka iterates the same way).
+			again := rp.LeaderEpoch >= 0 && rp.LeaderEpoch != fp.p.LatestEpoch()
 			if to < fp.p.LogEndOffset() {
 				f.lg.Info("truncating a diverged follower log to where the leader's agrees",
 					"topic", fp.p.Topic, "partition", fp.p.Index, "from", fp.p.LogEndOffset(), "to", to, "leader_epoch", fp.epoch)
@@ -335,7 +339,10 @@ func (f *fetcher) truncate(parts []followed) error {
 					continue
 				}
 			}
-			f.update(fp.p, fp.epoch, func(x *followed) { x.truncate = false })
+			if again && to < fp.p.LogEndOffset() {
+				continue // truncation failed above and was logged
+			}
+			f.update(fp.p, fp.epoch, func(x *followed) { x.truncate = again })
 		}
 	}
 	return nil
@@ -401,8 +408,8 @@ func (f *fetcher) fetch(parts []followed) error {
 		return fmt.Errorf("fetch: %w", kerr.ErrorForCode(resp.ErrorCode))
 	}
 	type appended struct {
-		fp *followed
-		hw int64
+		fp           *followed
+		hw, logStart int64
 	}
 	var done []appended
 	for _, t := range resp.Topics {
@@ -437,7 +444,7 @@ func (f *fetcher) fetch(parts []followed) error {
 					continue
 				}
 			}
-			done = append(done, appended{fp: fp, hw: rp.HighWatermark})
+			done = append(done, appended{fp: fp, hw: rp.HighWatermark, logStart: rp.LogStartOffset})
 		}
 	}
 	// Durable before the next fetch reports the new log end: the leader
@@ -449,6 +456,14 @@ func (f *fetcher) fetch(parts []followed) error {
 			continue
 		}
 		a.fp.p.SetFollowerHW(a.hw, a.fp.epoch)
+		// The leader's log start moved (DeleteRecords, retention): ours
+		// follows, up to our HW, so deleted records stay deleted after a
+		// failover (Kafka's maybeIncrementLogStartOffset).
+		if start := min(a.logStart, a.fp.p.HighWatermark()); start > a.fp.p.LogStartOffset() {
+			if _, err := a.fp.p.DeleteRecords(start); err != nil {
+				f.lg.Warn("moving a follower's log start to the leader's", "topic", a.fp.p.Topic, "partition", a.fp.p.Index, "err", err)
+			}
+		}
 	}
 	return nil
 }
