@@ -107,8 +107,14 @@ func StartNode(cfg NodeConfig) (*Node, error) {
 		// pooled connections dead, and raft spends a backoff period (up
 		// to 10 s) on each before it dials again.
 		MaxPool: 1,
-		Timeout: 5 * time.Second,
-		Logger:  hlog,
+		// No pipelining: raft's pipelined replication sends nothing when
+		// there is no new entry, so a follower would learn that the last
+		// entry is committed only with the next one (a broker's metadata
+		// stuck one change behind, e.g. a peer still fenced). The plain
+		// path sends the commit index every CommitTimeout.
+		MaxRPCsInFlight: 1,
+		Timeout:         5 * time.Second,
+		Logger:          hlog,
 	})
 	rc := raft.DefaultConfig()
 	rc.LocalID = serverID(cfg.ID)

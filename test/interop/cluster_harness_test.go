@@ -171,23 +171,17 @@ func (c *cluster) Client(opts ...kgo.Opt) *kgo.Client {
 	return cl
 }
 
-// waitBrokers waits until Metadata lists n live brokers.
+// waitBrokers waits until every running node lists n live brokers in its
+// own Metadata answer (asked directly, not through a client's cached view).
 func (c *cluster) waitBrokers(n int, timeout time.Duration) {
 	c.t.Helper()
-	cl := c.Client()
-	adm := kadm.NewClient(cl)
-	waitFor(c.t, timeout, func() error {
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		defer cancel()
-		m, err := adm.BrokerMetadata(ctx)
-		if err != nil {
-			return err
+	var ids []int32
+	for _, nd := range c.Nodes {
+		if nd.Proc != nil && !nd.Proc.exited() {
+			ids = append(ids, nd.ID)
 		}
-		if len(m.Brokers) != n {
-			return fmt.Errorf("%d brokers live, want %d", len(m.Brokers), n)
-		}
-		return nil
-	})
+	}
+	c.waitLiveOn(n, ids, timeout)
 }
 
 // Leader returns the leader of topic/partition as Metadata says (-1 none),
