@@ -53,7 +53,7 @@ func NewMux(ln net.Listener, withOther bool) *Mux {
 
 // Raft, RPC and Other are the listeners for each protocol. Closing one of
 // them closes the whole mux.
-func (m *Mux) Raft() net.Listener  { return m.raft }
+func (m *Mux) Raft() net.Listener { return m.raft }
 func (m *Mux) RPC() net.Listener {
 	if m.rpc == nil {
 		return nil
