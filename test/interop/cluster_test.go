@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"strconv"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -212,4 +211,3 @@ func TestClusterKillLeaderLosesNothing(t *testing.T) {
 	})
 }
 
-var _ = atomic.Int64{}
