@@ -210,4 +210,3 @@ func TestClusterKillLeaderLosesNothing(t *testing.T) {
 		return nil
 	})
 }
-
