@@ -9,6 +9,7 @@ package replica
 import (
 	"errors"
 	"fmt"
+	"iter"
 	"log/slog"
 	"strconv"
 	"sync"
@@ -277,6 +278,25 @@ func (f *fetcher) round(parts []followed) error {
 	return f.fetch(ready)
 }
 
+// byTopic yields each followed partition with the index of its topic in a
+// request, calling add (which appends the topic and returns its index) the
+// first time a topic comes up.
+func byTopic(parts []followed, add func(topic string) int) iter.Seq2[int, followed] {
+	return func(yield func(int, followed) bool) {
+		idx := map[string]int{}
+		for _, fp := range parts {
+			i, ok := idx[fp.p.Topic]
+			if !ok {
+				i = add(fp.p.Topic)
+				idx[fp.p.Topic] = i
+			}
+			if !yield(i, fp) {
+				return
+			}
+		}
+	}
+}
+
 // truncate asks the leader where each partition's latest local epoch ends
 // and truncates the local log there (KIP-101/279): anything past it was
 // never committed under that leader.
@@ -284,16 +304,12 @@ func (f *fetcher) truncate(parts []followed) error {
 	req := kmsg.NewPtrOffsetForLeaderEpochRequest()
 	req.Version = 3
 	req.ReplicaID = f.m.cfg.Self
-	byTopic := map[string]int{}
-	for _, fp := range parts {
-		i, ok := byTopic[fp.p.Topic]
-		if !ok {
-			t := kmsg.NewOffsetForLeaderEpochRequestTopic()
-			t.Topic = fp.p.Topic
-			req.Topics = append(req.Topics, t)
-			i = len(req.Topics) - 1
-			byTopic[fp.p.Topic] = i
-		}
+	for i, fp := range byTopic(parts, func(topic string) int {
+		t := kmsg.NewOffsetForLeaderEpochRequestTopic()
+		t.Topic = topic
+		req.Topics = append(req.Topics, t)
+		return len(req.Topics) - 1
+	}) {
 		rp := kmsg.NewOffsetForLeaderEpochRequestTopicPartition()
 		rp.Partition = fp.p.Index
 		rp.CurrentLeaderEpoch = fp.epoch
@@ -380,16 +396,12 @@ func (f *fetcher) fetch(parts []followed) error {
 	req.MinBytes = 1
 	req.MaxBytes = 64 << 20
 	req.SessionEpoch = -1 // sessionless: a full fetch every time
-	byTopic := map[string]int{}
-	for _, fp := range parts {
-		i, ok := byTopic[fp.p.Topic]
-		if !ok {
-			t := kmsg.NewFetchRequestTopic()
-			t.Topic = fp.p.Topic
-			req.Topics = append(req.Topics, t)
-			i = len(req.Topics) - 1
-			byTopic[fp.p.Topic] = i
-		}
+	for i, fp := range byTopic(parts, func(topic string) int {
+		t := kmsg.NewFetchRequestTopic()
+		t.Topic = topic
+		req.Topics = append(req.Topics, t)
+		return len(req.Topics) - 1
+	}) {
 		rp := kmsg.NewFetchRequestTopicPartition()
 		rp.Partition = fp.p.Index
 		rp.CurrentLeaderEpoch = fp.epoch
