@@ -89,7 +89,7 @@ func startClusterNode(ctx context.Context, bc config.Broker, lg *slog.Logger) (*
 	}
 	var node *controller.Node
 	node, err = controller.StartNode(controller.NodeConfig{
-		ID: bc.NodeID, DataDir: bc.DataDir, Voters: voters, Listener: raftLn, Advertise: raftAddr, Logger: lg,
+		ID: bc.NodeID, DataDir: bc.DataDir, Voters: voters, Listener: raftLn, Logger: lg,
 		NonVoterAddr: func(id int32) string {
 			if node == nil {
 				return ""

@@ -7,9 +7,6 @@ package api
 // for every API, with Kafka's error codes.
 
 import (
-	"net"
-	"strconv"
-
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
@@ -80,10 +77,9 @@ func (a *API) controllerID() int32 {
 
 // leaderPartition returns the local partition i of t when this broker
 // leads it (and, in a cluster, holds a valid controller lease), else the
-// error code to answer: UNKNOWN_TOPIC_OR_PARTITION for
-// a partition that does not exist, NOT_LEADER_OR_FOLLOWER where another
-// broker leads (or nobody: LEADER_NOT_AVAILABLE for requests that know it),
-// KAFKA_STORAGE_ERROR for an offline local replica.
+// error code to answer: UNKNOWN_TOPIC_OR_PARTITION for a partition that does
+// not exist, NOT_LEADER_OR_FOLLOWER where another broker leads, or nobody.
+// An offline local replica (StorageError) is the caller's to answer.
 func (a *API) leaderPartition(t *broker.Topic, i int32) (*partition.Partition, int16) {
 	if t == nil || i < 0 || i >= t.Count() {
 		return nil, kerr.UnknownTopicOrPartition.Code
@@ -129,10 +125,6 @@ func (a *API) produceNodeEndpoints(ids map[int32]bool) []kmsg.ProduceResponseBro
 		}
 	}
 	return out
-}
-
-func hostPort(e brokerEndpoint) string {
-	return net.JoinHostPort(e.Host, strconv.Itoa(int(e.Port)))
 }
 
 // offlineReplicas returns the replicas of as that are fenced or

@@ -13,8 +13,9 @@ package api
 //
 // Auto-creation (auto.create.topics.enable): v4+ asks with
 // allow_auto_topic_creation; v0-v3 imply it, as Kafka does — kafka-python
-// 2.0.2 sends Metadata v1 and relies on that. A new topic is answered
-// ready, with its partitions, in the same response.
+// 2.0.2 sends Metadata v1 and relies on that. On a single broker a new
+// topic is answered ready, with its partitions, in the same response; in a
+// cluster, as Kafka does, with LEADER_NOT_AVAILABLE and no partitions.
 //
 // Version notes: v1 controller/rack/internal; v2 cluster id; v5 offline
 // replicas; v7 leader epoch; v8-v10 authorized operations; v9 flexible;

@@ -36,54 +36,47 @@ func (a *API) handleListOffsets(_ context.Context, _ *server.Conn, kreq kmsg.Req
 			sp := kmsg.NewListOffsetsResponseTopicPartition()
 			sp.Partition = rp.Partition
 			sp.Timestamp, sp.Offset, sp.LeaderEpoch = -1, -1, -1
-			var pOK bool
-			if p, code := a.leaderPartition(t, rp.Partition); code == kerr.NotLeaderForPartition.Code {
-				pOK = true
+			p, code := a.leaderPartition(t, rp.Partition)
+			if code != 0 {
 				sp.ErrorCode = code
-			} else if p != nil {
-				{
-					pOK = true
-					epoch := p.LeaderEpoch()
-					switch code := checkLeaderEpoch(req.Version >= 4, rp.CurrentLeaderEpoch, epoch); {
-					case code != 0:
-						sp.ErrorCode = code
-					case p.StorageError() != nil:
-						sp.ErrorCode = kerr.KafkaStorageError.Code
+			} else {
+				epoch := p.LeaderEpoch()
+				switch code := checkLeaderEpoch(req.Version >= 4, rp.CurrentLeaderEpoch, epoch); {
+				case code != 0:
+					sp.ErrorCode = code
+				case p.StorageError() != nil:
+					sp.ErrorCode = kerr.KafkaStorageError.Code
+				default:
+					sp.LeaderEpoch = epoch
+					switch rp.Timestamp {
+					case -1:
+						sp.Offset = p.HighWatermark()
+					case -2, -4:
+						sp.Offset = p.LogStartOffset()
+					case -3:
+						sp.Timestamp, sp.Offset = p.MaxTimestamp()
+					case -5:
+						sp.Offset = -1
 					default:
-						sp.LeaderEpoch = epoch
-						switch rp.Timestamp {
-						case -1:
-							sp.Offset = p.HighWatermark()
-						case -2, -4:
-							sp.Offset = p.LogStartOffset()
-						case -3:
-							sp.Timestamp, sp.Offset = p.MaxTimestamp()
-						case -5:
-							sp.Offset = -1
-						default:
-							off, ts, found, err := p.OffsetForTimestamp(rp.Timestamp)
-							if err != nil {
-								sp.ErrorCode = errorCode(err)
-								a.lg.Error("list offsets by timestamp failed", "topic", p.Topic, "partition", p.Index, "err", err)
-							} else if found {
-								sp.Offset, sp.Timestamp = off, ts
-							}
+						off, ts, found, err := p.OffsetForTimestamp(rp.Timestamp)
+						if err != nil {
+							sp.ErrorCode = errorCode(err)
+							a.lg.Error("list offsets by timestamp failed", "topic", p.Topic, "partition", p.Index, "err", err)
+						} else if found {
+							sp.Offset, sp.Timestamp = off, ts
 						}
-						if req.Version == 0 && sp.ErrorCode == 0 {
-							// v0: an array of offsets; we give the one
-							// asked for (Kafka gave segment base offsets
-							// too, which no client relies on).
-							if rp.MaxNumOffsets > 0 && sp.Offset >= 0 {
-								sp.OldStyleOffsets = []int64{sp.Offset}
-							} else {
-								sp.OldStyleOffsets = []int64{}
-							}
+					}
+					if req.Version == 0 && sp.ErrorCode == 0 {
+						// v0: an array of offsets; we give the one
+						// asked for (Kafka gave segment base offsets
+						// too, which no client relies on).
+						if rp.MaxNumOffsets > 0 && sp.Offset >= 0 {
+							sp.OldStyleOffsets = []int64{sp.Offset}
+						} else {
+							sp.OldStyleOffsets = []int64{}
 						}
 					}
 				}
-			}
-			if !pOK {
-				sp.ErrorCode = kerr.UnknownTopicOrPartition.Code
 			}
 			st.Partitions = append(st.Partitions, sp)
 		}
@@ -118,12 +111,9 @@ func (a *API) handleOffsetForLeaderEpoch(_ context.Context, _ *server.Conn, kreq
 			sp := kmsg.NewOffsetForLeaderEpochResponseTopicPartition()
 			sp.Partition = rp.Partition
 			sp.LeaderEpoch, sp.EndOffset = -1, -1
-			var pOK bool
-			if p, code := a.leaderPartition(t, rp.Partition); code == kerr.NotLeaderForPartition.Code {
-				pOK = true
+			if p, code := a.leaderPartition(t, rp.Partition); code != 0 {
 				sp.ErrorCode = code
-			} else if p != nil {
-				pOK = true
+			} else {
 				epoch := p.LeaderEpoch()
 				switch code := checkLeaderEpoch(req.Version >= 2, rp.CurrentLeaderEpoch, epoch); {
 				case code != 0:
@@ -137,9 +127,6 @@ func (a *API) handleOffsetForLeaderEpoch(_ context.Context, _ *server.Conn, kreq
 				default:
 					sp.LeaderEpoch, sp.EndOffset = epoch, p.LogEndOffset()
 				}
-			}
-			if !pOK {
-				sp.ErrorCode = kerr.UnknownTopicOrPartition.Code
 			}
 			st.Partitions = append(st.Partitions, sp)
 		}

@@ -308,15 +308,6 @@ func (b *Broker) Quorum() (controller.QuorumInfo, bool) {
 	return b.clu.deps.Quorum(), true
 }
 
-// ControllerClient returns the client of the active controller (nil on a
-// single broker).
-func (b *Broker) ControllerClient() *controller.Client {
-	if b.clu == nil {
-		return nil
-	}
-	return b.clu.deps.Controller
-}
-
 // monoBase anchors lease times to Go's monotonic clock (a wall-clock step
 // must not lengthen a lease).
 var monoBase = time.Now()

@@ -98,6 +98,7 @@ func TestApplyEveryKey(t *testing.T) {
 		{"broker.session.timeout.ms", "3000", func(b Broker) bool { return b.BrokerSessionTimeout == 3*time.Second }},
 		{"broker.heartbeat.interval.ms", "500", func(b Broker) bool { return b.BrokerHeartbeatInterval == 500*time.Millisecond }},
 		{"auto.leader.rebalance.enable", "false", func(b Broker) bool { return !b.AutoLeaderRebalance }},
+		{"leader.imbalance.check.interval.seconds", "30", func(b Broker) bool { return b.LeaderImbalanceCheck == 30*time.Second }},
 		{"samsa.cluster.id", " abc ", func(b Broker) bool { return b.ClusterID == "abc" }},
 	}
 	covered := map[string]bool{}

@@ -133,6 +133,11 @@ func intKey[T ~int16 | ~int32 | ~int | ~int64](name string, typ ConfigType, min,
 
 // msKey is a Kafka millisecond setting held as a Duration.
 func msKey(name string, typ ConfigType, min int64, field func(*Broker) *time.Duration, doc string) brokerKey {
+	return durationKey(name, typ, min, time.Millisecond, field, doc)
+}
+
+// durationKey is a Kafka setting in unit (ms, seconds) held as a Duration.
+func durationKey(name string, typ ConfigType, min int64, unit time.Duration, field func(*Broker) *time.Duration, doc string) brokerKey {
 	bits := 64
 	if typ == TypeInt {
 		bits = 32
@@ -142,11 +147,11 @@ func msKey(name string, typ ConfigType, min int64, field func(*Broker) *time.Dur
 		set: func(b *Broker, v string) error {
 			n, err := parseInteger(name, v, bits, min, math.MaxInt64)
 			if err == nil {
-				*field(b) = scale(n, time.Millisecond)
+				*field(b) = scale(n, unit)
 			}
 			return err
 		},
-		get: func(b *Broker) (string, bool) { return formatMS(*field(b)), true },
+		get: func(b *Broker) (string, bool) { return formatUnit(*field(b), unit), true },
 	}
 }
 
@@ -400,6 +405,8 @@ var brokerKeys = concat(
 			"How often a broker heartbeats to the active controller. samsa's default is 250 (Kafka: 2000)."),
 		boolKey("auto.leader.rebalance.enable", func(b *Broker) *bool { return &b.AutoLeaderRebalance },
 			"Move leadership back to each partition's preferred replica (the first in its list) when it is in sync."),
+		durationKey("leader.imbalance.check.interval.seconds", TypeLong, 1, time.Second, func(b *Broker) *time.Duration { return &b.LeaderImbalanceCheck },
+			"How often the active controller moves leadership back to preferred replicas (auto.leader.rebalance.enable)."),
 		stringKey("samsa.cluster.id", TypeString, anyString, func(b *Broker) *string { return &b.ClusterID },
 			"samsa only: the cluster id. Empty means generate one on first start and keep it in the data dir."),
 	},

@@ -61,9 +61,6 @@ func (c *Controller) Close() {
 	c.wg.Wait()
 }
 
-// Node returns the Raft member.
-func (c *Controller) Node() *Node { return c.node }
-
 // tick is how often the active controller checks broker sessions, offline
 // partitions and reassignments.
 const tick = 50 * time.Millisecond

@@ -2,7 +2,6 @@ package controller
 
 import (
 	"bytes"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -46,9 +45,6 @@ type NodeConfig struct {
 	// Listener receives Raft traffic (the controller listener's mux, or
 	// for a broker-only node its Kafka listener's).
 	Listener net.Listener
-	// Advertise is the address this node gives for itself (a broker-only
-	// node registers it so that the leader can replicate to it).
-	Advertise string
 	// NonVoterAddr returns the Raft address of a non-voting member (a
 	// broker-only node), from its registration.
 	NonVoterAddr func(id int32) string
@@ -170,9 +166,6 @@ func (n *Node) ServerAddr(id raft.ServerID) (raft.ServerAddress, error) {
 	return "", fmt.Errorf("controller: no address for node %s", id)
 }
 
-// Voter reports whether this node votes.
-func (n *Node) Voter() bool { return n.voter }
-
 // IsLeader reports whether this node is the active controller.
 func (n *Node) IsLeader() bool { return n.Raft.State() == raft.Leader }
 
@@ -187,16 +180,6 @@ func (n *Node) LeaderID() int32 {
 		return -1
 	}
 	return int32(i)
-}
-
-// VoterAddr returns voter id's address from this node's configuration.
-func (n *Node) VoterAddr(id int32) string {
-	for _, v := range n.cfg.Voters {
-		if v.ID == id {
-			return v.Addr
-		}
-	}
-	return ""
 }
 
 // Shutdown stops Raft and closes the log.
@@ -273,8 +256,6 @@ func (w *slogWriter) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-var errNotLeader = errors.New("controller: not the active controller")
-
 // QuorumInfo is the metadata quorum as this node sees it (DescribeQuorum,
 // the console, `samsa cluster`).
 type QuorumInfo struct {
@@ -284,9 +265,7 @@ type QuorumInfo struct {
 	LastIndex   int64
 	Voters      []int32
 	NonVoters   []int32
-	// Matches is, on the leader, each follower's last replicated index
-	// (as far as raft tells); -1 where unknown.
-	State string // "Leader", "Follower", "Candidate"
+	State       string // "Leader", "Follower", "Candidate"
 }
 
 // Info returns the quorum as this node sees it.

@@ -98,20 +98,6 @@ func (m *Manager) Close() {
 	}
 }
 
-// Lag returns, per followed partition, the leader's last known HW minus
-// our log end offset (for metrics).
-func (m *Manager) Following() int {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	n := 0
-	for _, f := range m.fetchers {
-		f.mu.Lock()
-		n += len(f.parts)
-		f.mu.Unlock()
-	}
-	return n
-}
-
 // followed is one partition a fetcher copies.
 type followed struct {
 	p        *partition.Partition
@@ -297,6 +283,16 @@ func byTopic(parts []followed, add func(topic string) int) iter.Seq2[int, follow
 	}
 }
 
+// find returns the followed partition a response entry names, or nil.
+func find(parts []followed, topic string, partition int32) *followed {
+	for i := range parts {
+		if parts[i].p.Topic == topic && parts[i].p.Index == partition {
+			return &parts[i]
+		}
+	}
+	return nil
+}
+
 // truncate asks the leader where each partition's latest local epoch ends
 // and truncates the local log there (KIP-101/279): anything past it was
 // never committed under that leader.
@@ -321,17 +317,9 @@ func (f *fetcher) truncate(parts []followed) error {
 		return err
 	}
 	resp := kresp.(*kmsg.OffsetForLeaderEpochResponse)
-	find := func(topic string, part int32) *followed {
-		for i := range parts {
-			if parts[i].p.Topic == topic && parts[i].p.Index == part {
-				return &parts[i]
-			}
-		}
-		return nil
-	}
 	for _, t := range resp.Topics {
 		for _, rp := range t.Partitions {
-			fp := find(t.Topic, rp.Partition)
+			fp := find(parts, t.Topic, rp.Partition)
 			if fp == nil {
 				continue
 			}
@@ -426,12 +414,7 @@ func (f *fetcher) fetch(parts []followed) error {
 	var done []appended
 	for _, t := range resp.Topics {
 		for _, rp := range t.Partitions {
-			var fp *followed
-			for i := range parts {
-				if parts[i].p.Topic == t.Topic && parts[i].p.Index == rp.Partition {
-					fp = &parts[i]
-				}
-			}
+			fp := find(parts, t.Topic, rp.Partition)
 			if fp == nil {
 				continue
 			}

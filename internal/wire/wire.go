@@ -232,7 +232,8 @@ func AppendResponse(dst []byte, correlationID int32, flexibleHeader bool, resp k
 }
 
 // AppendRequest appends a request frame with header v1 or v2 (as the
-// request's version requires). Used by tests and fuzz seeds.
+// request's version requires): the follower fetchers' requests to leaders,
+// tests and fuzz seeds.
 func AppendRequest(dst []byte, correlationID int32, clientID *string, req kmsg.Request) []byte {
 	start := len(dst)
 	dst = append(dst, 0, 0, 0, 0)
