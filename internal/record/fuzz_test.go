@@ -285,3 +285,13 @@ func BenchmarkForEachRecordZstd(b *testing.B) {
 		}
 	}
 }
+
+// FuzzDecodeMarker: any bytes as a control batch decode or fail, never
+// panic, and a built marker decodes to what was built.
+func FuzzDecodeMarker(f *testing.F) {
+	f.Add(BuildMarker(7, 3, true, 9, 1000))
+	f.Add(BuildMarker(1, 0, false, 0, 0))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		_, _, _ = DecodeMarker(b)
+	})
+}
