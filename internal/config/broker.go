@@ -93,8 +93,11 @@ type Broker struct {
 	TransactionalIDExpiration            time.Duration // transactional.id.expiration.ms, default 7 days
 	TransactionMaxTimeout                time.Duration // transaction.max.timeout.ms, default 15 min
 	TransactionStateLogNumPartitions     int32         // transaction.state.log.num.partitions, default 50
-	TransactionStateLogReplicationFactor int16         // transaction.state.log.replication.factor; samsa default 1 (Kafka: 3)
-	TransactionStateLogMinISR            int           // transaction.state.log.min.isr; samsa default 1 (Kafka: 2)
+	TransactionStateLogReplicationFactor int16         // transaction.state.log.replication.factor, default 3; a single broker uses 1, a cluster with fewer live brokers as many as it has
+	TransactionStateLogMinISR            int           // transaction.state.log.min.isr, default 2 (capped by the topic's replication factor)
+	TransactionStateLogSegmentBytes      int32         // transaction.state.log.segment.bytes, default 100 MiB
+	TransactionAbortTimedOutInterval     time.Duration // transaction.abort.timed.out.transaction.cleanup.interval.ms, default 10s
+	TransactionRemoveExpiredInterval     time.Duration // transaction.remove.expired.transaction.cleanup.interval.ms, default 1h
 
 	ReplicaLagTimeMax time.Duration // replica.lag.time.max.ms, default 30s: a follower this far behind leaves the ISR
 
@@ -176,8 +179,11 @@ func Default() Broker {
 		TransactionalIDExpiration:            7 * 24 * time.Hour,
 		TransactionMaxTimeout:                15 * time.Minute,
 		TransactionStateLogNumPartitions:     50,
-		TransactionStateLogReplicationFactor: 1,
-		TransactionStateLogMinISR:            1,
+		TransactionStateLogReplicationFactor: 3,
+		TransactionStateLogMinISR:            2,
+		TransactionStateLogSegmentBytes:      100 << 20,
+		TransactionAbortTimedOutInterval:     10 * time.Second,
+		TransactionRemoveExpiredInterval:     time.Hour,
 		ReplicaLagTimeMax:                    30 * time.Second,
 		HTTPAddr:                             "127.0.0.1:9644",
 		InterBrokerListenerName:              "PLAINTEXT",
@@ -519,6 +525,9 @@ func (b Broker) Validate() error {
 	check(b.TransactionStateLogNumPartitions >= 1, "transaction.state.log.num.partitions", i(int64(b.TransactionStateLogNumPartitions)), "must be at least 1")
 	check(b.TransactionStateLogReplicationFactor >= 1, "transaction.state.log.replication.factor", i(int64(b.TransactionStateLogReplicationFactor)), "must be at least 1")
 	check(b.TransactionStateLogMinISR >= 1, "transaction.state.log.min.isr", i(int64(b.TransactionStateLogMinISR)), "must be at least 1")
+	check(b.TransactionStateLogSegmentBytes >= 1024, "transaction.state.log.segment.bytes", i(int64(b.TransactionStateLogSegmentBytes)), "must be at least 1024")
+	check(b.TransactionAbortTimedOutInterval >= time.Millisecond, "transaction.abort.timed.out.transaction.cleanup.interval.ms", ms(b.TransactionAbortTimedOutInterval), "must be at least 1")
+	check(b.TransactionRemoveExpiredInterval >= time.Millisecond, "transaction.remove.expired.transaction.cleanup.interval.ms", ms(b.TransactionRemoveExpiredInterval), "must be at least 1")
 	check(b.ReplicaLagTimeMax >= time.Millisecond, "replica.lag.time.max.ms", ms(b.ReplicaLagTimeMax), "must be at least 1")
 	errs = append(errs, b.validateCluster()...)
 	return errors.Join(errs...)

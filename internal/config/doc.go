@@ -21,11 +21,8 @@
 //	log.flush.interval.messages  1 (fsync before acknowledging), Kafka: Long.MAX_VALUE
 //	log.flush.interval.ms        1000, Kafka: null
 //	queued.max.request.bytes     256 MiB, Kafka: -1 (unbounded)
-//	transaction.state.log.replication.factor
-//	                             1, Kafka: 3 (one broker must work out of the box)
 //	broker.session.timeout.ms    1500, Kafka: 9000 (failover in about two seconds)
 //	broker.heartbeat.interval.ms 250, Kafka: 2000
-//	transaction.state.log.min.isr 1, Kafka: 2
 //	node.id                      1, Kafka: required
 //	listeners                    PLAINTEXT://127.0.0.1:9092, Kafka: PLAINTEXT://:9092
 //	log.dirs                     ./samsa-data, Kafka: /tmp/kafka-logs
