@@ -397,6 +397,9 @@ func (c *Coordinator) writeLocked(e *entry, k, v []byte, now time.Time) error {
 
 func (c *Coordinator) writeErr(e *entry, err error) error {
 	c.lg.Warn("transaction coordinator: writing __transaction_state failed", "transactional_id", e.meta.ID, "partition", e.sh.idx, "err", err)
+	if errors.Is(err, ErrCoordinatorNotAvailable) {
+		return err
+	}
 	if errors.Is(err, partition.ErrNotLeader) || errors.Is(err, partition.ErrClosed) || e.sh.ctx.Err() != nil {
 		return fmt.Errorf("%w: %w", ErrNotCoordinator, err)
 	}
@@ -467,8 +470,11 @@ func (c *Coordinator) InitProducerID(id string, timeout time.Duration, expectPID
 	if expectPID >= 0 {
 		switch {
 		case expectPID == m.ProducerID && expectEpoch == m.ProducerEpoch:
-		case (expectPID == m.ProducerID || expectPID == m.PrevProducerID) && expectEpoch == m.LastProducerEpoch && m.State == Empty:
-			// A retry of the bump that already happened.
+		case (expectPID == m.ProducerID || expectPID == m.PrevProducerID) && expectEpoch == m.LastProducerEpoch:
+			// The epoch was bumped past the producer's: a retry of a
+			// bump that already happened, or (KIP-360) a producer whose
+			// transaction the coordinator aborted on timeout. Either
+			// way it gets the current epoch, not a newer one.
 			return m.ProducerID, m.ProducerEpoch, nil
 		default:
 			return -1, -1, fmt.Errorf("%w: expected producer %d epoch %d, the transactional id has producer %d epoch %d",
