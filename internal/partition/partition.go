@@ -512,7 +512,7 @@ func (p *Partition) appendLocked(batches []byte, idempotent, coordinator bool, r
 		}
 		// Idempotent batches go one at a time: each is checked against the
 		// state the previous one left.
-		first := true
+		first, held := true, false
 		err := record.Split(batches, func(h record.BatchHeader, b []byte) error {
 			cached, err := p.producers.check(h, coordinator)
 			if errors.Is(err, errDuplicate) {
@@ -532,6 +532,7 @@ func (p *Partition) appendLocked(batches []byte, idempotent, coordinator bool, r
 				// as soon as it is in the log: hold the LSO at its
 				// offset first (see txnView).
 				p.holdLSOLocked(p.log.LogEndOffset())
+				held = true
 			}
 			base, next, err := p.log.Append(b)
 			if err != nil {
@@ -547,7 +548,8 @@ func (p *Partition) appendLocked(batches []byte, idempotent, coordinator bool, r
 			res.NextOffset = next
 			return nil
 		})
-		if p.producers.txnChanged {
+		// Also after a failed append: a hold must not outlive it.
+		if p.producers.txnChanged || held {
 			p.publishTxnsLocked(p.highWatermark.Load())
 		}
 		if err != nil {
