@@ -21,11 +21,25 @@ package log
 //     a pass sets it to now on a segment it cleans for the first time and
 //     keeps the old time on a segment it cleans again (Kafka before KIP-534
 //     used the segment's lastModified the same way).
-//   - Control batches and transactional batches pass through untouched and
-//     do not take part in the key map: without an aborted-transaction index
-//     the cleaner cannot tell committed from aborted data, and an aborted
-//     record must not supersede a committed one. TODO(log): clean
-//     transactional data once the txn coordinator writes an abort index.
+//   - Transactions (KIP-98), as Kafka's cleaner treats them. A pass only
+//     cleans below the partition's last stable offset (CompactBelow): data
+//     of a transaction still open, or whose marker is not yet committed,
+//     is never looked at. Below it, the aborted-transaction index
+//     (txnindex.go, every segment's, since a marker may lie past the
+//     pass) tells aborted batches from committed ones. An aborted batch
+//     loses all its records and takes no part in the key map: an aborted
+//     record must never supersede a committed one. A committed
+//     transactional batch is cleaned like any other.
+//   - A transaction marker (control batch) stays while any batch of its
+//     transaction is still in the log: the cleaner walks the pass in
+//     offset order and keeps a marker if it saw a non-empty transactional
+//     batch of that producer since the producer's previous marker. Once
+//     none is left, the marker goes after delete.retention.ms like a
+//     tombstone (its segment's first-clean time, below), so a consumer
+//     that read the data before the pass still sees the marker. This is
+//     Kafka's rule (LogCleaner, CleanedTransactionMetadata). A marker that
+//     is the last batch of its producer id stays (see Batches), and a
+//     control record of a type we do not know always stays.
 //
 // # Batches
 //
@@ -78,8 +92,10 @@ import (
 	"fmt"
 	"hash/crc32"
 	"io"
+	"math"
 	"os"
 	"path/filepath"
+	"sort"
 	"time"
 
 	"github.com/samsa-io/samsa/internal/record"
@@ -140,6 +156,8 @@ type cleanPlan struct {
 	// truncations is Log.mu.truncations at plan time: a TruncateTo during
 	// the pass may have dropped end, so the pass must not claim it.
 	truncations uint64
+	// aborted is every aborted-transaction entry at plan time.
+	aborted []AbortedTxn
 }
 
 func (p *cleanPlan) release() {
@@ -151,10 +169,15 @@ func (p *cleanPlan) release() {
 // cleanableLocked returns k, the number of leading segments a pass may
 // clean at now, and d, the index of the first dirty one (d <= k).
 // REQUIRES: l.mu held.
-func (l *Log) cleanableLocked(now time.Time) (k, d int) {
+func (l *Log) cleanableLocked(now time.Time, below int64) (k, d int) {
 	segs := l.mu.segments
 	o := &l.mu.opts
 	k = len(segs) - 1 // never the active segment
+	// Never past below (the last stable offset): the segment must end
+	// at or before it.
+	for k > 0 && segs[k].base > below {
+		k--
+	}
 	if o.MinCompactionLag > 0 {
 		cutoff := now.Add(-o.MinCompactionLag).UnixMilli()
 		for i := range segs[:k] {
@@ -196,7 +219,7 @@ func (l *Log) DirtyRatio() float64 {
 	if l.usableLocked() != nil {
 		return 0
 	}
-	return l.dirtyRatioLocked(l.cleanableLocked(l.now()))
+	return l.dirtyRatioLocked(l.cleanableLocked(l.now(), math.MaxInt64))
 }
 
 // planLocked decides whether a pass runs at now and snapshots its segments.
@@ -204,9 +227,9 @@ func (l *Log) DirtyRatio() float64 {
 // or when its oldest dirty segment is older than max.compaction.lag.ms
 // (KIP-354; by the first batch's timestamp when known, else its largest).
 // REQUIRES: l.mu held.
-func (l *Log) planLocked(now time.Time) (cleanPlan, bool) {
+func (l *Log) planLocked(now time.Time, below int64) (cleanPlan, bool) {
 	o := &l.mu.opts
-	k, d := l.cleanableLocked(now)
+	k, d := l.cleanableLocked(now, below)
 	if d >= k {
 		return cleanPlan{}, false
 	}
@@ -223,7 +246,8 @@ func (l *Log) planLocked(now time.Time) (cleanPlan, bool) {
 	if !due {
 		return cleanPlan{}, false
 	}
-	p := cleanPlan{firstDirty: d, end: segs[k].base, ratio: ratio, truncations: l.mu.truncations}
+	p := cleanPlan{firstDirty: d, end: segs[k].base, ratio: ratio, truncations: l.mu.truncations,
+		aborted: l.allAbortedLocked()}
 	for _, s := range segs[:k] {
 		p.views = append(p.views, l.viewLocked(s))
 		p.nexts = append(p.nexts, s.next)
@@ -238,7 +262,18 @@ func (l *Log) planLocked(now time.Time) (cleanPlan, bool) {
 // alone. Errors: ErrCorrupt for a batch that does not decode (nothing is
 // swapped for that segment), ErrStorage when a swap failed half way (the
 // Log fails; Open recovers a consistent state).
+//
+// Compact is for logs without transactions; a partition uses CompactBelow
+// with its last stable offset.
 func (l *Log) Compact(now time.Time) (CompactStats, error) {
+	return l.CompactBelow(now, math.MaxInt64)
+}
+
+// CompactBelow is Compact cleaning only segments that end at or before
+// below, the partition's last stable offset: records of transactions that
+// are open or whose markers are not committed yet are never cleaned (their
+// outcome is not known), as in Kafka (firstUncleanableOffset).
+func (l *Log) CompactBelow(now time.Time, below int64) (CompactStats, error) {
 	l.compactMu.Lock()
 	defer l.compactMu.Unlock()
 	l.mu.Lock()
@@ -248,7 +283,7 @@ func (l *Log) Compact(now time.Time) (CompactStats, error) {
 	}
 	deleteRetention := l.mu.opts.DeleteRetention
 	interval := l.mu.opts.IndexIntervalBytes
-	p, ok := l.planLocked(now)
+	p, ok := l.planLocked(now, below)
 	l.mu.Unlock()
 	if !ok {
 		return CompactStats{}, nil
@@ -256,7 +291,8 @@ func (l *Log) Compact(now time.Time) (CompactStats, error) {
 	defer p.release()
 	st := CompactStats{DirtyRatio: p.ratio}
 
-	keys, lastOfProducer, err := buildOffsetMap(p.views)
+	txns := newTxnPass(p.aborted)
+	keys, lastOfProducer, err := buildOffsetMap(p.views, txns)
 	if err != nil {
 		return st, err
 	}
@@ -277,7 +313,7 @@ func (l *Log) Compact(now time.Time) (CompactStats, error) {
 			cleanedAt = fi.ModTime()
 		}
 		c := cleaner{
-			keys: keys, lastOfProducer: lastOfProducer,
+			keys: keys, lastOfProducer: lastOfProducer, txns: txns,
 			dropTombstones: i < p.firstDirty && !now.Before(cleanedAt.Add(deleteRetention)),
 			interval:       interval,
 		}
@@ -394,14 +430,65 @@ func (it *batchIter) next() (record.BatchHeader, []byte, error) {
 	return h, b, nil
 }
 
-// cleanable reports whether the records of a batch take part in
-// compaction (see the file comment).
-func cleanable(h record.BatchHeader) bool { return !h.Control() && !h.Transactional() }
+// cleanable reports whether the records of a batch may take part in
+// compaction: every batch but a control batch (an aborted transactional
+// one is then dropped whole, see txnPass).
+func cleanable(h record.BatchHeader) bool { return !h.Control() }
+
+// txnPass is what a cleaner pass knows of transactions: the aborted ranges
+// per producer, and, while it walks the segments in offset order, which
+// producers have transactional data since their last marker.
+type txnPass struct {
+	// aborted holds each producer's aborted transactions in marker
+	// order; a producer has one transaction at a time, so they are
+	// disjoint and in first-offset order too.
+	aborted map[int64][]AbortedTxn
+	// sawData: a non-empty transactional batch of the producer was seen
+	// since its last marker in this pass.
+	sawData map[int64]bool
+}
+
+func newTxnPass(entries []AbortedTxn) *txnPass {
+	t := &txnPass{aborted: map[int64][]AbortedTxn{}, sawData: map[int64]bool{}}
+	for _, e := range entries {
+		t.aborted[e.ProducerID] = append(t.aborted[e.ProducerID], e)
+	}
+	return t
+}
+
+// isAborted reports whether the transactional data batch h belongs to an
+// aborted transaction.
+func (t *txnPass) isAborted(h record.BatchHeader) bool {
+	if t == nil || !h.Transactional() || h.Control() {
+		return false
+	}
+	es := t.aborted[h.ProducerID]
+	i := sort.Search(len(es), func(i int) bool { return es[i].LastOffset >= h.BaseOffset })
+	return i < len(es) && es[i].FirstOffset <= h.BaseOffset
+}
+
+// observe notes a batch as the cleaner walks past it and, for a control
+// batch, reports whether it may be removed as far as its transaction goes:
+// no data of that transaction was seen.
+func (t *txnPass) observe(h record.BatchHeader) (markerRemovable bool) {
+	if t == nil || !h.Transactional() {
+		return false
+	}
+	if !h.Control() {
+		if h.NumRecords > 0 {
+			t.sawData[h.ProducerID] = true
+		}
+		return false
+	}
+	saw := t.sawData[h.ProducerID]
+	delete(t.sawData, h.ProducerID)
+	return !saw
+}
 
 // buildOffsetMap returns, for the segments of a pass, the offset of the last
 // record of every key and the base offset of the last batch of every
-// producer id.
-func buildOffsetMap(views []view) (keys map[string]int64, lastOfProducer map[int64]int64, err error) {
+// producer id. Records of aborted transactions take no part.
+func buildOffsetMap(views []view, txns *txnPass) (keys map[string]int64, lastOfProducer map[int64]int64, err error) {
 	keys = make(map[string]int64)
 	lastOfProducer = make(map[int64]int64)
 	for _, v := range views {
@@ -417,7 +504,7 @@ func buildOffsetMap(views []view) (keys map[string]int64, lastOfProducer map[int
 			if h.ProducerID >= 0 {
 				lastOfProducer[h.ProducerID] = h.BaseOffset
 			}
-			if !cleanable(h) {
+			if !cleanable(h) || txns.isAborted(h) {
 				continue
 			}
 			err = record.ForEachRecord(b, func(r record.Record) error {
@@ -438,6 +525,7 @@ func buildOffsetMap(views []view) (keys map[string]int64, lastOfProducer map[int
 type cleaner struct {
 	keys           map[string]int64
 	lastOfProducer map[int64]int64
+	txns           *txnPass // shared by the segments of a pass, walked in order
 	dropTombstones bool
 	interval       int
 	removed        int64 // records removed
@@ -508,7 +596,29 @@ func (c *cleaner) clean(dir string, v view, next int64, now time.Time) (*cleaned
 		if b == nil {
 			break
 		}
-		if cleanable(h) {
+		lastOfProducer := h.ProducerID >= 0 && c.lastOfProducer[h.ProducerID] == h.BaseOffset
+		if markerGone := c.txns.observe(h); h.Control() {
+			// A marker goes once its transaction has no data left and
+			// delete.retention.ms passed (the tombstone clock); never
+			// when it is its producer's last batch, nor a control
+			// record we do not know.
+			if markerGone && c.dropTombstones && !lastOfProducer && isTxnMarker(b) {
+				c.removed += int64(h.NumRecords)
+				continue
+			}
+		} else if c.txns.isAborted(h) {
+			c.removed += int64(h.NumRecords)
+			if !lastOfProducer {
+				continue
+			}
+			if h.NumRecords > 0 {
+				c.kept = c.kept[:0]
+				b = c.rebuild(h)
+				if h, err = record.ParseHeader(b); err != nil {
+					return out, fmt.Errorf("compact: rebuilt batch: %w", err)
+				}
+			}
+		} else if cleanable(h) {
 			if b, err = c.filter(h, b); err != nil {
 				return out, fmt.Errorf("%w: %s at offset %d: %w", ErrCorrupt, v.seg.logPath, h.BaseOffset, err)
 			}
@@ -548,6 +658,12 @@ func (c *cleaner) clean(dir string, v view, next int64, now time.Time) (*cleaned
 	return out, nil
 }
 
+// isTxnMarker reports whether a control batch is a COMMIT or ABORT marker.
+func isTxnMarker(b []byte) bool {
+	_, ok, err := record.DecodeMarker(b)
+	return err == nil && ok
+}
+
 // filter returns the batch b (header h) with only the records compaction
 // keeps: b itself when it keeps all, nil when none (and the batch may go),
 // else a rebuilt batch (see the file comment).
@@ -575,6 +691,11 @@ func (c *cleaner) filter(h record.BatchHeader, b []byte) ([]byte, error) {
 	if len(c.kept) == 0 && !(h.ProducerID >= 0 && c.lastOfProducer[h.ProducerID] == h.BaseOffset) {
 		return nil, nil
 	}
+	return c.rebuild(h), nil
+}
+
+// rebuild builds batch h holding only c.kept, with h's header fields.
+func (c *cleaner) rebuild(h record.BatchHeader) []byte {
 	nb := record.BuildBatch(record.BuildOptions{
 		BaseOffset:           h.BaseOffset,
 		PartitionLeaderEpoch: h.PartitionLeaderEpoch,
@@ -593,7 +714,7 @@ func (c *cleaner) filter(h record.BatchHeader, b []byte) ([]byte, error) {
 	binary.BigEndian.PutUint32(nb[hdrLastOffsetDelta:], uint32(h.LastOffsetDelta))
 	binary.BigEndian.PutUint64(nb[hdrMaxTimestamp:], uint64(h.MaxTimestamp))
 	binary.BigEndian.PutUint32(nb[hdrCRC:], crc32.Checksum(nb[hdrAttributes:], crcTable))
-	return nb, nil
+	return nb
 }
 
 // swap replaces the segment in v by the cleaned one (see the file comment
@@ -675,6 +796,16 @@ func (l *Log) swap(v view, out *cleanedSegment, now time.Time) error {
 	ns.maxTS, ns.maxTSBase, ns.maxTSLast, ns.firstTS = t.maxTS, t.maxTSBase, t.maxTSLast, t.firstTS
 	ns.bytesSinceIndex = t.bytesSinceIndex
 	ns.indexMissing = false
+	// The segment's transaction index file is not part of the swap: it
+	// stays, and so do its entries (an entry whose data and marker the
+	// pass removed is harmless: it matches no record any more).
+	ns.aborted = v.seg.aborted
+	if v.seg.txnIdx != nil {
+		if err := ns.openTxnIndexLocked(); err != nil {
+			return l.failLocked(fmt.Errorf("compact: reopen: %w", err))
+		}
+		ns.txnDirty = v.seg.txnDirty
+	}
 	l.mu.segments[idx] = ns
 	// The old files are already replaced or unlinked; readers still
 	// holding the old segment finish on its open descriptors.

@@ -10,6 +10,7 @@
 //	00000000000000000000.log        segment with base offset 0
 //	00000000000000000000.index      its sparse offset index
 //	00000000000000000000.timeindex  its time index
+//	00000000000000000000.txnindex   its aborted transactions, if any (txnindex.go)
 //	00000000000000004711.log        next segment: base offset 4711
 //	...
 //	log-start-offset                "0\n<offset>\n": the log start offset
@@ -85,8 +86,13 @@
 //     removed segments) before returning: a crash must not resurrect data a
 //     leader told us to drop. A recovery point above the new end is removed
 //     first (see Recovery point).
-//  6. Close: flush, recovery point, fsync of the active indexes and the
-//     directory. Only then may the broker write its clean-shutdown marker.
+//  6. Close: flush, recovery point, fsync of the active indexes, every
+//     written .txnindex and the directory. Only then may the broker write
+//     its clean-shutdown marker.
+//  7. A .txnindex is fsynced at roll (with its segment), at truncation, at
+//     Close and by SyncTxnIndex (before a producer snapshot), never by
+//     Flush: entries past the newest snapshot are rebuilt from the log
+//     after a crash (txnindex.go).
 //
 // A failed fsync is fatal for the Log (ErrStorage, sticky): after an fsync
 // error the kernel may have dropped the dirty pages, so retrying could

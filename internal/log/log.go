@@ -142,6 +142,11 @@ type Log struct {
 	// order: compactMu -> mu.
 	compactMu sync.Mutex
 
+	// txnSyncMu serialises SyncTxnIndex, so that a caller returns only
+	// once every entry written before its call is fsynced, even when a
+	// concurrent call took the dirty flags. Lock order: txnSyncMu -> mu.
+	txnSyncMu sync.Mutex
+
 	flushMu   sync.Mutex
 	flushCond *sync.Cond // on flushMu; broadcast when a flush ends
 	flushing  bool       // guarded by flushMu: one fsync round at a time
@@ -176,6 +181,11 @@ type Log struct {
 		// never vouches for bytes that were not fsynced (a truncation
 		// below it removes the file first).
 		recoveryPoint int64
+		// txnRebuild is set by Open when a transaction index was found
+		// damaged and reset; txnRebuildFrom is the lowest such segment's
+		// base (see TxnIndexRebuildFrom).
+		txnRebuild     bool
+		txnRebuildFrom int64
 	}
 }
 
@@ -430,6 +440,9 @@ func (l *Log) rollLocked() error {
 		if err := l.sync(f); err != nil {
 			return l.failLocked(fmt.Errorf("fsync %s: %w", f.Name(), err))
 		}
+	}
+	if err := l.syncTxnIndexLocked(old); err != nil {
+		return err
 	}
 	s, err := openSegment(l.dir, old.next, true, l.now())
 	if err != nil {

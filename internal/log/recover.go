@@ -74,7 +74,7 @@ func (l *Log) recover() error {
 	// An index without its .log is what an interrupted segment deletion
 	// leaves (the .log is removed first).
 	for _, e := range entries {
-		for _, suffix := range []string{indexSuffix, timeIndexSuffix} {
+		for _, suffix := range []string{indexSuffix, timeIndexSuffix, txnIndexSuffix} {
 			if base, ok := parseSegmentName(e.Name(), suffix); ok && !hasLog[base] {
 				if err := os.Remove(filepath.Join(l.dir, e.Name())); err != nil && !errors.Is(err, os.ErrNotExist) {
 					return err
@@ -151,6 +151,17 @@ func (l *Log) recover() error {
 	l.mu.firstDirty = firstDirty
 	if _, err := l.deleteBelowStartLocked(); err != nil {
 		return err
+	}
+	// Transaction indexes last: their entries are checked against the
+	// recovered segment ends.
+	for _, s := range l.mu.segments {
+		damaged, err := l.loadTxnIndex(s)
+		if err != nil {
+			return err
+		}
+		if damaged && !l.mu.txnRebuild {
+			l.mu.txnRebuild, l.mu.txnRebuildFrom = true, s.base
+		}
 	}
 	l.leo.Store(leo)
 	l.flushed.Store(leo)

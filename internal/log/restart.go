@@ -272,6 +272,13 @@ func (l *Log) syncActiveIndexesLocked() error {
 			return l.failLocked(fmt.Errorf("fsync %s: %w", f.Name(), err))
 		}
 	}
+	// Every segment's transaction index: a rebuild at Open may have
+	// written to older ones too.
+	for _, seg := range l.mu.segments {
+		if err := l.syncTxnIndexLocked(seg); err != nil {
+			return err
+		}
+	}
 	if l.mu.dirDirty {
 		if err := l.syncDir(); err != nil {
 			return l.failLocked(fmt.Errorf("fsync dir: %w", err))

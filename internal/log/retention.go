@@ -3,6 +3,7 @@ package log
 import (
 	"errors"
 	"fmt"
+	"sort"
 
 	"github.com/samsa-io/samsa/internal/record"
 )
@@ -187,6 +188,17 @@ func (l *Log) TruncateTo(offset int64) error {
 		if err := l.sync(s.log); err != nil {
 			return l.failLocked(fmt.Errorf("fsync %s: %w", s.logPath, err))
 		}
+		// Aborted-transaction entries whose markers went: durably, or
+		// they would mark records appended later at their offsets.
+		if k := sort.Search(len(s.aborted), func(k int) bool { return s.aborted[k].LastOffset >= s.next }); k < len(s.aborted) {
+			s.aborted = append([]AbortedTxn(nil), s.aborted[:k]...)
+			if err := s.rewriteTxnIndexLocked(); err != nil {
+				return l.failLocked(err)
+			}
+			if err := l.syncTxnIndexLocked(s); err != nil {
+				return err
+			}
+		}
 		if removed > 0 {
 			if err := l.syncDir(); err != nil {
 				return l.failLocked(fmt.Errorf("fsync dir: %w", err))
@@ -356,6 +368,15 @@ func (l *Log) MaxTimestamp() (timestamp, offset int64) {
 // reads headers only (no CRC check): for rebuilding producer state at start.
 // Batches appended during the scan may or may not be seen.
 func (l *Log) ScanBatches(from int64, fn func(h record.BatchHeader) bool) error {
+	return l.ScanBatchesControl(from, func(h record.BatchHeader, _ []byte) bool { return fn(h) })
+}
+
+// ScanBatchesControl is ScanBatches that also hands fn the whole bytes of
+// every control batch (nil for other batches), valid only during the call:
+// replaying transactions needs each marker's type and coordinator epoch.
+// Control batches are small (one record), so reading them costs little
+// more than their headers.
+func (l *Log) ScanBatchesControl(from int64, fn func(h record.BatchHeader, control []byte) bool) error {
 	l.mu.Lock()
 	if err := l.usableLocked(); err != nil {
 		l.mu.Unlock()
@@ -396,7 +417,13 @@ func (l *Log) ScanBatches(from int64, fn func(h record.BatchHeader) bool) error 
 			if h.BatchLength < record.BatchHeaderSize-record.LogOverhead || int64(h.Size()) > v.size-pos {
 				return fmt.Errorf("%w: %s at position %d: batchLength %d does not fit", ErrCorrupt, v.seg.logPath, pos, h.BatchLength)
 			}
-			if h.LastOffset() >= from && !fn(h) {
+			var control []byte
+			if h.LastOffset() >= from && h.Control() {
+				if control, err = cr.at(pos, h.Size()); err != nil {
+					return v.ioError(pos, err)
+				}
+			}
+			if h.LastOffset() >= from && !fn(h, control) {
 				return nil
 			}
 			pos += int64(h.Size())

@@ -78,6 +78,15 @@ type segment struct {
 	created time.Time // when this process created or opened the segment
 	// indexMissing is set by openSegment when an index file did not exist.
 	indexMissing bool
+
+	// aborted is the segment's aborted-transaction index (txnindex.go),
+	// sorted by LastOffset, every LastOffset in [base, next). txnIdx is
+	// its file, nil until one is loaded or first written; txnDirty: it
+	// was written since its last fsync. Guarded by Log.mu (txnIdx is set
+	// once, then only closed by the last release).
+	aborted  []AbortedTxn
+	txnIdx   *os.File
+	txnDirty bool
 }
 
 // openSegment opens (creating when create is set) the three files of the
@@ -115,7 +124,7 @@ func openSegment(dir string, base int64, create bool, now time.Time) (*segment, 
 // closeFiles closes whichever descriptors are open. Close errors are
 // ignored: every write that matters was fsynced (or is lost either way).
 func (s *segment) closeFiles() {
-	for _, f := range []*os.File{s.log, s.offIdx, s.timeIdx} {
+	for _, f := range []*os.File{s.log, s.offIdx, s.timeIdx, s.txnIdx} {
 		if f != nil {
 			_ = f.Close()
 		}
@@ -139,8 +148,8 @@ func (s *segment) release() {
 // whereas a .log left without its index is merely re-indexed.
 func (s *segment) remove() error {
 	var errs []error
-	for _, f := range []*os.File{s.log, s.offIdx, s.timeIdx} {
-		if err := os.Remove(f.Name()); err != nil && !errors.Is(err, os.ErrNotExist) {
+	for _, name := range []string{s.log.Name(), s.offIdx.Name(), s.timeIdx.Name(), s.txnPath()} {
+		if err := os.Remove(name); err != nil && !errors.Is(err, os.ErrNotExist) {
 			errs = append(errs, err)
 		}
 	}

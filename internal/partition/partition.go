@@ -30,10 +30,16 @@ var (
 	ErrClosed = errors.New("partition: closed")
 	// ErrOffsetOutOfRange: fetch/delete-records offset outside the log.
 	ErrOffsetOutOfRange = log.ErrOffsetOutOfRange
-	// ErrTransactionsUnsupported: transactional batches are refused until the
-	// transaction coordinator exists (the producer sees a clear error
-	// instead of half-working transactions).
+	// ErrTransactionsUnsupported is no longer returned by this package
+	// (transactional produce is accepted); it stays defined while
+	// internal/api still maps it.
 	ErrTransactionsUnsupported = errors.New("partition: transactional produce is not supported yet")
+	// ErrControlBatchFromClient: a produce held a control batch. Only the
+	// broker writes those (AppendMarker); Kafka answers INVALID_RECORD.
+	ErrControlBatchFromClient = errors.New("partition: control batches may only be written by the broker")
+	// ErrTransactionalWithoutProducerID: a transactional batch without a
+	// producer id (Kafka's LogValidator refuses it: INVALID_RECORD).
+	ErrTransactionalWithoutProducerID = errors.New("partition: transactional batch without a producer id")
 	// ErrMultipleBatches: a produce of v3 or later held more than one record
 	// batch for a partition (Kafka refuses it as INVALID_RECORD).
 	ErrMultipleBatches = errors.New("partition: produce requests of version 3 and later may hold exactly one record batch per partition")
@@ -129,6 +135,11 @@ type Partition struct {
 	// Open or after a truncation (the snapshot's offset, or the log
 	// start): for tests and the start-up log line. Guarded by mu.
 	stateFrom int64
+
+	// txns is the transaction state the last stable offset is computed
+	// from, published under mu after every change (txn.go) and read
+	// without a lock by fetches. Never nil after Open.
+	txns atomic.Pointer[txnView]
 }
 
 // Open opens (recovering) the partition's log and rebuilds the producer
@@ -210,10 +221,17 @@ func (p *Partition) loadProducerStateLocked() error {
 	if err != nil {
 		return err
 	}
+	// A transaction index the log found damaged is rebuilt by the replay
+	// below, which must then start at or below its segment: the entries
+	// need the producer state as of each marker.
+	rebuildFrom, rebuild := l.TxnIndexRebuildFrom()
 	p.producers = newProducers()
 	from := logStart
 	p.lastSnapshot = -1
 	for i := len(offs) - 1; i >= 0; i-- {
+		if rebuild && offs[i] > rebuildFrom {
+			continue
+		}
 		st, err := readSnapshot(dir, offs[i])
 		if err != nil {
 			p.lg.Warn("ignoring unreadable producer snapshot",
@@ -228,11 +246,34 @@ func (p *Partition) loadProducerStateLocked() error {
 		p.lg.Info("no producer snapshot; rebuilding producer state from every batch header",
 			"log_start_offset", logStart, "log_end_offset", leo)
 	}
+	if rebuild {
+		p.lg.Warn("rebuilding the aborted-transaction index from the log",
+			"from_offset", from, "damaged_segment", rebuildFrom)
+	}
 	p.stateFrom = from
-	return l.ScanBatches(from, func(h record.BatchHeader) bool {
-		p.producers.record(h, -1)
-		return true
+	// The replay re-appends the aborted-index entry of every abort it
+	// meets (ignored when present): entries for markers past the
+	// snapshot may have been lost in a crash (see log/txnindex.go).
+	var replayErr error
+	err = l.ScanBatchesControl(from, func(h record.BatchHeader, control []byte) bool {
+		replayErr = p.replayLocked(h, control)
+		return replayErr == nil
 	})
+	if err != nil {
+		return err
+	}
+	if replayErr != nil {
+		return replayErr
+	}
+	// Completed transactions whose markers are below the HW no longer
+	// hold the LSO; in a cluster the HW restarts at its checkpoint
+	// (EnableReplication), so keep those at or past it.
+	pruneBelow := p.highWatermark.Load()
+	if ckpt, ok := l.HighWatermarkCheckpoint(); ok {
+		pruneBelow = min(pruneBelow, ckpt)
+	}
+	p.publishTxnsLocked(pruneBelow)
+	return nil
 }
 
 // snapshotLocked copies the producer state as of LogEndOffset, for
@@ -260,6 +301,13 @@ func (p *Partition) writeSnapshot(offset int64, state []snapshotEntry) {
 	p.snapMu.Lock()
 	defer p.snapMu.Unlock()
 	if offset <= p.lastSnapshot {
+		return
+	}
+	// The aborted-index entries of markers below offset must be durable
+	// before a snapshot says a replay may start past them. ErrClosed: the
+	// log's Close fsynced them all (Close writes its snapshot after).
+	if err := p.log.SyncTxnIndex(); err != nil && !errors.Is(err, log.ErrClosed) {
+		p.lg.Warn("not writing producer snapshot: transaction index sync failed", "offset", offset, "err", err)
 		return
 	}
 	b := encodeEntries(offset, state)
@@ -327,18 +375,31 @@ type AppendResult struct {
 // (v2 batches, concatenated). Nothing of an invalid request is written.
 // It returns once the data is in the log (page cache); call Flush to make it
 // durable before acknowledging.
+//
+// Transactional batches are accepted (see producers.check for the rules);
+// control batches are ErrControlBatchFromClient.
 func (p *Partition) Append(batches []byte, now time.Time) (AppendResult, error) {
-	return p.append(batches, now, false)
+	return p.append(batches, now, false, false)
 }
 
 // AppendBatch is Append for a produce request of v3 or later, which Kafka
 // allows exactly one record batch per partition (ProduceRequest's record
 // validation): more is ErrMultipleBatches and nothing is written.
 func (p *Partition) AppendBatch(batch []byte, now time.Time) (AppendResult, error) {
-	return p.append(batch, now, true)
+	return p.append(batch, now, true, false)
 }
 
-func (p *Partition) append(batches []byte, now time.Time, single bool) (AppendResult, error) {
+// AppendCoordinator is Append for batches the broker's own coordinators
+// write (the group coordinator's transactional offset commits into
+// __consumer_offsets: transactional batches with the committing
+// producer's id and epoch and BaseSequence -1). Sequence numbers are not
+// checked; epoch fencing and transaction tracking are, as for Kafka's
+// AppendOrigin.COORDINATOR.
+func (p *Partition) AppendCoordinator(batches []byte, now time.Time) (AppendResult, error) {
+	return p.append(batches, now, false, true)
+}
+
+func (p *Partition) append(batches []byte, now time.Time, single, coordinator bool) (AppendResult, error) {
 	res := AppendResult{LogAppendTime: -1}
 	if p.closed.Load() {
 		return res, ErrClosed
@@ -369,8 +430,11 @@ func (p *Partition) append(batches []byte, now time.Time, single bool) (AppendRe
 		if maxBytes > 0 && len(b) > int(maxBytes) {
 			return fmt.Errorf("%w: %d bytes > %d", ErrMessageTooLarge, len(b), maxBytes)
 		}
-		if h.Transactional() || h.Control() {
-			return ErrTransactionsUnsupported
+		if h.Control() {
+			return ErrControlBatchFromClient
+		}
+		if h.Transactional() && h.ProducerID < 0 {
+			return ErrTransactionalWithoutProducerID
 		}
 		if compacted {
 			// Decoding the records (decompressing) is the price of a
@@ -410,7 +474,7 @@ func (p *Partition) append(batches []byte, now time.Time, single bool) (AppendRe
 		return res, ErrNotLeader
 	}
 	rolls := p.log.Rolls()
-	res, err = p.appendLocked(batches, idempotent, res)
+	res, err = p.appendLocked(batches, idempotent, coordinator, res)
 	var snapOff int64
 	var snap []snapshotEntry
 	if p.log.Rolls() != rolls {
@@ -430,7 +494,7 @@ func (p *Partition) append(batches []byte, now time.Time, single bool) (AppendRe
 
 // appendLocked is the part of Append that runs under p.mu: the producer
 // checks and the log append. REQUIRES: p.mu held.
-func (p *Partition) appendLocked(batches []byte, idempotent bool, res AppendResult) (AppendResult, error) {
+func (p *Partition) appendLocked(batches []byte, idempotent, coordinator bool, res AppendResult) (AppendResult, error) {
 	if p.closed.Load() {
 		return res, ErrClosed
 	}
@@ -443,14 +507,14 @@ func (p *Partition) appendLocked(batches []byte, idempotent bool, res AppendResu
 	} else {
 		// Check every batch before appending any (a request is all or
 		// nothing), against the state the batches before it would leave.
-		if err := p.producers.checkAll(batches); err != nil {
+		if err := p.producers.checkAll(batches, coordinator); err != nil {
 			return res, err
 		}
 		// Idempotent batches go one at a time: each is checked against the
 		// state the previous one left.
-		first := true
+		first, held := true, false
 		err := record.Split(batches, func(h record.BatchHeader, b []byte) error {
-			cached, err := p.producers.check(h)
+			cached, err := p.producers.check(h, coordinator)
 			if errors.Is(err, errDuplicate) {
 				if first {
 					res.BaseOffset, res.Duplicate = cached.firstOffset, true
@@ -462,6 +526,13 @@ func (p *Partition) appendLocked(batches []byte, idempotent bool, res AppendResu
 			}
 			if err != nil {
 				return err
+			}
+			if p.producers.beginsTxn(h) {
+				// A concurrent Flush may move the HW past this batch
+				// as soon as it is in the log: hold the LSO at its
+				// offset first (see txnView).
+				p.holdLSOLocked(p.log.LogEndOffset())
+				held = true
 			}
 			base, next, err := p.log.Append(b)
 			if err != nil {
@@ -477,10 +548,22 @@ func (p *Partition) appendLocked(batches []byte, idempotent bool, res AppendResu
 			res.NextOffset = next
 			return nil
 		})
+		// Also after a failed append: a hold must not outlive it.
+		if p.producers.txnChanged || held {
+			p.publishTxnsLocked(p.highWatermark.Load())
+		}
 		if err != nil {
 			return res, err
 		}
 	}
+	p.finishAppendLocked(&res)
+	return res, nil
+}
+
+// finishAppendLocked fills the durability part of an append's result and
+// moves the HW when the append is committed at once (relaxed durability,
+// single broker). REQUIRES: p.mu held.
+func (p *Partition) finishAppendLocked(res *AppendResult) {
 	res.LogStartOffset = p.log.LogStartOffset()
 	res.SyncOnAck = p.cfg.SyncOnAck
 	if !p.cfg.SyncOnAck {
@@ -494,7 +577,6 @@ func (p *Partition) appendLocked(batches []byte, idempotent bool, res AppendResu
 		// Followers long-poll for new data, not for the HW.
 		p.notify()
 	}
-	return res, nil
 }
 
 // afterRelaxedAppend recomputes a cluster leader's HW after an append that
@@ -601,24 +683,50 @@ type ReadResult struct {
 	Records        []byte
 	HighWatermark  int64
 	LogStartOffset int64
+	// LastStableOffset is filled by every read (Fetch carries it at both
+	// isolation levels).
+	LastStableOffset int64
+	// Aborted lists, for ReadCommitted only, the aborted transactions
+	// that may hold records in the returned range (Fetch's
+	// AbortedTransactions); the consumer drops their records.
+	Aborted []AbortedTxn
 }
 
 // Read returns whole batches from offset, below the high watermark, up to
-// maxBytes (at least one batch when minOne, KIP-74).
+// maxBytes (at least one batch when minOne, KIP-74): read_uncommitted.
 func (p *Partition) Read(offset int64, maxBytes int, minOne bool) (ReadResult, error) {
+	return p.read(offset, maxBytes, minOne, false)
+}
+
+// ReadCommitted is Read for isolation_level=1 (read_committed): bounded by
+// the last stable offset instead of the high watermark, with the aborted
+// transactions that overlap the returned range: those whose marker is at
+// or after offset and whose first offset is below the offset after the
+// returned data (the LSO when nothing is returned), as Kafka's
+// collectAbortedTransactions.
+func (p *Partition) ReadCommitted(offset int64, maxBytes int, minOne bool) (ReadResult, error) {
+	return p.read(offset, maxBytes, minOne, true)
+}
+
+func (p *Partition) read(offset int64, maxBytes int, minOne, committed bool) (ReadResult, error) {
 	if p.closed.Load() {
 		return ReadResult{}, ErrClosed
 	}
-	hw := p.highWatermark.Load()
+	hw := p.highWatermark.Load() // before the LSO: see txnView
 	res := ReadResult{HighWatermark: hw, LogStartOffset: p.log.LogStartOffset()}
+	res.LastStableOffset = p.lsoAt(hw, res.LogStartOffset)
 	leo := p.log.LogEndOffset()
 	if offset < res.LogStartOffset || offset > leo {
 		return res, fmt.Errorf("%w: offset %d not in [%d, %d]", ErrOffsetOutOfRange, offset, res.LogStartOffset, leo)
 	}
-	if offset >= hw {
-		return res, nil // committed data ends here; the fetch may wait
+	upTo := hw
+	if committed {
+		upTo = res.LastStableOffset
 	}
-	b, err := p.log.Read(offset, hw, maxBytes, minOne)
+	if offset >= upTo {
+		return res, nil // committed (or stable) data ends here; the fetch may wait
+	}
+	b, err := p.log.Read(offset, upTo, maxBytes, minOne)
 	if err != nil {
 		if errors.Is(err, log.ErrClosed) {
 			return res, ErrClosed
@@ -626,6 +734,9 @@ func (p *Partition) Read(offset int64, maxBytes int, minOne bool) (ReadResult, e
 		return res, err
 	}
 	res.Records = b
+	if committed && len(b) > 0 {
+		res.Aborted = p.abortedIn(offset, nextOffsetAfter(b, upTo))
+	}
 	return res, nil
 }
 
@@ -667,8 +778,20 @@ func (p *Partition) Syncs() int64 { return p.log.Syncs() }
 // OffsetForTimestamp answers ListOffsets by timestamp: the first committed
 // offset whose record timestamp is >= ts.
 func (p *Partition) OffsetForTimestamp(ts int64) (offset, timestamp int64, found bool, err error) {
+	return p.offsetForTimestampBelow(ts, p.highWatermark.Load())
+}
+
+// OffsetForTimestampReadCommitted is OffsetForTimestamp for
+// isolation_level=1: an offset at or past the last stable offset is not
+// found (Kafka bounds ListOffsets by the LSO at read_committed; "latest"
+// is LastStableOffset).
+func (p *Partition) OffsetForTimestampReadCommitted(ts int64) (offset, timestamp int64, found bool, err error) {
+	return p.offsetForTimestampBelow(ts, p.LastStableOffset())
+}
+
+func (p *Partition) offsetForTimestampBelow(ts, bound int64) (offset, timestamp int64, found bool, err error) {
 	off, t, ok, err := p.log.OffsetForTimestamp(ts)
-	if err != nil || !ok || off >= p.highWatermark.Load() {
+	if err != nil || !ok || off >= bound {
 		return -1, -1, false, err
 	}
 	return off, t, true, nil
@@ -676,9 +799,19 @@ func (p *Partition) OffsetForTimestamp(ts int64) (offset, timestamp int64, found
 
 // MaxTimestamp answers ListOffsets -3 (KIP-734).
 func (p *Partition) MaxTimestamp() (timestamp, offset int64) {
+	return p.maxTimestampBelow(p.highWatermark.Load())
+}
+
+// MaxTimestampReadCommitted is MaxTimestamp for isolation_level=1: (-1, -1)
+// when the record is at or past the last stable offset.
+func (p *Partition) MaxTimestampReadCommitted() (timestamp, offset int64) {
+	return p.maxTimestampBelow(p.LastStableOffset())
+}
+
+func (p *Partition) maxTimestampBelow(bound int64) (timestamp, offset int64) {
 	ts, off := p.log.MaxTimestamp()
-	if off >= p.highWatermark.Load() {
-		// Not committed yet: fall back to nothing rather than leak it.
+	if off >= bound {
+		// Not committed (or stable) yet: nothing rather than leak it.
 		return -1, -1
 	}
 	return ts, off
@@ -724,7 +857,9 @@ func (p *Partition) Compact(now time.Time) (log.CompactStats, error) {
 	if p.closed.Load() {
 		return log.CompactStats{}, ErrClosed
 	}
-	st, err := p.log.Compact(now)
+	// Only below the LSO: the outcome of later transactional data is
+	// not known yet (log.CompactBelow).
+	st, err := p.log.CompactBelow(now, p.LastStableOffset())
 	if errors.Is(err, log.ErrClosed) {
 		return st, ErrClosed
 	}

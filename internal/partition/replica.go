@@ -383,6 +383,7 @@ func (p *Partition) ReadReplica(offset int64, maxBytes int) (ReadResult, error) 
 		return ReadResult{}, ErrClosed
 	}
 	res := ReadResult{HighWatermark: p.highWatermark.Load(), LogStartOffset: p.log.LogStartOffset()}
+	res.LastStableOffset = p.lsoAt(res.HighWatermark, res.LogStartOffset)
 	leo := p.log.LogEndOffset()
 	if offset < res.LogStartOffset || offset > leo {
 		return res, fmt.Errorf("%w: offset %d not in [%d, %d]", ErrOffsetOutOfRange, offset, res.LogStartOffset, leo)
@@ -425,15 +426,27 @@ func (p *Partition) AppendReplica(batches []byte, epoch int32) error {
 	if _, err := p.log.AppendAt(batches); err != nil {
 		return err
 	}
-	var epochErr error
-	_ = record.Split(batches, func(h record.BatchHeader, _ []byte) error {
-		p.producers.record(h, -1)
-		if err := p.assignEpoch(h.PartitionLeaderEpoch, h.BaseOffset); err != nil && epochErr == nil {
-			epochErr = err
+	// Producer and transaction state as the leader had it: the same
+	// open transactions, LSO and aborted index (txn.go). Published before
+	// the caller flushes, so before the follower's HW can pass them.
+	var firstErr error
+	_ = record.Split(batches, func(h record.BatchHeader, b []byte) error {
+		var control []byte
+		if h.Control() {
+			control = b
+		}
+		if err := p.replayLocked(h, control); err != nil && firstErr == nil {
+			firstErr = err
+		}
+		if err := p.assignEpoch(h.PartitionLeaderEpoch, h.BaseOffset); err != nil && firstErr == nil {
+			firstErr = err
 		}
 		return nil
 	})
-	return epochErr
+	if p.producers.txnChanged {
+		p.publishTxnsLocked(p.highWatermark.Load())
+	}
+	return firstErr
 }
 
 // followsLocked checks that this replica still follows in epoch: a fetch

@@ -15,13 +15,18 @@ package partition
 //
 //	+-------+---------+--------+--------+-------+-------------------+
 //	| magic | version | crc    | offset | count | count producers   |
-//	| SPSN  | int16=2 | uint32 | int64  | int32 |                   |
+//	| SPSN  | int16=3 | uint32 | int64  | int32 |                   |
 //	+-------+---------+--------+--------+-------+-------------------+
 //	 0       4         6        10       18      22
 //
-//	producer: producerID int64, epoch int16, lastTimestamp int64, n int8
-//	          (0..5), then n batches (version 1 had no lastTimestamp; it
-//	          is read as -1, "unknown", and expiry counts from the load)
+//	producer: producerID int64, epoch int16, lastTimestamp int64,
+//	          txnFirstOffset int64, coordinatorEpoch int32, n int8 (0..5),
+//	          then n batches. Version 1 had neither lastTimestamp (read as
+//	          -1, "unknown": expiry counts from the load) nor the two
+//	          transaction fields; version 2 lacked the transaction fields
+//	          (read as -1: no transaction open, no marker seen).
+//	          txnFirstOffset is the first offset of the producer's open
+//	          transaction (-1 none), below the snapshot's offset.
 //	batch:    firstSeq int32, lastSeq int32, firstOffset int64,
 //	          lastOffset int64, timestamp int64 (LogAppendTime or -1)
 //
@@ -49,12 +54,14 @@ import (
 const (
 	snapshotSuffix  = ".snapshot"
 	snapshotMagic   = "SPSN"
-	snapshotVersion = 2
+	snapshotVersion = 3
 	// snapshotHeaderSize is magic, version, crc, offset, count.
 	snapshotHeaderSize = 4 + 2 + 4 + 8 + 4
 	// producerEntrySize and batchEntrySize are the fixed parts
-	// (producerEntrySizeV1: without lastTimestamp).
-	producerEntrySize   = 8 + 2 + 8 + 1
+	// (producerEntrySizeV1: without lastTimestamp; V2: without the
+	// transaction fields).
+	producerEntrySize   = 8 + 2 + 8 + 8 + 4 + 1
+	producerEntrySizeV2 = 8 + 2 + 8 + 1
 	producerEntrySizeV1 = 8 + 2 + 1
 	batchEntrySize      = 4 + 4 + 8 + 8 + 8
 	// snapshotsKept is how many snapshots survive a prune: the newest
@@ -103,6 +110,8 @@ func encodeEntries(offset int64, es []snapshotEntry) []byte {
 		b = binary.BigEndian.AppendUint64(b, uint64(id))
 		b = binary.BigEndian.AppendUint16(b, uint16(ps.epoch))
 		b = binary.BigEndian.AppendUint64(b, uint64(ps.lastTimestamp))
+		b = binary.BigEndian.AppendUint64(b, uint64(ps.txnFirstOffset))
+		b = binary.BigEndian.AppendUint32(b, uint32(ps.coordinatorEpoch))
 		b = append(b, byte(len(ps.batches)))
 		for _, cb := range ps.batches {
 			b = binary.BigEndian.AppendUint32(b, uint32(cb.firstSeq))
@@ -135,6 +144,8 @@ func decodeSnapshot(b []byte) (offset int64, p producers, err error) {
 	entrySize := producerEntrySize
 	switch version {
 	case snapshotVersion:
+	case 2:
+		entrySize = producerEntrySizeV2
 	case 1:
 		entrySize = producerEntrySizeV1
 	default:
@@ -157,17 +168,25 @@ func decodeSnapshot(b []byte) (offset int64, p producers, err error) {
 		}
 		id := int64(binary.BigEndian.Uint64(rest))
 		epoch := int16(binary.BigEndian.Uint16(rest[8:]))
-		lastTS := int64(-1)
+		lastTS, txnFirst, coordEpoch := int64(-1), int64(-1), int32(-1)
 		if version >= 2 {
 			lastTS = int64(binary.BigEndian.Uint64(rest[10:]))
+		}
+		if version >= 3 {
+			txnFirst = int64(binary.BigEndian.Uint64(rest[18:]))
+			coordEpoch = int32(binary.BigEndian.Uint32(rest[26:]))
 		}
 		n := int(rest[entrySize-1])
 		rest = rest[entrySize:]
 		if id <= prev || epoch < 0 || n > maxCachedBatches || n*batchEntrySize > len(rest) {
 			return bad("producer %d: id %d after %d, epoch %d, %d batches", i, id, prev, epoch, n)
 		}
+		if txnFirst < -1 || txnFirst >= offset || coordEpoch < -1 {
+			return bad("producer %d: transaction first offset %d (snapshot at %d), coordinator epoch %d", id, txnFirst, offset, coordEpoch)
+		}
 		prev = id
-		ps := &producerState{epoch: epoch, lastTimestamp: lastTS, batches: make([]cachedBatch, n, maxCachedBatches)}
+		ps := &producerState{epoch: epoch, lastTimestamp: lastTS, txnFirstOffset: txnFirst, coordinatorEpoch: coordEpoch,
+			batches: make([]cachedBatch, n, maxCachedBatches)}
 		lastOff := int64(-1)
 		for j := range ps.batches {
 			cb := cachedBatch{
@@ -191,6 +210,7 @@ func decodeSnapshot(b []byte) (offset int64, p producers, err error) {
 	if len(rest) != 0 {
 		return bad("%d trailing bytes", len(rest))
 	}
+	p.rebuildOngoing()
 	return offset, p, nil
 }
 

@@ -251,18 +251,20 @@ func copyDir(t *testing.T, dir string) string {
 
 func sampleSnapshot() []byte {
 	p := newProducers()
-	p.m[1] = &producerState{epoch: 2, batches: []cachedBatch{
+	p.m[1] = &producerState{epoch: 2, txnFirstOffset: 20, coordinatorEpoch: 4, batches: []cachedBatch{
 		{firstSeq: 0, lastSeq: 4, firstOffset: 10, lastOffset: 14, timestamp: -1},
 		{firstSeq: 5, lastSeq: 5, firstOffset: 20, lastOffset: 20, timestamp: 1_700_000_000_000},
 	}}
-	p.m[9] = &producerState{epoch: 0}
+	p.m[9] = &producerState{epoch: 0, txnFirstOffset: -1, coordinatorEpoch: -1}
 	return encodeSnapshot(30, &p)
 }
 
 // TestDecodeSnapshotRejects: every inconsistency is errBadSnapshot.
 func TestDecodeSnapshotRejects(t *testing.T) {
 	good := sampleSnapshot()
-	if off, p, err := decodeSnapshot(good); err != nil || off != 30 || len(p.m) != 2 || len(p.m[1].batches) != 2 {
+	if off, p, err := decodeSnapshot(good); err != nil || off != 30 || len(p.m) != 2 || len(p.m[1].batches) != 2 ||
+		p.m[1].txnFirstOffset != 20 || p.m[1].coordinatorEpoch != 4 || p.m[9].txnFirstOffset != -1 ||
+		len(p.ongoing) != 1 || p.ongoing[0] != (txnRef{producerID: 1, firstOffset: 20}) {
 		t.Fatalf("decode good = %d, %+v, %v", off, p, err)
 	}
 	// mutate edits a copy and fixes the CRC, so the structural check is
@@ -289,6 +291,18 @@ func TestDecodeSnapshotRejects(t *testing.T) {
 		{"cut short", mutate(func(b []byte) []byte { return b[:len(b)-1] })},
 		{"offset below a batch", mutate(func(b []byte) []byte { binary.BigEndian.PutUint64(b[10:], 20); return b })},
 		{"too many batches", mutate(func(b []byte) []byte { b[snapshotHeaderSize+producerEntrySize-1] = 6; return b })},
+		{"open transaction at the snapshot offset", mutate(func(b []byte) []byte {
+			binary.BigEndian.PutUint64(b[snapshotHeaderSize+18:], 30)
+			return b
+		})},
+		{"transaction first offset below -1", mutate(func(b []byte) []byte {
+			binary.BigEndian.PutUint64(b[snapshotHeaderSize+18:], 0xFFFFFFFFFFFFFFF0)
+			return b
+		})},
+		{"coordinator epoch below -1", mutate(func(b []byte) []byte {
+			binary.BigEndian.PutUint32(b[snapshotHeaderSize+26:], 0xFFFFFFF0)
+			return b
+		})},
 		{"ids out of order", mutate(func(b []byte) []byte {
 			binary.BigEndian.PutUint64(b[snapshotHeaderSize+producerEntrySize+2*batchEntrySize:], 1)
 			return b
@@ -325,15 +339,25 @@ func FuzzProducerSnapshot(f *testing.F) {
 			}
 			return
 		}
+		open := 0
 		for id, ps := range p.m {
 			if len(ps.batches) > maxCachedBatches {
 				t.Fatalf("producer %d has %d batches", id, len(ps.batches))
+			}
+			if ps.txnFirstOffset >= off || ps.txnFirstOffset < -1 {
+				t.Fatalf("producer %d transaction at %d vs snapshot offset %d", id, ps.txnFirstOffset, off)
+			}
+			if ps.txnFirstOffset >= 0 {
+				open++
 			}
 			for _, cb := range ps.batches {
 				if cb.lastOffset >= off || cb.firstOffset > cb.lastOffset {
 					t.Fatalf("producer %d batch %+v vs offset %d", id, cb, off)
 				}
 			}
+		}
+		if open != len(p.ongoing) {
+			t.Fatalf("%d open transactions, %d ongoing", open, len(p.ongoing))
 		}
 		if binary.BigEndian.Uint16(b[4:]) != snapshotVersion {
 			return // an older version decodes, but is written as the current one
@@ -370,7 +394,30 @@ func TestDecodeSnapshotV1(t *testing.T) {
 		t.Fatalf("decode v1 = %d, %v", off, err)
 	}
 	ps := p.m[7]
-	if ps == nil || ps.epoch != 3 || ps.lastTimestamp != -1 || len(ps.batches) != 1 || ps.batches[0].lastSeq != 4 {
+	if ps == nil || ps.epoch != 3 || ps.lastTimestamp != -1 || ps.txnFirstOffset != -1 || len(ps.batches) != 1 || ps.batches[0].lastSeq != 4 {
 		t.Fatalf("decoded v1 state %+v", ps)
+	}
+}
+
+// TestDecodeSnapshotV2: a version-2 snapshot (before transactions) loads
+// with no transaction open and no coordinator epoch seen.
+func TestDecodeSnapshotV2(t *testing.T) {
+	b := make([]byte, snapshotHeaderSize)
+	copy(b, snapshotMagic)
+	binary.BigEndian.PutUint16(b[4:], 2)
+	binary.BigEndian.PutUint64(b[10:], 30)
+	binary.BigEndian.PutUint32(b[18:], 1)
+	b = binary.BigEndian.AppendUint64(b, 7)             // producer id
+	b = binary.BigEndian.AppendUint16(b, 3)             // epoch
+	b = binary.BigEndian.AppendUint64(b, 1_700_000_000) // last timestamp
+	b = append(b, 0)                                    // no batch
+	binary.BigEndian.PutUint32(b[6:], crc32Castagnoli(b[10:]))
+	off, p, err := decodeSnapshot(b)
+	if err != nil || off != 30 {
+		t.Fatalf("decode v2 = %d, %v", off, err)
+	}
+	ps := p.m[7]
+	if ps == nil || ps.epoch != 3 || ps.lastTimestamp != 1_700_000_000 || ps.txnFirstOffset != -1 || ps.coordinatorEpoch != -1 || len(p.ongoing) != 0 {
+		t.Fatalf("decoded v2 state %+v", ps)
 	}
 }
