@@ -183,6 +183,7 @@ func (b *Broker) listenHTTP(ctx context.Context, handler *api.API, started time.
 	w, err := web.New(web.Config{
 		Broker:    b.broker,
 		Groups:    handler.Groups(),
+		Txns:      handler.Txns(),
 		Version:   Version,
 		KafkaAddr: b.Addr,
 		Started:   started,

@@ -45,8 +45,12 @@ func errorCode(err error) int16 {
 		return kerr.InvalidProducerEpoch.Code
 	case errors.Is(err, partition.ErrKeylessRecordOnCompactedTopic), errors.Is(err, partition.ErrMultipleBatches):
 		return kerr.InvalidRecord.Code
-	case errors.Is(err, partition.ErrTransactionsUnsupported):
-		return kerr.TransactionalIDAuthorizationFailed.Code
+	case errors.Is(err, partition.ErrInvalidTxnState):
+		return kerr.InvalidTxnState.Code
+	case errors.Is(err, partition.ErrCoordinatorFenced):
+		return kerr.TransactionCoordinatorFenced.Code
+	case errors.Is(err, partition.ErrControlBatchFromClient), errors.Is(err, partition.ErrTransactionalWithoutProducerID):
+		return kerr.InvalidRecord.Code
 	case errors.Is(err, partition.ErrOffsetOutOfRange), errors.Is(err, log.ErrOffsetOutOfRange):
 		return kerr.OffsetOutOfRange.Code
 	case errors.Is(err, partition.ErrClosed), errors.Is(err, log.ErrClosed):

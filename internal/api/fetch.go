@@ -270,6 +270,8 @@ func (a *API) readAndWait(ctx context.Context, req *kmsg.FetchRequest, resp *kms
 func (a *API) readTargets(req *kmsg.FetchRequest, resp *kmsg.FetchResponse, targets []fetchTarget, maxBytes int) (int, bool) {
 	total := 0
 	hasErr := false
+	// Isolation levels exist from v4 (KIP-98); v0-v3 read uncommitted.
+	readCommitted := req.Version >= 4 && req.IsolationLevel == 1
 	for _, t := range targets {
 		sp := &resp.Topics[t.ti].Partitions[t.pi]
 		// Never null: librdkafka rejects a null record set (size -1).
@@ -280,12 +282,26 @@ func (a *API) readTargets(req *kmsg.FetchRequest, resp *kmsg.FetchResponse, targ
 		budget := max(min(int(t.max), maxBytes-total), 0)
 		var rr partition.ReadResult
 		var err error
-		if t.replica {
+		switch {
+		case t.replica:
 			rr, err = t.p.ReadReplica(t.offset, max(budget, 1))
-		} else {
+			rr.LastStableOffset = t.p.LastStableOffset()
+		case readCommitted:
+			// read_committed: up to the last stable offset, with the
+			// aborted transactions in the returned range, so the client
+			// drops their records.
+			rr, err = t.p.ReadCommitted(t.offset, budget, total == 0)
+		default:
 			rr, err = t.p.Read(t.offset, budget, total == 0)
 		}
-		sp.HighWatermark, sp.LastStableOffset, sp.LogStartOffset = rr.HighWatermark, rr.HighWatermark, rr.LogStartOffset
+		sp.HighWatermark, sp.LastStableOffset, sp.LogStartOffset = rr.HighWatermark, rr.LastStableOffset, rr.LogStartOffset
+		sp.AbortedTransactions = nil
+		if readCommitted && len(rr.Aborted) > 0 {
+			sp.AbortedTransactions = make([]kmsg.FetchResponseTopicPartitionAbortedTransaction, len(rr.Aborted))
+			for k, at := range rr.Aborted {
+				sp.AbortedTransactions[k] = kmsg.FetchResponseTopicPartitionAbortedTransaction{ProducerID: at.ProducerID, FirstOffset: at.FirstOffset}
+			}
+		}
 		if err != nil {
 			sp.ErrorCode = errorCode(err)
 			if !errors.Is(err, partition.ErrOffsetOutOfRange) && !errors.Is(err, partition.ErrClosed) {

@@ -44,6 +44,7 @@ import (
 	"github.com/samsa-io/samsa/internal/metadata"
 	"github.com/samsa-io/samsa/internal/partition"
 	"github.com/samsa-io/samsa/internal/server"
+	"github.com/samsa-io/samsa/internal/txn"
 )
 
 // offsetsTopic is Kafka's internal topic for group state.
@@ -245,22 +246,31 @@ func (a *API) handleFindCoordinator(ctx context.Context, c *server.Conn, kreq km
 			}
 			err = a.groups.Ensure()
 		case 1:
-			// No transaction coordinator yet: a retriable "not now".
-			err = errors.New("transaction coordinator not available")
-			co.ErrorCode = kerr.CoordinatorNotAvailable.Code
+			if key == "" {
+				err = txn.ErrInvalidID
+				co.ErrorCode = kerr.InvalidRequest.Code
+				break
+			}
+			if err = a.ensureTxnTopic(); err != nil {
+				co.ErrorCode = txnErrorCode(err, true)
+			}
 		default:
 			err = errors.New("unsupported coordinator key type")
 			co.ErrorCode = kerr.InvalidRequest.Code
 		}
 		switch {
-		case err == nil && a.b.Clustered() && req.CoordinatorType == 0:
-			// The coordinator is the leader of the group's partition.
+		case err == nil && a.b.Clustered():
+			// The coordinator is the leader of the key's partition of
+			// __consumer_offsets (groups) or __transaction_state.
 			id, ok := a.groupCoordinator(key)
+			if req.CoordinatorType == 1 {
+				id, ok = a.txnCoordinator(key)
+			}
 			if e, found := a.endpointOf(id); ok && found {
 				co.NodeID, co.Host, co.Port = e.ID, e.Host, e.Port
 			} else {
 				co.ErrorCode = kerr.CoordinatorNotAvailable.Code
-				err = errors.New("the group's __consumer_offsets partition has no leader right now")
+				err = errors.New("the coordinator's partition has no leader right now")
 			}
 		case err == nil:
 			co.NodeID, co.Host, co.Port = node, host, port

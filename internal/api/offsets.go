@@ -48,13 +48,22 @@ func (a *API) handleListOffsets(_ context.Context, _ *server.Conn, kreq kmsg.Req
 					sp.ErrorCode = kerr.KafkaStorageError.Code
 				default:
 					sp.LeaderEpoch = epoch
+					// read_committed (v2+): nothing at or past the last
+					// stable offset is visible.
+					committed := req.Version >= 2 && req.IsolationLevel == 1
 					switch rp.Timestamp {
 					case -1:
 						sp.Offset = p.HighWatermark()
+						if committed {
+							sp.Offset = p.LastStableOffset()
+						}
 					case -2, -4:
 						sp.Offset = p.LogStartOffset()
 					case -3:
 						sp.Timestamp, sp.Offset = p.MaxTimestamp()
+						if committed && sp.Offset >= p.LastStableOffset() {
+							sp.Timestamp, sp.Offset = -1, -1
+						}
 					case -5:
 						sp.Offset = -1
 					default:
@@ -62,7 +71,7 @@ func (a *API) handleListOffsets(_ context.Context, _ *server.Conn, kreq kmsg.Req
 						if err != nil {
 							sp.ErrorCode = errorCode(err)
 							a.lg.Error("list offsets by timestamp failed", "topic", p.Topic, "partition", p.Index, "err", err)
-						} else if found {
+						} else if found && (!committed || off < p.LastStableOffset()) {
 							sp.Offset, sp.Timestamp = off, ts
 						}
 					}

@@ -99,6 +99,11 @@ func (a *API) handleProduce(ctx context.Context, c *server.Conn, kreq kmsg.Reque
 			case clustered && req.Acks == -1 && p.ISRSize() < t.Config.MinInsyncReplicas:
 				fail(kerr.NotEnoughReplicas.Code, fmt.Errorf("the ISR has %d replicas, min.insync.replicas is %d", p.ISRSize(), t.Config.MinInsyncReplicas))
 			default:
+				if code, err := a.checkTxnProduce(req.Version, req.TransactionID, t.Name, p, rp.Records); code != 0 {
+					fail(code, err)
+					a.lg.Debug("transactional produce refused", "topic", t.Name, "partition", p.Index, "client", c.Remote, "err", err)
+					break
+				}
 				res, err := a.appendRecords(req.Version, p, rp.Records)
 				if err != nil {
 					fail(errorCode(err), err)

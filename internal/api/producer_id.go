@@ -8,9 +8,8 @@ package api
 // a fresh id. Ids are reserved from the durable metadata in blocks, so an id
 // is never handed out twice, even across a crash.
 //
-// Transactions are not implemented yet: a transactional id gets
-// TRANSACTIONAL_ID_AUTHORIZATION_FAILED, a fatal error for the producer, so
-// it fails fast and clearly instead of retrying forever.
+// With a transactional id the transaction coordinator answers (txn.go):
+// the id's producer id with a bumped epoch, fencing older instances.
 
 import (
 	"context"
@@ -24,12 +23,12 @@ import (
 // producerIDBlock ids are reserved per metadata write.
 const producerIDBlock = 1000
 
-func (a *API) handleInitProducerID(_ context.Context, _ *server.Conn, kreq kmsg.Request) (server.Pending, error) {
+func (a *API) handleInitProducerID(_ context.Context, c *server.Conn, kreq kmsg.Request) (server.Pending, error) {
 	req := kreq.(*kmsg.InitProducerIDRequest)
 	resp := req.ResponseKind().(*kmsg.InitProducerIDResponse)
 	resp.ProducerID, resp.ProducerEpoch = -1, -1
 	if req.TransactionalID != nil && *req.TransactionalID != "" {
-		resp.ErrorCode = kerr.TransactionalIDAuthorizationFailed.Code
+		a.initTransactionalProducer(c, req, resp)
 		return server.Ready(resp), nil
 	}
 	id, err := a.nextProducerID()

@@ -18,6 +18,7 @@ import (
 	"github.com/samsa-io/samsa/internal/broker"
 	"github.com/samsa-io/samsa/internal/group"
 	"github.com/samsa-io/samsa/internal/server"
+	"github.com/samsa-io/samsa/internal/txn"
 	"github.com/samsa-io/samsa/internal/wire"
 )
 
@@ -49,6 +50,8 @@ type API struct {
 	pidNext, pidHi int64 // producer ids handed out from the reserved block [pidNext, pidHi); guarded by pidMu
 
 	groups *group.Coordinator // the consumer group coordinator; set by groupEntries
+	txns   *txn.Coordinator   // the transaction coordinator; set by txnEntries
+	peers  *peerClients       // clients to the other brokers (transaction markers)
 }
 
 // New returns the dispatcher for broker b.
@@ -81,6 +84,9 @@ func New(b *broker.Broker, lg *slog.Logger, advertised func() (string, int32)) *
 		a.register(e)
 	}
 	for _, e := range a.replicationEntries() {
+		a.register(e)
+	}
+	for _, e := range a.txnEntries() {
 		a.register(e)
 	}
 	return a

@@ -54,4 +54,12 @@ var supportedVersions = map[kmsg.Key]versionRange{
 	kmsg.AlterPartitionAssignments:  {0, 1},
 	kmsg.ListPartitionReassignments: {0, 0},
 	kmsg.DescribeQuorum:             {0, 2},
+	// Transactions (txn.go).
+	kmsg.AddPartitionsToTxn:   {0, 5}, // v4+: batched, verify_only (from brokers)
+	kmsg.AddOffsetsToTxn:      {0, 4},
+	kmsg.EndTxn:               {0, 5}, // v5: transactions v2 (KIP-890)
+	kmsg.WriteTxnMarkers:      {0, 2}, // v2: the marker's transaction version
+	kmsg.DescribeTransactions: {0, 0},
+	kmsg.ListTransactions:     {0, 2},
+	kmsg.DescribeProducers:    {0, 0},
 }

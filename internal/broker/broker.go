@@ -411,6 +411,46 @@ func (b *Broker) OffsetsTopic(create bool) (*Topic, error) {
 	return t, err
 }
 
+// TransactionTopicName is Kafka's internal topic of transaction state.
+const TransactionTopicName = "__transaction_state"
+
+// TransactionTopic returns __transaction_state, creating it when create is
+// set (compacted, transaction.state.log.* partitions, segment size and
+// replication), as Kafka does on the first transactional FindCoordinator
+// or InitProducerId. Its min.insync.replicas is transaction.state.log.min.isr,
+// capped by the replicas it gets. Without create it returns nil, nil when
+// the topic does not exist.
+func (b *Broker) TransactionTopic(create bool) (*Topic, error) {
+	t := b.Topic(TransactionTopicName)
+	if t != nil || !create {
+		return t, nil
+	}
+	rf := int16(1)
+	if b.clu != nil {
+		rf = b.cfg.TransactionStateLogReplicationFactor
+		if st := b.ClusterState(); st != nil {
+			rf = min(rf, int16(max(len(st.LiveBrokers()), 1)))
+		}
+	}
+	minISR := min(b.cfg.TransactionStateLogMinISR, int(rf))
+	t, err := b.CreateTopic(CreateTopicRequest{
+		Name:              TransactionTopicName,
+		Partitions:        b.cfg.TransactionStateLogNumPartitions,
+		ReplicationFactor: rf,
+		ShrinkRF:          true,
+		Configs: map[string]string{
+			"cleanup.policy":      "compact",
+			"segment.bytes":       strconv.Itoa(int(b.cfg.TransactionStateLogSegmentBytes)),
+			"min.insync.replicas": strconv.Itoa(minISR),
+		},
+		Internal: true,
+	})
+	if errors.Is(err, ErrTopicExists) {
+		return b.Topic(TransactionTopicName), nil
+	}
+	return t, err
+}
+
 // checkCollision refuses names that differ only in '.' vs '_' from an
 // existing topic, as Kafka does (they collide in metric names).
 func (b *Broker) checkCollision(name string) error {

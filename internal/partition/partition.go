@@ -30,10 +30,6 @@ var (
 	ErrClosed = errors.New("partition: closed")
 	// ErrOffsetOutOfRange: fetch/delete-records offset outside the log.
 	ErrOffsetOutOfRange = log.ErrOffsetOutOfRange
-	// ErrTransactionsUnsupported is no longer returned by this package
-	// (transactional produce is accepted); it stays defined while
-	// internal/api still maps it.
-	ErrTransactionsUnsupported = errors.New("partition: transactional produce is not supported yet")
 	// ErrControlBatchFromClient: a produce held a control batch. Only the
 	// broker writes those (AppendMarker); Kafka answers INVALID_RECORD.
 	ErrControlBatchFromClient = errors.New("partition: control batches may only be written by the broker")

@@ -287,3 +287,14 @@ func (p *Partition) OngoingTxns() (count int, oldestFirstOffset int64) {
 	}
 	return len(p.producers.ongoing), p.producers.ongoing[0].firstOffset
 }
+
+// HasOngoingTxn reports whether producerID, at epoch, has an open
+// transaction on this partition: its next transactional batch needs no
+// word from the transaction coordinator (KIP-890 verification is for the
+// first batch of a transaction only).
+func (p *Partition) HasOngoingTxn(producerID int64, epoch int16) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	ps, ok := p.producers.m[producerID]
+	return ok && ps.epoch == epoch && ps.txnFirstOffset >= 0
+}

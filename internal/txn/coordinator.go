@@ -257,7 +257,11 @@ func (c *Coordinator) load(sh *shard) {
 		}
 		e.mu.Unlock()
 	}
-	c.lg.Info("transaction coordinator: loaded __transaction_state partition", "partition", sh.idx,
+	level := slog.LevelInfo
+	if len(all) == 0 {
+		level = slog.LevelDebug // 50 lines of "nothing" at the first start say nothing
+	}
+	c.lg.Log(context.Background(), level, "transaction coordinator: loaded __transaction_state partition", "partition", sh.idx,
 		"coordinator_epoch", sh.epoch, "transactional_ids", len(all), "completing", prepared, "took", c.now().Sub(start).Round(time.Millisecond))
 }
 
@@ -757,6 +761,7 @@ func (c *Coordinator) complete(e *entry) {
 	if m.State == PrepareCommit {
 		fin.State = CompleteCommit
 	}
+	c.lg.Debug("transaction coordinator: markers written", "transactional_id", m.ID, "state", fin.State, "partitions", len(m.Partitions))
 	if err := c.persistLocked(e, fin); err != nil {
 		// The sweep retries: the transaction stays prepared.
 		c.lg.Warn("transaction coordinator: recording a completed transaction failed; will retry",

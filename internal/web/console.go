@@ -16,6 +16,7 @@ import (
 
 	"github.com/samsa-io/samsa/internal/config"
 	"github.com/samsa-io/samsa/internal/group"
+	"github.com/samsa-io/samsa/internal/txn"
 )
 
 //go:embed templates/*.html static/style.css
@@ -152,6 +153,39 @@ type overviewPage struct {
 	Groups       []groupView
 	GroupsError  string
 	ShowInternal bool
+	ShowTxns     bool
+	Txns         []txnRow
+}
+
+// txnRow is one open transaction on the overview.
+type txnRow struct {
+	ID            string
+	State         string
+	ProducerID    int64
+	ProducerEpoch int16
+	Age, Timeout  time.Duration
+	Overdue       bool // open longer than its timeout
+	Partitions    []string
+}
+
+// openTxns lists the unfinished transactions this broker coordinates.
+func openTxns(t Txns, now time.Time) []txnRow {
+	metas, _ := t.List(func(m *txn.Meta) bool {
+		return m.State == txn.Ongoing || m.State == txn.PrepareCommit || m.State == txn.PrepareAbort
+	})
+	rows := make([]txnRow, 0, len(metas))
+	for _, m := range metas {
+		r := txnRow{ID: m.ID, State: m.State.String(), ProducerID: m.ProducerID, ProducerEpoch: m.ProducerEpoch, Timeout: m.Timeout}
+		if !m.StartTime.IsZero() {
+			r.Age = now.Sub(m.StartTime)
+			r.Overdue = r.Age > m.Timeout
+		}
+		for _, tp := range m.Partitions {
+			r.Partitions = append(r.Partitions, fmt.Sprintf("%s-%d", tp.Topic, tp.Partition))
+		}
+		rows = append(rows, r)
+	}
+	return rows
 }
 
 func (s *Server) handleOverview(w http.ResponseWriter, r *http.Request) {
@@ -181,6 +215,9 @@ func (s *Server) handleOverview(w http.ResponseWriter, r *http.Request) {
 			pg.GroupsError = err.Error()
 		}
 		pg.Groups = gs
+	}
+	if s.cfg.Txns != nil {
+		pg.ShowTxns, pg.Txns = true, openTxns(s.cfg.Txns, time.Now())
 	}
 	s.render(w, http.StatusOK, "overview.html", pg)
 }

@@ -178,31 +178,41 @@ type stateCollector struct {
 	isrExpands, isrShrinks, leaderships                                      *prometheus.Desc
 
 	groupsByState, groupMembers, groupOffset, groupLag *prometheus.Desc
+
+	txns                                     Txns
+	lastStable, lsoLag, partitionOpenTxns    *prometheus.Desc
+	txnsOpen, txnOldestAge, transactionalIDs *prometheus.Desc
 }
 
-func newStateCollector(b *broker.Broker, g Groups) *stateCollector {
+func newStateCollector(b *broker.Broker, g Groups, t Txns) *stateCollector {
 	tp := []string{"topic", "partition"}
 	gtp := []string{"group", "topic", "partition"}
 	return &stateCollector{
-		b: b, groups: g,
-		highWatermark:   prometheus.NewDesc("samsa_partition_high_watermark", "Offset below which records are committed (durable) and visible to consumers.", tp, nil),
-		logStartOffset:  prometheus.NewDesc("samsa_partition_log_start_offset", "First offset still in the partition's log.", tp, nil),
-		logEndOffset:    prometheus.NewDesc("samsa_partition_log_end_offset", "Offset the next appended record will get.", tp, nil),
-		sizeBytes:       prometheus.NewDesc("samsa_partition_size_bytes", "Bytes the partition's log segments occupy on disk.", tp, nil),
-		segments:        prometheus.NewDesc("samsa_partition_segments", "Log segments of the partition.", tp, nil),
-		fsyncs:          prometheus.NewDesc("samsa_partition_fsyncs_total", "fsyncs of the partition's log since it was opened.", tp, nil),
-		offline:         prometheus.NewDesc("samsa_partition_offline", "1 when the partition's storage failed (a failed fsync): it refuses reads and writes until the broker restarts.", tp, nil),
-		offlineTotal:    prometheus.NewDesc("samsa_offline_partitions", "Partitions whose storage failed (Kafka's OfflinePartitionsCount); alert when above 0.", nil, nil),
-		underReplicated: prometheus.NewDesc("samsa_under_replicated_partitions", "Partitions this broker leads whose ISR is smaller than their replica set (Kafka's UnderReplicatedPartitions); alert when above 0 for long.", nil, nil),
-		leaderCount:     prometheus.NewDesc("samsa_leader_partitions", "Partitions this broker leads.", nil, nil),
-		replicaLag:      prometheus.NewDesc("samsa_replica_lag_records", "How many records a follower's last fetch was behind this leader's log end (-1: not heard from since this broker took the lead).", []string{"topic", "partition", "follower"}, nil),
-		isrExpands:      prometheus.NewDesc("samsa_isr_expands_total", "ISR expansions this broker committed as leader.", nil, nil),
-		isrShrinks:      prometheus.NewDesc("samsa_isr_shrinks_total", "ISR shrinks this broker committed as leader.", nil, nil),
-		leaderships:     prometheus.NewDesc("samsa_leader_changes_total", "Times this broker took the leadership of a partition (leader elections it won).", nil, nil),
-		groupsByState:   prometheus.NewDesc("samsa_consumer_groups", "Consumer groups by state.", []string{"state"}, nil),
-		groupMembers:    prometheus.NewDesc("samsa_consumer_group_members", "Members of a consumer group.", []string{"group"}, nil),
-		groupOffset:     prometheus.NewDesc("samsa_consumer_group_committed_offset", "A consumer group's committed offset (the next offset it will consume).", gtp, nil),
-		groupLag:        prometheus.NewDesc("samsa_consumer_group_lag", "Records between a group's committed offset and the partition's high watermark.", gtp, nil),
+		b: b, groups: g, txns: t,
+		lastStable:        prometheus.NewDesc("samsa_partition_last_stable_offset", "Offset below which every transaction is decided: what read_committed consumers may read up to.", tp, nil),
+		lsoLag:            prometheus.NewDesc("samsa_partition_lso_lag_records", "High watermark minus last stable offset: records read_committed consumers wait for because a transaction is open.", tp, nil),
+		partitionOpenTxns: prometheus.NewDesc("samsa_partition_open_transactions", "Transactions with records in the partition and no marker yet.", tp, nil),
+		txnsOpen:          prometheus.NewDesc("samsa_transactions_open", "Transactions this broker coordinates that are open or being completed.", nil, nil),
+		txnOldestAge:      prometheus.NewDesc("samsa_transaction_oldest_open_age_seconds", "Age of the oldest open transaction this broker coordinates (0 when none).", nil, nil),
+		transactionalIDs:  prometheus.NewDesc("samsa_transactional_ids", "Transactional ids this broker coordinates.", nil, nil),
+		highWatermark:     prometheus.NewDesc("samsa_partition_high_watermark", "Offset below which records are committed (durable) and visible to consumers.", tp, nil),
+		logStartOffset:    prometheus.NewDesc("samsa_partition_log_start_offset", "First offset still in the partition's log.", tp, nil),
+		logEndOffset:      prometheus.NewDesc("samsa_partition_log_end_offset", "Offset the next appended record will get.", tp, nil),
+		sizeBytes:         prometheus.NewDesc("samsa_partition_size_bytes", "Bytes the partition's log segments occupy on disk.", tp, nil),
+		segments:          prometheus.NewDesc("samsa_partition_segments", "Log segments of the partition.", tp, nil),
+		fsyncs:            prometheus.NewDesc("samsa_partition_fsyncs_total", "fsyncs of the partition's log since it was opened.", tp, nil),
+		offline:           prometheus.NewDesc("samsa_partition_offline", "1 when the partition's storage failed (a failed fsync): it refuses reads and writes until the broker restarts.", tp, nil),
+		offlineTotal:      prometheus.NewDesc("samsa_offline_partitions", "Partitions whose storage failed (Kafka's OfflinePartitionsCount); alert when above 0.", nil, nil),
+		underReplicated:   prometheus.NewDesc("samsa_under_replicated_partitions", "Partitions this broker leads whose ISR is smaller than their replica set (Kafka's UnderReplicatedPartitions); alert when above 0 for long.", nil, nil),
+		leaderCount:       prometheus.NewDesc("samsa_leader_partitions", "Partitions this broker leads.", nil, nil),
+		replicaLag:        prometheus.NewDesc("samsa_replica_lag_records", "How many records a follower's last fetch was behind this leader's log end (-1: not heard from since this broker took the lead).", []string{"topic", "partition", "follower"}, nil),
+		isrExpands:        prometheus.NewDesc("samsa_isr_expands_total", "ISR expansions this broker committed as leader.", nil, nil),
+		isrShrinks:        prometheus.NewDesc("samsa_isr_shrinks_total", "ISR shrinks this broker committed as leader.", nil, nil),
+		leaderships:       prometheus.NewDesc("samsa_leader_changes_total", "Times this broker took the leadership of a partition (leader elections it won).", nil, nil),
+		groupsByState:     prometheus.NewDesc("samsa_consumer_groups", "Consumer groups by state.", []string{"state"}, nil),
+		groupMembers:      prometheus.NewDesc("samsa_consumer_group_members", "Members of a consumer group.", []string{"group"}, nil),
+		groupOffset:       prometheus.NewDesc("samsa_consumer_group_committed_offset", "A consumer group's committed offset (the next offset it will consume).", gtp, nil),
+		groupLag:          prometheus.NewDesc("samsa_consumer_group_lag", "Records between a group's committed offset and the partition's high watermark.", gtp, nil),
 	}
 }
 
@@ -210,7 +220,8 @@ func newStateCollector(b *broker.Broker, g Groups) *stateCollector {
 func (c *stateCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{c.highWatermark, c.logStartOffset, c.logEndOffset, c.sizeBytes, c.segments, c.fsyncs, c.offline, c.offlineTotal,
 		c.underReplicated, c.leaderCount, c.replicaLag, c.isrExpands, c.isrShrinks, c.leaderships,
-		c.groupsByState, c.groupMembers, c.groupOffset, c.groupLag} {
+		c.groupsByState, c.groupMembers, c.groupOffset, c.groupLag,
+		c.lastStable, c.lsoLag, c.partitionOpenTxns, c.txnsOpen, c.txnOldestAge, c.transactionalIDs} {
 		ch <- d
 	}
 }
@@ -258,6 +269,11 @@ func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
 				ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, labels...)
 			}
 			gauge(c.highWatermark, float64(p.HighWatermark()))
+			lso := p.LastStableOffset()
+			gauge(c.lastStable, float64(lso))
+			gauge(c.lsoLag, float64(max(p.HighWatermark()-lso, 0)))
+			open, _ := p.OngoingTxns()
+			gauge(c.partitionOpenTxns, float64(open))
 			gauge(c.logStartOffset, float64(p.LogStartOffset()))
 			gauge(c.logEndOffset, float64(p.LogEndOffset()))
 			gauge(c.sizeBytes, float64(p.Size()))
@@ -274,6 +290,12 @@ func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(c.offlineTotal, prometheus.GaugeValue, float64(offline))
 	if c.b.Clustered() {
 		c.collectReplication(ch)
+	}
+	if c.txns != nil {
+		st := c.txns.Stats()
+		ch <- prometheus.MustNewConstMetric(c.txnsOpen, prometheus.GaugeValue, float64(st.Open))
+		ch <- prometheus.MustNewConstMetric(c.txnOldestAge, prometheus.GaugeValue, st.OldestOpenAge.Seconds())
+		ch <- prometheus.MustNewConstMetric(c.transactionalIDs, prometheus.GaugeValue, float64(st.IDs))
 	}
 	if c.groups == nil {
 		return

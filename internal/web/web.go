@@ -35,6 +35,7 @@ import (
 	"github.com/samsa-io/samsa/internal/broker"
 	"github.com/samsa-io/samsa/internal/controller"
 	"github.com/samsa-io/samsa/internal/group"
+	"github.com/samsa-io/samsa/internal/txn"
 )
 
 // Groups is what the console and the metrics read from the consumer group
@@ -45,12 +46,21 @@ type Groups interface {
 	FetchOffsets(groupID string, tps []group.TopicPartition, all bool) ([]group.FetchedOffset, error)
 }
 
+// Txns is what the console and the metrics read from the transaction
+// coordinator (*txn.Coordinator implements it).
+type Txns interface {
+	List(keep func(*txn.Meta) bool) ([]txn.Meta, int)
+	Stats() txn.Stats
+}
+
 // Config configures a Server.
 type Config struct {
 	// Broker is the broker to show. Required.
 	Broker *broker.Broker
 	// Groups is the group coordinator; nil shows no groups.
 	Groups Groups
+	// Txns is the transaction coordinator; nil shows no transactions.
+	Txns Txns
 	// Version is samsa's version, shown in the console and samsa_build_info.
 	Version string
 	// KafkaAddr returns the address the Kafka listener is bound to (it may
@@ -108,7 +118,7 @@ func New(cfg Config) (*Server, error) {
 		s.reg.Register(collectors.NewGoCollector()),
 		s.reg.Register(collectors.NewProcessCollector(collectors.ProcessCollectorOpts{})),
 		s.metrics.register(s.reg),
-		s.reg.Register(newStateCollector(cfg.Broker, cfg.Groups)),
+		s.reg.Register(newStateCollector(cfg.Broker, cfg.Groups, cfg.Txns)),
 		s.reg.Register(buildInfo(cfg.Version)),
 		registerAll(s.reg, controller.Collectors()),
 	)
