@@ -38,7 +38,13 @@
 #   and none of the tests run here need it.
 #     - TestTransactionalSendOffsets: SendOffsetsToTransaction + commit, then
 #       + abort; the group's committed offsets must be the committed ones.
-#     - TestTransactionalProducer: produce/send/flush/commit/abort combinations.
+#       Excluded: TestTransactionalProducer. It calls Flush(-1), which in
+#       this version returns at once (a negative timeout is already past),
+#       so its "flush" steps pass only if delivery won the race; and it and
+#       TestTransactionalSendOffsets seed their random topic names with the
+#       current second, so run in the same second the second one finds its
+#       topics taken. Both fail that way against kfake too; run alone,
+#       TestTransactionalSendOffsets passes there.
 #   kafka-go (the version in go.mod), its client tests with the cluster on
 #   127.0.0.1:9092-9094 (kafka-go's tests dial localhost:9092):
 #     - TestClientAlterPartitionReassignments, TestClientListPartitionReassignments,
@@ -153,9 +159,9 @@ if want confluent; then
 	modsrc "github.com/confluentinc/confluent-kafka-go/v2@$CKGO_VERSION" "$work/ckgo"
 	rm "$work/ckgo/kafka/integration_test.go"
 	printf '{"Brokers": "%s", "TopicName": "ckgo-test", "GroupID": "ckgo-testgroup"}\n' "$seeds" >"$work/ckgo/kafka/testconf.json"
-	echo "== confluent-kafka-go $CKGO_VERSION (bundled librdkafka): transactional producer tests"
+	echo "== confluent-kafka-go $CKGO_VERSION (bundled librdkafka): TestTransactionalSendOffsets"
 	run "confluent-kafka-go transactions" noskip bash -c "cd '$work/ckgo' && CGO_ENABLED=1 \
-		go test -run '^(TestTransactionalSendOffsets|TestTransactionalProducer)\$' -count=1 -v -timeout 10m ./kafka"
+		go test -run '^TestTransactionalSendOffsets\$' -count=1 -v -timeout 10m ./kafka"
 fi
 stop
 
