@@ -101,7 +101,7 @@ func (o *globalOptions) newAdmin(ctx context.Context) (*kadm.Client, error) {
 }
 
 // NewRootCommand returns the "samsa" root command carrying the client
-// subcommands (topic, produce, consume, group, cluster). The caller adds the
+// subcommands (topic, produce, consume, group, cluster, txn). The caller adds the
 // broker's own "serve" command and runs it with Execute.
 func NewRootCommand(version string) *cobra.Command {
 	opts := &globalOptions{}
@@ -119,6 +119,7 @@ environment variable), a comma-separated list of host:port seeds.`,
   printf 'k1:hello\nk2:world\n' | samsa produce orders -k :
   samsa consume orders -e -f json          # print everything, then exit
   samsa group describe my-group            # members, committed offsets, lag
+  samsa txn list --state Ongoing           # open transactions
   SAMSA_BROKERS=h1:9092,h2:9092 samsa cluster`,
 		Version:       version,
 		SilenceErrors: true, // Execute prints the one error line
@@ -143,6 +144,7 @@ environment variable), a comma-separated list of host:port seeds.`,
 		newConsumeCommand(opts),
 		newClusterCommand(opts),
 		newGroupCommand(opts),
+		newTxnCommand(opts),
 	)
 	return root
 }

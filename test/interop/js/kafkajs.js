@@ -2,6 +2,7 @@
 //
 //   node kafkajs.js BROKER admin TOPIC
 //   node kafkajs.js BROKER group TOPIC GROUP N
+//   node kafkajs.js BROKER txn IN_TOPIC OUT_TOPIC GROUP TRANSACTIONAL_ID
 //
 // It prints one JSON object per line on stdout ({"op": ...}) for the Go
 // test to assert on, and kafkajs's own logs on stderr. It asserts nothing
@@ -174,10 +175,41 @@ async function group (topic, groupId, n) {
   await admin.disconnect()
 }
 
+// txn runs three transactions of a transactional producer on OUT_TOPIC
+// partition 0, each also committing an offset of IN_TOPIC partition 0 for
+// GROUP with sendOffsets: kjs-0..kjs-9 at offset 10 (commit), ABORTED-*
+// at offset 99 (abort), kjs-10..kjs-19 at offset 20 (commit).
+async function txn (inTopic, outTopic, groupId, transactionalId) {
+  const producer = kafka.producer({ transactionalId, idempotent: true, maxInFlightRequests: 1, transactionTimeout: 30000 })
+  await producer.connect()
+  const plan = [
+    { values: Array.from({ length: 10 }, (_, i) => `kjs-${i}`), offset: 10, commit: true },
+    { values: Array.from({ length: 10 }, (_, i) => `ABORTED-${i}`), offset: 99, commit: false },
+    { values: Array.from({ length: 10 }, (_, i) => `kjs-${10 + i}`), offset: 20, commit: true },
+  ]
+  for (const { values, offset, commit } of plan) {
+    const transaction = await producer.transaction()
+    await transaction.send({ topic: outTopic, acks: -1, messages: values.map((value) => ({ partition: 0, value })) })
+    await transaction.sendOffsets({
+      consumerGroupId: groupId,
+      topics: [{ topic: inTopic, partitions: [{ partition: 0, offset: String(offset) }] }],
+    })
+    if (commit) {
+      await transaction.commit()
+    } else {
+      await transaction.abort()
+    }
+    out({ op: commit ? 'committed' : 'aborted', offset, n: values.length })
+  }
+  await producer.disconnect()
+  out({ op: 'done' })
+}
+
 async function main () {
   switch (mode) {
     case 'admin': return admin(args[0])
     case 'group': return group(args[0], args[1], Number(args[2]))
+    case 'txn': return txn(args[0], args[1], args[2], args[3])
     default: throw new Error(`unknown mode ${mode}`)
   }
 }
