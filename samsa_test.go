@@ -389,6 +389,9 @@ func TestApiVersions(t *testing.T) {
 			kmsg.ConsumerGroupHeartbeat: {0, 1}, kmsg.ConsumerGroupDescribe: {0, 1},
 			kmsg.ElectLeaders: {0, 2}, kmsg.AlterPartitionAssignments: {0, 1},
 			kmsg.ListPartitionReassignments: {0, 0}, kmsg.DescribeQuorum: {0, 2},
+			kmsg.AddPartitionsToTxn: {0, 5}, kmsg.AddOffsetsToTxn: {0, 4}, kmsg.EndTxn: {0, 5},
+			kmsg.WriteTxnMarkers: {0, 2}, kmsg.TxnOffsetCommit: {0, 5}, kmsg.DescribeTransactions: {0, 0},
+			kmsg.ListTransactions: {0, 2}, kmsg.DescribeProducers: {0, 0},
 		}
 		if len(keys) != len(want) {
 			t.Errorf("v%d: %d APIs advertised, want %d", v, len(keys), len(want))

@@ -21,7 +21,7 @@ package api
 // OffsetCommit v0 has no generation (a simple commit), v1 a per-partition
 // timestamp (ignored), v2-v4 a retention time, v6 leader epochs, v7
 // instance id, v10 topic ids. OffsetFetch v2 null topics = all and a
-// top-level error, v5 leader epochs, v7 require_stable, v8 many groups
+// top-level error, v5 leader epochs, v7 require_stable (UNSTABLE_OFFSET_COMMIT per partition), v8 many groups
 // (KIP-709), v10 topic ids. ListGroups v4 states filter, v5 types filter.
 // DescribeGroups v6 answers GROUP_ID_NOT_FOUND for unknown groups (older
 // versions answer the Dead state).
@@ -516,8 +516,11 @@ func (a *API) handleOffsetCommit(ctx context.Context, c *server.Conn, kreq kmsg.
 }
 
 // fetchGroupOffsets answers one group of an OffsetFetch. topics nil means
-// every committed partition. It returns the topics and a group-level code.
-func (a *API) fetchGroupOffsets(c *server.Conn, version int16, groupID string, topics []kmsg.OffsetFetchRequestGroupTopic) ([]kmsg.OffsetFetchResponseGroupTopic, int16) {
+// every committed partition. requireStable (v7+) answers a partition with
+// a transactional commit staged UNSTABLE_OFFSET_COMMIT (the client retries
+// until the transaction ends), as Kafka does per partition. It returns the
+// topics and a group-level code.
+func (a *API) fetchGroupOffsets(c *server.Conn, version int16, groupID string, topics []kmsg.OffsetFetchRequestGroupTopic, requireStable bool) ([]kmsg.OffsetFetchResponseGroupTopic, int16) {
 	useID := version >= 10
 	all := topics == nil
 	var tps []group.TopicPartition
@@ -556,7 +559,11 @@ func (a *API) fetchGroupOffsets(c *server.Conn, version int16, groupID string, t
 	part := func(tp group.TopicPartition) kmsg.OffsetFetchResponseGroupTopicPartition {
 		sp := kmsg.NewOffsetFetchResponseGroupTopicPartition()
 		sp.Partition, sp.Offset, sp.LeaderEpoch, sp.Metadata = tp.Partition, -1, -1, strp("")
-		if f, ok := byTP[tp]; ok && f.Found {
+		f, ok := byTP[tp]
+		switch {
+		case ok && f.Unstable && requireStable:
+			sp.ErrorCode = kerr.UnstableOffsetCommit.Code
+		case ok && f.Found:
 			sp.Offset, sp.LeaderEpoch, sp.Metadata = f.Offset.Offset, f.Offset.LeaderEpoch, strp(f.Offset.Metadata)
 		}
 		return sp
@@ -597,9 +604,8 @@ func (a *API) fetchGroupOffsets(c *server.Conn, version int16, groupID string, t
 func (a *API) handleOffsetFetch(ctx context.Context, c *server.Conn, kreq kmsg.Request) (server.Pending, error) {
 	req := kreq.(*kmsg.OffsetFetchRequest)
 	resp := req.ResponseKind().(*kmsg.OffsetFetchResponse)
-	// require_stable (v7) asks to wait out pending transactional commits;
-	// there are none without a transaction coordinator, so every answer
-	// is stable.
+	// require_stable (v7+): see fetchGroupOffsets.
+	requireStable := req.Version >= 7 && req.RequireStable
 	if req.Version >= 8 {
 		for _, rg := range req.Groups {
 			g := kmsg.NewOffsetFetchResponseGroup()
@@ -612,7 +618,7 @@ func (a *API) handleOffsetFetch(ctx context.Context, c *server.Conn, kreq kmsg.R
 					continue
 				}
 			}
-			g.Topics, g.ErrorCode = a.fetchGroupOffsets(c, req.Version, rg.Group, rg.Topics)
+			g.Topics, g.ErrorCode = a.fetchGroupOffsets(c, req.Version, rg.Group, rg.Topics, requireStable)
 			resp.Groups = append(resp.Groups, g)
 		}
 		return server.Ready(resp), nil
@@ -626,7 +632,7 @@ func (a *API) handleOffsetFetch(ctx context.Context, c *server.Conn, kreq kmsg.R
 			topics = append(topics, gt)
 		}
 	}
-	gtopics, code := a.fetchGroupOffsets(c, req.Version, req.Group, topics)
+	gtopics, code := a.fetchGroupOffsets(c, req.Version, req.Group, topics, requireStable)
 	if code != 0 {
 		if req.Version >= 2 {
 			resp.ErrorCode = code

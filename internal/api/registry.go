@@ -89,6 +89,9 @@ func New(b *broker.Broker, lg *slog.Logger, advertised func() (string, int32)) *
 	for _, e := range a.txnEntries() {
 		a.register(e)
 	}
+	for _, e := range a.txnOffsetEntries() {
+		a.register(e)
+	}
 	return a
 }
 

@@ -557,7 +557,7 @@ func (a *API) writeMarkersLocal(ctx context.Context, m txn.Markers) map[txn.Topi
 			continue
 		}
 		if w.tp.Topic == offsetsTopic {
-			a.completeGroupTxn(int(w.tp.Partition), m.ProducerID, m.Commit)
+			a.completeGroupTxn(int(w.tp.Partition), m.ProducerID, m.Commit, w.res.BaseOffset)
 		}
 	}
 	return errs

@@ -54,12 +54,19 @@ func (a *API) checkTxnProduce(version int16, txnID *string, topic string, p *par
 	// be on their way (CONCURRENT_TRANSACTIONS): retry here, briefly, as
 	// Kafka's brokers do (add.partitions.to.txn.retry.backoff.ms), instead
 	// of sending the client into its own, much longer, produce backoff.
+	code, err := a.addToTxn(*txnID, h.ProducerID, h.ProducerEpoch, tp, add)
+	return txnProduceCode(code), err
+}
+
+// addToTxn is addOrVerify, retrying an add briefly while the coordinator
+// answers CONCURRENT_TRANSACTIONS.
+func (a *API) addToTxn(txnID string, pid int64, epoch int16, tp txn.TopicPartition, add bool) (int16, error) {
 	deadline := time.Now().Add(addPartitionsRetryFor)
 	backoff := addPartitionsBackoff
 	for {
-		code, err := a.addOrVerify(*txnID, h, tp, add)
+		code, err := a.addOrVerify(txnID, pid, epoch, tp, add)
 		if code != kerr.ConcurrentTransactions.Code || !add || time.Now().Add(backoff).After(deadline) {
-			return txnProduceCode(code), err
+			return code, err
 		}
 		time.Sleep(backoff)
 		backoff = min(2*backoff, 100*time.Millisecond)
@@ -77,14 +84,14 @@ const (
 // transaction (add) or to confirm it is part of it, locally or with
 // AddPartitionsToTxn v4/v5 to the coordinator's broker. It returns the
 // coordinator's error code (0: go ahead), not yet mapped for the producer.
-func (a *API) addOrVerify(txnID string, h record.BatchHeader, tp txn.TopicPartition, add bool) (int16, error) {
+func (a *API) addOrVerify(txnID string, pid int64, epoch int16, tp txn.TopicPartition, add bool) (int16, error) {
 	if a.txns.Coordinates(txnID) {
 		var err error
 		if add {
-			err = a.txns.AddPartitions(txnID, h.ProducerID, h.ProducerEpoch, []txn.TopicPartition{tp})
+			err = a.txns.AddPartitions(txnID, pid, epoch, []txn.TopicPartition{tp})
 		} else {
 			var per map[txn.TopicPartition]error
-			per, err = a.txns.Verify(txnID, h.ProducerID, h.ProducerEpoch, []txn.TopicPartition{tp})
+			per, err = a.txns.Verify(txnID, pid, epoch, []txn.TopicPartition{tp})
 			if err == nil {
 				err = per[tp]
 			}
@@ -108,7 +115,7 @@ func (a *API) addOrVerify(txnID string, h record.BatchHeader, tp txn.TopicPartit
 		req.Version = 5
 	}
 	tx := kmsg.NewAddPartitionsToTxnRequestTransaction()
-	tx.TransactionalID, tx.ProducerID, tx.ProducerEpoch, tx.VerifyOnly = txnID, h.ProducerID, h.ProducerEpoch, !add
+	tx.TransactionalID, tx.ProducerID, tx.ProducerEpoch, tx.VerifyOnly = txnID, pid, epoch, !add
 	tt := kmsg.NewAddPartitionsToTxnRequestTransactionTopic()
 	tt.Topic, tt.Partitions = tp.Topic, []int32{tp.Partition}
 	tx.Topics = []kmsg.AddPartitionsToTxnRequestTransactionTopic{tt}

@@ -49,6 +49,9 @@ var supportedVersions = map[kmsg.Key]versionRange{
 	kmsg.DescribeCluster:         {0, 2},
 	kmsg.ConsumerGroupHeartbeat:  {0, 1},
 	kmsg.ConsumerGroupDescribe:   {0, 1},
+	// Transactions (txn_offsets.go). TxnOffsetCommit v6 (topic ids) is
+	// newer than Kafka 4.1, which serves v0-v5.
+	kmsg.TxnOffsetCommit: {0, 5},
 	// Operating a cluster (replication_admin.go).
 	kmsg.ElectLeaders:               {0, 2},
 	kmsg.AlterPartitionAssignments:  {0, 1},

@@ -445,22 +445,40 @@ func IsConsumerRecordKey(key []byte) bool {
 
 // DecodeBatches decodes the __consumer_offsets records in b (v2 batches as
 // a Read returns them) for replay: classic group and offset records go to
-// fn, consumer group (KIP-848) records to cfn. A record that does not decode
-// is reported to warn and skipped, as is the rest of a batch whose records
-// are corrupt; control batches are skipped. next is the offset after the
-// last batch (-1 if none); err is a framing error of b itself.
-func DecodeBatches(b []byte, fn func(StoredRecord), cfn func(ConsumerRecord), warn func(error)) (next int64, err error) {
+// fn (with their log offset, and their producer id when the batch is
+// transactional: a TxnOffsetCommit), consumer group (KIP-848) records to
+// cfn, transaction markers to mfn (nil: skipped). A record that does not
+// decode is reported to warn and skipped, as is the rest of a batch whose
+// records are corrupt; control batches other than markers are skipped.
+// next is the offset after the last batch (-1 if none); err is a framing
+// error of b itself.
+func DecodeBatches(b []byte, fn func(StoredRecord), cfn func(ConsumerRecord), mfn func(TxnMarker), warn func(error)) (next int64, err error) {
 	next = -1
 	err = record.Split(b, func(h record.BatchHeader, batch []byte) error {
 		next = h.NextOffset()
 		if h.Control() {
+			if mfn == nil || !h.Transactional() {
+				return nil
+			}
+			m, ok, err := record.DecodeMarker(batch)
+			switch {
+			case err != nil:
+				warn(fmt.Errorf("%w: transaction marker at offset %d: %v", ErrCorruptRecord, h.BaseOffset, err))
+			case ok:
+				mfn(TxnMarker{ProducerID: h.ProducerID, LogOffset: h.BaseOffset, Commit: m.Commit})
+			}
 			return nil
 		}
+		producerID := int64(-1)
+		if h.Transactional() {
+			producerID = h.ProducerID
+		}
 		err := record.ForEachRecord(batch, func(rec record.Record) error {
+			off := h.BaseOffset + int64(rec.OffsetDelta)
 			if IsConsumerRecordKey(rec.Key) {
 				cr, err := DecodeConsumerRecord(rec.Key, rec.Value)
 				if err != nil {
-					warn(fmt.Errorf("offset %d: %w", h.BaseOffset+int64(rec.OffsetDelta), err))
+					warn(fmt.Errorf("offset %d: %w", off, err))
 					return nil
 				}
 				cfn(cr)
@@ -468,9 +486,10 @@ func DecodeBatches(b []byte, fn func(StoredRecord), cfn func(ConsumerRecord), wa
 			}
 			r, err := DecodeRecord(rec.Key, rec.Value)
 			if err != nil {
-				warn(fmt.Errorf("offset %d: %w", h.BaseOffset+int64(rec.OffsetDelta), err))
+				warn(fmt.Errorf("offset %d: %w", off, err))
 				return nil
 			}
+			r.LogOffset, r.ProducerID = off, producerID
 			fn(r)
 			return nil
 		})

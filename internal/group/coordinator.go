@@ -19,6 +19,10 @@ import (
 // partition (*partition.Partition implements it).
 type Partition interface {
 	Append(batches []byte, now time.Time) (partition.AppendResult, error)
+	// AppendCoordinator appends the transactional batches of
+	// TxnOffsetCommit (a producer id and epoch, BaseSequence -1): no
+	// sequence check; a stale epoch is partition.ErrInvalidEpoch.
+	AppendCoordinator(batches []byte, now time.Time) (partition.AppendResult, error)
 	Flush() error
 	Read(offset int64, maxBytes int, minOne bool) (partition.ReadResult, error)
 	LogStartOffset() int64
@@ -96,6 +100,18 @@ type Coordinator struct {
 		// removed only with its Group moved to Dead, under its own lock,
 		// so a request holding a stale entry sees Dead and retries.
 		groups map[string]*groupEntry
+		// lateMarkers are transaction completions (CompleteTxnAt) that
+		// arrived for a partition while it was being replayed; the
+		// loader applies them before it installs the groups.
+		lateMarkers map[int][]TxnMarker
+	}
+
+	// txn indexes the groups with transactional commits staged, by
+	// producer id (txn_offsets.go). mu is a leaf: taken under a
+	// groupEntry.mu or c.mu, never the other way round.
+	txn struct {
+		mu     sync.Mutex
+		groups map[int64]map[string]struct{}
 	}
 }
 
@@ -696,8 +712,11 @@ func (c *Coordinator) Commit(groupID string, r CommitRequest) (errs []error, wai
 				continue // superseded by a later commit or a tombstone
 			}
 			delete(e.pendingCommit, tp)
+			if cur, ok := e.g.OffsetPos(tp); ok && cur > pos+int64(i) {
+				continue // a transaction's later commit completed first
+			}
 			if ferr == nil {
-				e.g.SetOffset(tp, offs[i])
+				e.g.SetOffsetAt(tp, offs[i], pos+int64(i))
 			}
 		}
 		if ferr != nil {
@@ -714,6 +733,9 @@ type FetchedOffset struct {
 	TP     TopicPartition
 	Offset Offset
 	Found  bool // false: no commit (answered as offset -1)
+	// Unstable: a transaction has a commit staged for the partition
+	// (OffsetFetch v7+ with require_stable answers UNSTABLE_OFFSET_COMMIT).
+	Unstable bool
 }
 
 // FetchOffsets returns the group's commits for tps, or every commit when
@@ -741,7 +763,7 @@ func (c *Coordinator) FetchOffsets(groupID string, tps []TopicPartition, all boo
 	}
 	for _, tp := range tps {
 		o, ok := e.g.Offset(tp)
-		out = append(out, FetchedOffset{TP: tp, Offset: o, Found: ok})
+		out = append(out, FetchedOffset{TP: tp, Offset: o, Found: ok, Unstable: e.g.HasPendingTxnOffset(tp)})
 	}
 	return out, nil
 }
@@ -885,6 +907,15 @@ func (c *Coordinator) deleteLocked(e *groupEntry) error {
 			kvs = append(kvs, BuildRecord{Key: k})
 		}
 	}
+	// So do commits staged by open transactions (Kafka's
+	// deleteAllOffsets): the tombstone drops them on replay too, and a
+	// later marker finds nothing to complete.
+	for _, tp := range e.g.pendingOnlyPartitions() {
+		if _, ok := e.pendingCommit[tp]; !ok {
+			k, _ := EncodeOffset(e.g.ID, tp, nil)
+			kvs = append(kvs, BuildRecord{Key: k})
+		}
+	}
 	clear(e.pendingCommit)
 	k, _ := EncodeGroup(e.g.ID, nil)
 	kvs = append(kvs, BuildRecord{Key: k})
@@ -893,6 +924,9 @@ func (c *Coordinator) deleteLocked(e *groupEntry) error {
 	}
 	if err := c.appendLocked(e, kvs); err != nil {
 		return err
+	}
+	for _, pid := range e.g.PendingTxnProducers() {
+		c.forgetTxnGroup(pid, e.g.ID)
 	}
 	eff := e.g.MarkDead(c.clock.Now())
 	c.applyLocked(e, eff)
@@ -938,7 +972,9 @@ func (c *Coordinator) DeleteOffsets(groupID string, tps []TopicPartition) (errs 
 			errs[i] = ErrSubscribedToTopic
 			continue
 		}
-		if _, ok := g.Offset(tp); ok {
+		// A tombstone also drops a commit a transaction staged for the
+		// partition (Kafka's deleteOffsets writes one for either).
+		if _, ok := g.Offset(tp); ok || g.HasPendingTxnOffset(tp) {
 			k, _ := EncodeOffset(groupID, tp, nil)
 			kvs = append(kvs, BuildRecord{Key: k})
 			del = append(del, tp)
@@ -948,9 +984,15 @@ func (c *Coordinator) DeleteOffsets(groupID string, tps []TopicPartition) (errs 
 		e.mu.Unlock()
 		return nil, err
 	}
+	producers := g.PendingTxnProducers()
 	for _, tp := range del {
 		g.DeleteOffset(tp)
 		delete(e.pendingCommit, tp) // a commit still pending is older: it must not reappear
+	}
+	for _, pid := range producers {
+		if !g.HasPendingTxn(pid) {
+			c.forgetTxnGroup(pid, groupID)
+		}
 	}
 	part := e.part
 	e.mu.Unlock()
@@ -999,7 +1041,10 @@ func (c *Coordinator) ExpireOffsets() {
 				flush[e.part] = true
 				c.lg.Info("expired committed offsets", "group", g.ID, "partitions", len(tps))
 			}
-			if g.State() == Empty && g.NumOffsets() == 0 && len(g.pending) == 0 && len(e.pendingCommit) == 0 && (e.cg == nil || e.cg.NumMembers() == 0) {
+			// A group with an open transaction's commits staged stays
+			// (Kafka keeps it until the transaction ends).
+			if g.State() == Empty && g.NumOffsets() == 0 && len(g.pending) == 0 && len(e.pendingCommit) == 0 &&
+				!g.HasPendingTxn(-1) && (e.cg == nil || e.cg.NumMembers() == 0) {
 				if err := c.deleteLocked(e); err == nil {
 					flush[e.part] = true
 				}
@@ -1028,10 +1073,16 @@ func (c *Coordinator) retentionLoop() {
 	}
 }
 
-// loadedGroup is a group's state while replaying.
+// loadedGroup is a group's state while replaying: its metadata, and a
+// scratch Group holding its committed and staged offsets.
 type loadedGroup struct {
 	snapshot *Snapshot
-	offsets  map[TopicPartition]Offset
+	offs     *Group
+}
+
+// empty reports whether nothing of the group is left to install.
+func (lg *loadedGroup) empty() bool {
+	return lg.snapshot == nil && lg.offs.NumOffsets() == 0 && !lg.offs.HasPendingTxn(-1)
 }
 
 // load replays every __consumer_offsets partition and installs the groups
@@ -1085,18 +1136,25 @@ func (c *Coordinator) loadPartitions(parts []Partition, idx []int, still func() 
 	get := func(id string) *loadedGroup {
 		lg := found[id]
 		if lg == nil {
-			lg = &loadedGroup{offsets: make(map[TopicPartition]Offset)}
+			lg = &loadedGroup{offs: NewGroup(id, c.cfg.Limits, time.Time{})}
 			found[id] = lg
 		}
 		return lg
 	}
+	// txns tracks the open transactions of the partition being replayed:
+	// a marker ends its producer's transaction in that partition only.
+	var txns *txnReplay
 	apply := func(r StoredRecord) {
 		switch {
+		case r.IsOffset && r.Offset != nil && r.ProducerID >= 0:
+			// A TxnOffsetCommit: staged until its transaction's marker.
+			get(r.Group).offs.AddTxnOffset(r.ProducerID, r.TP, *r.Offset, r.LogOffset)
+			txns.stage(r.ProducerID, r.Group)
 		case r.IsOffset && r.Offset != nil:
-			get(r.Group).offsets[r.TP] = *r.Offset
+			get(r.Group).offs.SetOffsetAt(r.TP, *r.Offset, r.LogOffset)
 		case r.IsOffset:
 			if lg := found[r.Group]; lg != nil {
-				delete(lg.offsets, r.TP)
+				lg.offs.DeleteOffset(r.TP) // staged commits too, as Kafka's replay
 			}
 		case r.Snapshot != nil:
 			get(r.Group).snapshot = r.Snapshot
@@ -1105,12 +1163,13 @@ func (c *Coordinator) loadPartitions(parts []Partition, idx []int, still func() 
 			// their own tombstones before it).
 			if lg := found[r.Group]; lg != nil {
 				lg.snapshot = nil
-				if len(lg.offsets) == 0 {
+				if lg.empty() {
 					delete(found, r.Group)
 				}
 			}
 		}
 	}
+	marker := func(m TxnMarker) { txns.complete(m, found) }
 	warned := 0
 	warn := func(err error) {
 		if warned < 100 {
@@ -1123,7 +1182,8 @@ func (c *Coordinator) loadPartitions(parts []Partition, idx []int, still func() 
 		if c.ctx.Err() != nil {
 			return c.ctx.Err()
 		}
-		if err := replayPartition(parts[i], apply, consumers.apply, warn); err != nil {
+		txns = &txnReplay{}
+		if err := replayPartition(parts[i], apply, consumers.apply, marker, warn); err != nil {
 			return fmt.Errorf("replay __consumer_offsets-%d: %w", i, err)
 		}
 	}
@@ -1135,21 +1195,32 @@ func (c *Coordinator) loadPartitions(parts []Partition, idx []int, still func() 
 		c.mu.Unlock()
 		return nil // lost the partition meanwhile: nothing to install
 	}
+	// Markers the transaction coordinator completed while we replayed
+	// (CompleteTxnAt): the replay may have stopped short of them. Applying
+	// one the replay already saw changes nothing.
+	for _, i := range idx {
+		for _, m := range c.mu.lateMarkers[i] {
+			for id, lg := range found {
+				if PartitionFor(id, len(parts)) == i {
+					lg.offs.CompleteTxn(m.ProducerID, m.Commit, m.LogOffset)
+				}
+			}
+		}
+		delete(c.mu.lateMarkers, i)
+	}
 	for id, cg := range cgs {
 		// A consumer group's offsets are in found; its classic metadata
 		// (if any survived a conversion) is ignored.
 		e := c.newEntryLocked(id)
 		e.cg = cg
 		if lg := found[id]; lg != nil {
-			for tp, o := range lg.offsets {
-				e.g.SetOffset(tp, o)
-			}
+			e.g.adoptOffsets(lg.offs)
 			delete(found, id)
 		}
 		entries = append(entries, e)
 	}
 	for id, lg := range found {
-		if lg.snapshot == nil && len(lg.offsets) == 0 {
+		if lg.empty() {
 			continue
 		}
 		// Nobody else touches e yet: requests get ErrLoadInProgress
@@ -1158,10 +1229,16 @@ func (c *Coordinator) loadPartitions(parts []Partition, idx []int, still func() 
 		if lg.snapshot != nil {
 			e.g.Restore(*lg.snapshot, now)
 		}
-		for tp, o := range lg.offsets {
-			e.g.SetOffset(tp, o)
-		}
+		e.g.adoptOffsets(lg.offs)
 		entries = append(entries, e)
+	}
+	// Transactions still open at the end of the log keep their commits
+	// staged; index them (under c.mu, before the groups are served) so
+	// their markers find them.
+	for _, e := range entries {
+		for _, pid := range e.g.PendingTxnProducers() {
+			c.noteTxnGroup(pid, e.g.ID)
+		}
 	}
 	if still == nil {
 		c.mu.loading, c.mu.loaded = false, true
@@ -1211,6 +1288,7 @@ func (c *Coordinator) SetLeadership(i, n int, p Partition, leading bool) {
 		}
 	}
 	c.mu.owned[i] = leading
+	delete(c.mu.lateMarkers, i) // they were for the previous load of i
 	if leading {
 		c.mu.parts[i], c.mu.partLoading[i] = p, true
 	} else {
@@ -1305,7 +1383,7 @@ func (c *Coordinator) Coordinates(groupID string) bool {
 }
 
 // replayPartition reads p from its start to its high watermark.
-func replayPartition(p Partition, fn func(StoredRecord), cfn func(ConsumerRecord), warn func(error)) error {
+func replayPartition(p Partition, fn func(StoredRecord), cfn func(ConsumerRecord), mfn func(TxnMarker), warn func(error)) error {
 	off := p.LogStartOffset()
 	for off < p.HighWatermark() {
 		res, err := p.Read(off, 1<<20, true)
@@ -1319,7 +1397,7 @@ func replayPartition(p Partition, fn func(StoredRecord), cfn func(ConsumerRecord
 		if len(res.Records) == 0 {
 			return nil
 		}
-		next, err := DecodeBatches(res.Records, fn, cfn, warn)
+		next, err := DecodeBatches(res.Records, fn, cfn, mfn, warn)
 		if next <= off {
 			if err != nil {
 				return err

@@ -48,6 +48,27 @@
 // A group lives on partition abs(javaStringHashCode(group)) % partitions,
 // Kafka's formula, so a data directory keeps its groups where they were.
 //
+// # Transactional offset commits
+//
+// TxnOffsetCommit (KIP-98; KIP-447 member fencing) writes its commits as
+// one transactional batch (the producer's id and epoch, BaseSequence -1)
+// through Partition.AppendCoordinator, which fences stale producer
+// epochs. The commits are staged in the group per producer id and stay
+// invisible to OffsetFetch until the transaction coordinator has written
+// the transaction's marker to the partition and calls CompleteTxn: on
+// commit they become the committed offsets (unless a plain commit of the
+// same partition is later in the log: the later record wins, as in
+// Kafka), on abort they are dropped. OffsetFetch with require_stable
+// answers UNSTABLE_OFFSET_COMMIT for a partition with a staged commit.
+// Retention keeps such offsets, and their group, until the transaction
+// ends; DeleteGroups and OffsetDelete drop staged commits with the rest
+// (their tombstones do on replay too). The replay stages the records of
+// transactional batches and completes them at their producer's marker in
+// the same partition; a transaction still open at the end of the log
+// stays staged for its coordinator to finish. Coordinator.txn (a leaf
+// lock) indexes the groups with staged commits per producer id, so a
+// marker visits only those. See txn_offsets.go.
+//
 // # Two protocols
 //
 // Classic groups (JoinGroup/SyncGroup/Heartbeat, client-side assignment)

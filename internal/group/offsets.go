@@ -60,14 +60,193 @@ func (g *Group) ValidateCommit(now time.Time, generation int32, memberID, instan
 	return nil
 }
 
-// SetOffset records a commit (after ValidateCommit, or when replaying).
-func (g *Group) SetOffset(tp TopicPartition, o Offset) { g.offsets[tp] = o }
+// SetOffset records a commit whose log position is unknown (older than
+// any record); SetOffsetAt is the usual form.
+func (g *Group) SetOffset(tp TopicPartition, o Offset) {
+	g.offsets[tp] = o
+	delete(g.offsetPos, tp)
+}
 
-// DeleteOffset forgets a commit; it reports whether there was one.
+// SetOffsetAt records a commit (after ValidateCommit, or when replaying)
+// whose record is at log offset pos of __consumer_offsets.
+func (g *Group) SetOffsetAt(tp TopicPartition, o Offset, pos int64) {
+	g.offsets[tp] = o
+	g.offsetPos[tp] = pos
+}
+
+// OffsetPos returns the log offset of the record of tp's commit.
+func (g *Group) OffsetPos(tp TopicPartition) (int64, bool) {
+	if _, ok := g.offsets[tp]; !ok {
+		return 0, false
+	}
+	pos, ok := g.offsetPos[tp]
+	if !ok {
+		pos = -1
+	}
+	return pos, true
+}
+
+// DeleteOffset forgets a commit, and the pending transactional commits
+// for tp, as the replay of a tombstone does (Kafka's replay drops both);
+// it reports whether there was a commit.
 func (g *Group) DeleteOffset(tp TopicPartition) bool {
 	_, ok := g.offsets[tp]
 	delete(g.offsets, tp)
+	delete(g.offsetPos, tp)
+	for pid, m := range g.txnOffsets {
+		delete(m, tp)
+		if len(m) == 0 {
+			delete(g.txnOffsets, pid)
+		}
+	}
 	return ok
+}
+
+// txnOffset is a transactional commit waiting for its transaction to end,
+// with the log offset of its record.
+type txnOffset struct {
+	Offset
+	pos int64
+}
+
+// ValidateTxnCommit decides whether a TxnOffsetCommit may stage commits,
+// as Kafka's classic group does (ClassicGroup.validateOffsetCommit with
+// isTransactional, KIP-447):
+//
+//   - generation < 0 on an Empty group is a "simple" commit;
+//   - with a generation, member id or instance id given, the member must
+//     exist (its static instance id held by it: else FENCED_INSTANCE_ID)
+//     and the generation must be the group's;
+//   - without any (TxnOffsetCommit v0-v2, which cannot send them) the
+//     commit is accepted in any live state: those clients rely on the
+//     transaction alone for fencing;
+//   - unlike OffsetCommit, CompletingRebalance does not refuse it, and it
+//     is not a heartbeat.
+func (g *Group) ValidateTxnCommit(generation int32, memberID, instanceID string) error {
+	switch {
+	case g.state == Dead:
+		return ErrCoordinatorNotAvailable
+	case generation < 0 && g.state == Empty:
+		return nil
+	case generation < 0 && memberID == "" && instanceID == "":
+		return nil
+	}
+	if instanceID != "" {
+		holder, ok := g.instances[instanceID]
+		switch {
+		case !ok:
+			return ErrUnknownMemberID
+		case holder != memberID:
+			return ErrFencedInstanceID
+		}
+	}
+	switch {
+	case g.members[memberID] == nil:
+		return ErrUnknownMemberID
+	case generation != g.Generation:
+		return ErrIllegalGeneration
+	}
+	return nil
+}
+
+// AddTxnOffset stages a transactional commit of producerID whose record
+// is at log offset pos. It stays invisible until CompleteTxn.
+func (g *Group) AddTxnOffset(producerID int64, tp TopicPartition, o Offset, pos int64) {
+	if g.txnOffsets == nil {
+		g.txnOffsets = make(map[int64]map[TopicPartition]txnOffset)
+	}
+	m := g.txnOffsets[producerID]
+	if m == nil {
+		m = make(map[TopicPartition]txnOffset)
+		g.txnOffsets[producerID] = m
+	}
+	m[tp] = txnOffset{Offset: o, pos: pos}
+}
+
+// CompleteTxn ends producerID's transaction, whose marker is at log
+// offset markerPos: its staged commits with records before the marker
+// become the committed offsets (commit) or are dropped (abort). A staged
+// commit replaces the committed offset only if its record is later in the
+// log than the committed offset's: a plain OffsetCommit written after the
+// transactional one wins, whatever order the two complete in (Kafka's
+// OffsetMetadataManager.replayEndTransactionMarker rule, which also keeps
+// a compacted log replaying to the same state). Staged commits at or
+// after markerPos belong to a later transaction and stay. It returns the
+// partitions whose committed offset changed.
+func (g *Group) CompleteTxn(producerID int64, commit bool, markerPos int64) []TopicPartition {
+	m := g.txnOffsets[producerID]
+	var changed []TopicPartition
+	for tp, to := range m {
+		if to.pos >= markerPos {
+			continue
+		}
+		delete(m, tp)
+		if !commit {
+			continue
+		}
+		if cur, ok := g.OffsetPos(tp); ok && cur > to.pos {
+			continue
+		}
+		g.SetOffsetAt(tp, to.Offset, to.pos)
+		changed = append(changed, tp)
+	}
+	if len(m) == 0 {
+		delete(g.txnOffsets, producerID)
+	}
+	return changed
+}
+
+// HasPendingTxnOffset reports whether a transaction has a staged commit
+// for tp (OffsetFetch with require_stable answers UNSTABLE_OFFSET_COMMIT).
+func (g *Group) HasPendingTxnOffset(tp TopicPartition) bool {
+	for _, m := range g.txnOffsets {
+		if _, ok := m[tp]; ok {
+			return true
+		}
+	}
+	return false
+}
+
+// HasPendingTxn reports whether producerID (or, with producerID < 0, any
+// producer) has staged commits in the group.
+func (g *Group) HasPendingTxn(producerID int64) bool {
+	if producerID < 0 {
+		return len(g.txnOffsets) > 0
+	}
+	return len(g.txnOffsets[producerID]) > 0
+}
+
+// PendingTxnProducers returns the producer ids with staged commits.
+func (g *Group) PendingTxnProducers() []int64 {
+	out := make([]int64, 0, len(g.txnOffsets))
+	for pid := range g.txnOffsets {
+		out = append(out, pid)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// pendingOnlyPartitions returns, sorted, the partitions with staged
+// transactional commits and no committed offset.
+func (g *Group) pendingOnlyPartitions() []TopicPartition {
+	seen := make(map[TopicPartition]bool)
+	var out []TopicPartition
+	for _, m := range g.txnOffsets {
+		for tp := range m {
+			if _, ok := g.offsets[tp]; !ok && !seen[tp] {
+				seen[tp] = true
+				out = append(out, tp)
+			}
+		}
+	}
+	sortTPs(out)
+	return out
+}
+
+func sortTPs(tps []TopicPartition) {
+	slices.SortFunc(tps, func(a, b TopicPartition) int {
+		return cmp.Or(cmp.Compare(a.Topic, b.Topic), cmp.Compare(a.Partition, b.Partition))
+	})
 }
 
 // Offset returns the commit for tp.
@@ -86,9 +265,7 @@ func (g *Group) OffsetPartitions() []TopicPartition {
 	for tp := range g.offsets {
 		tps = append(tps, tp)
 	}
-	slices.SortFunc(tps, func(a, b TopicPartition) int {
-		return cmp.Or(cmp.Compare(a.Topic, b.Topic), cmp.Compare(a.Partition, b.Partition))
-	})
+	sortTPs(tps)
 	return tps
 }
 
@@ -135,7 +312,8 @@ func (g *Group) SubscribedTopics() (topics map[string]bool, ok bool) {
 //     retention after it was committed;
 //   - a Stable consumer group loses only offsets of topics it no longer
 //     subscribes to, retention after their commit;
-//   - an explicit expire time from OffsetCommit v2-v4 always applies.
+//   - an explicit expire time from OffsetCommit v2-v4 always applies;
+//   - nothing expires while a transaction has a commit staged for it.
 func (g *Group) ExpiredOffsets(now time.Time, retention time.Duration) []TopicPartition {
 	var subscribed map[string]bool
 	known := false
@@ -155,13 +333,14 @@ func (g *Group) ExpiredOffsets(now time.Time, retention time.Duration) []TopicPa
 		case known && !subscribed[tp.Topic]:
 			expired = !o.CommitTime.Add(retention).After(now)
 		}
-		if expired {
+		// A partition with a transaction's commit staged keeps its
+		// offset until the transaction ends (as Kafka's
+		// cleanupExpiredOffsets does).
+		if expired && !g.HasPendingTxnOffset(tp) {
 			out = append(out, tp)
 		}
 	}
-	slices.SortFunc(out, func(a, b TopicPartition) int {
-		return cmp.Or(cmp.Compare(a.Topic, b.Topic), cmp.Compare(a.Partition, b.Partition))
-	})
+	sortTPs(out)
 	return out
 }
 
@@ -246,4 +425,11 @@ func (g *Group) Restore(s Snapshot, now time.Time) {
 		g.Leader = g.order[0]
 	}
 	g.setState(Stable, since)
+}
+
+// adoptOffsets takes the committed and staged offsets of from (a scratch
+// group the replay filled) as the group's own.
+func (g *Group) adoptOffsets(from *Group) {
+	g.offsets, g.offsetPos, g.txnOffsets = from.offsets, from.offsetPos, from.txnOffsets
+	from.offsets, from.offsetPos, from.txnOffsets = nil, nil, nil
 }

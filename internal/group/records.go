@@ -38,6 +38,20 @@ type StoredRecord struct {
 	TP       TopicPartition
 	Offset   *Offset
 	Snapshot *Snapshot
+	// LogOffset is the record's offset in the partition and ProducerID
+	// the producer of the transaction it belongs to (-1: the batch is not
+	// transactional). DecodeBatches sets both; DecodeRecord leaves them 0.
+	LogOffset  int64
+	ProducerID int64
+}
+
+// TxnMarker is a transaction marker (a control batch) found in
+// __consumer_offsets: the transaction of ProducerID ended, committed or
+// aborted, at LogOffset.
+type TxnMarker struct {
+	ProducerID int64
+	LogOffset  int64
+	Commit     bool
 }
 
 func millis(t time.Time) int64 {
@@ -195,12 +209,28 @@ type BuildRecord struct{ Key, Value []byte }
 // BuildBatch makes a v2 batch of kvs, timestamped now, for appending to
 // __consumer_offsets.
 func BuildBatch(now time.Time, kvs []BuildRecord) []byte {
+	return record.BuildBatch(record.BuildOptions{
+		FirstTimestamp: now.UnixMilli(),
+		ProducerID:     -1, ProducerEpoch: -1, BaseSequence: record.NoSequence,
+	}, buildRecords(kvs))
+}
+
+// BuildTxnBatch makes the transactional batch of a TxnOffsetCommit: the
+// committing producer's id and epoch, the transactional attribute and no
+// sequence number (Kafka writes coordinator batches with NO_SEQUENCE; the
+// partition checks the epoch, not sequences).
+func BuildTxnBatch(now time.Time, producerID int64, producerEpoch int16, kvs []BuildRecord) []byte {
+	return record.BuildBatch(record.BuildOptions{
+		Transactional:  true,
+		FirstTimestamp: now.UnixMilli(),
+		ProducerID:     producerID, ProducerEpoch: producerEpoch, BaseSequence: record.NoSequence,
+	}, buildRecords(kvs))
+}
+
+func buildRecords(kvs []BuildRecord) []record.Record {
 	recs := make([]record.Record, len(kvs))
 	for i, kv := range kvs {
 		recs[i] = record.Record{OffsetDelta: int32(i), Key: kv.Key, Value: kv.Value}
 	}
-	return record.BuildBatch(record.BuildOptions{
-		FirstTimestamp: now.UnixMilli(),
-		ProducerID:     -1, ProducerEpoch: -1, BaseSequence: -1,
-	}, recs)
+	return recs
 }

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/samsa-io/samsa/internal/record"
 )
 
 func TestRecordsRoundTrip(t *testing.T) {
@@ -79,7 +81,7 @@ func TestDecodeBatchesSkipsBadRecords(t *testing.T) {
 	})
 	var got []StoredRecord
 	var warns []error
-	next, err := DecodeBatches(b, func(r StoredRecord) { got = append(got, r) }, func(ConsumerRecord) {}, func(err error) { warns = append(warns, err) })
+	next, err := DecodeBatches(b, func(r StoredRecord) { got = append(got, r) }, func(ConsumerRecord) {}, nil, func(err error) { warns = append(warns, err) })
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -144,8 +146,15 @@ func FuzzDecodeGroupRecords(f *testing.F) {
 		}
 		// The replay path itself, on raw bytes and on a well-formed
 		// batch holding the fuzzed record.
-		_, _ = DecodeBatches(append(key, value...), func(StoredRecord) {}, func(ConsumerRecord) {}, func(error) {})
-		_, _ = DecodeBatches(BuildBatch(t0, []BuildRecord{{Key: key, Value: value}}), func(StoredRecord) {}, func(ConsumerRecord) {}, func(error) {})
+		mfn := func(TxnMarker) {}
+		_, _ = DecodeBatches(append(key, value...), func(StoredRecord) {}, func(ConsumerRecord) {}, mfn, func(error) {})
+		_, _ = DecodeBatches(BuildBatch(t0, []BuildRecord{{Key: key, Value: value}}), func(StoredRecord) {}, func(ConsumerRecord) {}, mfn, func(error) {})
+		// The same bytes as a transactional commit, and as a control
+		// batch's record (a marker that may not decode).
+		_, _ = DecodeBatches(BuildTxnBatch(t0, 7, 1, []BuildRecord{{Key: key, Value: value}}), func(StoredRecord) {}, func(ConsumerRecord) {}, mfn, func(error) {})
+		ctl := record.BuildBatch(record.BuildOptions{Transactional: true, Control: true, ProducerID: 7, BaseSequence: record.NoSequence},
+			[]record.Record{{Key: key, Value: value}})
+		_, _ = DecodeBatches(ctl, func(StoredRecord) {}, func(ConsumerRecord) {}, mfn, func(error) {})
 	})
 }
 

@@ -265,6 +265,17 @@ type Group struct {
 	syncDeadline time.Time
 
 	offsets map[TopicPartition]Offset
+	// offsetPos is the log offset of the record each commit in offsets
+	// came from (absent: unknown, older than any record). A transaction's
+	// commit replaces a commit only if its record is later in the log
+	// (Kafka's rule for mixing transactional and plain commits; see
+	// CompleteTxn).
+	offsetPos map[TopicPartition]int64
+	// txnOffsets are transactional commits (TxnOffsetCommit), per
+	// producer id, whose transaction has not ended: not visible to
+	// OffsetFetch (Kafka's pendingTransactionalOffsetCommits).
+	// Invariant: no inner map is empty.
+	txnOffsets map[int64]map[TopicPartition]txnOffset
 }
 
 // NewGroup returns an Empty group.
@@ -276,6 +287,7 @@ func NewGroup(id string, limits Limits, now time.Time) *Group {
 		instances: make(map[string]string),
 		pending:   make(map[string]time.Time),
 		offsets:   make(map[TopicPartition]Offset),
+		offsetPos: make(map[TopicPartition]int64),
 	}
 }
 
