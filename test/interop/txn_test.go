@@ -17,7 +17,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -27,7 +26,6 @@ import (
 	"github.com/IBM/sarama"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
-	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
@@ -43,22 +41,8 @@ var txnBrokerArgs = []string{
 
 // startTxnBroker starts a broker for a transaction test with extra
 // settings ("--set", "k=v", ...).
-//
-// With SAMSA_INTEROP_KFAKE=1 the tests run against franz-go's kfake
-// instead, a reference peer that implements transactions: that checks the
-// tests themselves (their scenarios and assertions) independently of
-// samsa. kfake ignores the settings; it aborts a timed-out transaction
-// when its timeout passes.
 func startTxnBroker(t *testing.T, extra ...string) *proc {
 	t.Helper()
-	if os.Getenv("SAMSA_INTEROP_KFAKE") == "1" {
-		c, err := kfake.NewCluster(kfake.NumBrokers(1))
-		if err != nil {
-			t.Fatalf("kfake: %v", err)
-		}
-		t.Cleanup(c.Close)
-		return &proc{t: t, Addr: c.ListenAddrs()[0]}
-	}
 	return startBroker(t, t.TempDir(), append(slices.Clone(txnBrokerArgs), extra...)...)
 }
 
