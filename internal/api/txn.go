@@ -177,8 +177,11 @@ func txnErrorCode(err error, fencedOK bool) int16 {
 
 func (a *API) logTxnError(c *server.Conn, api, id string, err error) {
 	switch txnErrorCode(err, true) {
+	case 0:
 	case kerr.UnknownServerError.Code, kerr.KafkaStorageError.Code:
 		a.lg.Error("transaction request failed", "api", api, "transactional_id", id, "client", c.Remote, "err", err)
+	default:
+		a.lg.Debug("transaction request refused", "api", api, "transactional_id", id, "client", c.Remote, "err", err)
 	}
 }
 

@@ -656,6 +656,14 @@ func (c *Coordinator) EndTxn(id string, pid int64, epoch int16, commit, tv2 bool
 		}
 	case prepare:
 		return -1, -1, ErrConcurrentTransactions
+	case PrepareCommit, PrepareAbort:
+		if tv2 {
+			// The producer already has the epoch this completion bumped
+			// to: it is ending its next transaction while the markers
+			// of this one are still being written. Retriable.
+			return -1, -1, ErrConcurrentTransactions
+		}
+		return -1, -1, fmt.Errorf("%w: the transaction is %s", ErrInvalidTxnState, m.State)
 	default:
 		return -1, -1, fmt.Errorf("%w: the transaction is %s", ErrInvalidTxnState, m.State)
 	}

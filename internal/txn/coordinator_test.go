@@ -356,6 +356,26 @@ func TestTransactionsV2EndTxnBumpsEpoch(t *testing.T) {
 	if p, ep, err := f.c.EndTxn("v2", pid, e, true, true); err != nil || p != pid || ep != e2 {
 		t.Fatalf("retried end v2: %d/%d %v", p, ep, err)
 	}
+	// While a completion runs, ending the next transaction (with the
+	// bumped epoch) is retriable, commit or abort.
+	_ = f.c.AddPartitions("v2", pid, e2, []TopicPartition{tpA})
+	f.ml.mu.Lock()
+	f.ml.fail[tpA] = errors.New("slow leader")
+	f.ml.mu.Unlock()
+	_, e3, err := f.c.EndTxn("v2", pid, e2, true, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, commit := range []bool{true, false} {
+		if _, _, err := f.c.EndTxn("v2", pid, e3, commit, true); !errors.Is(err, ErrConcurrentTransactions) {
+			t.Fatalf("end (commit=%v) during the completion: %v", commit, err)
+		}
+	}
+	f.ml.mu.Lock()
+	delete(f.ml.fail, tpA)
+	f.ml.mu.Unlock()
+	f.waitState(t, "v2", CompleteCommit)
+	e2 = e3
 	// An abort with nothing open still bumps the epoch.
 	if _, ep, err := f.c.EndTxn("v2", pid, e2, false, true); err != nil || ep != e2+1 {
 		t.Fatalf("empty abort v2: %d %v", ep, err)
