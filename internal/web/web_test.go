@@ -400,3 +400,59 @@ func TestConsoleLiveGroup(t *testing.T) {
 		t.Errorf("lag after consuming everything = %v, want 0", lag)
 	}
 }
+
+// TestTransactionMetricsAndConsole: an open transaction shows in the
+// transaction gauges, holds the partition's last stable offset (LSO lag),
+// and is listed on the console; after its commit it is gone.
+func TestTransactionMetricsAndConsole(t *testing.T) {
+	b := startBroker(t, "127.0.0.1:0")
+	plain := newClient(t, b, kgo.DefaultProduceTopic("txns"), kgo.AllowAutoTopicCreation())
+	produce(t, plain, &kgo.Record{Value: []byte("before")})
+	tx := newClient(t, b, kgo.DefaultProduceTopic("txns"), kgo.AllowAutoTopicCreation(), kgo.TransactionalID("console-txn"))
+	ctx := testCtx(t)
+	if err := tx.BeginTransaction(); err != nil {
+		t.Fatal(err)
+	}
+	if err := tx.ProduceSync(ctx, &kgo.Record{Value: []byte("open")}).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	produce(t, plain, &kgo.Record{Value: []byte("after")})
+
+	fams := scrape(t, b)
+	tp := map[string]string{"topic": "txns", "partition": "0"}
+	if lso, ok := value(fams, "samsa_partition_last_stable_offset", tp); !ok || lso != 1 {
+		t.Errorf("last stable offset = %v (present %v), want 1 (the open transaction's first offset)", lso, ok)
+	}
+	if lag, _ := value(fams, "samsa_partition_lso_lag_records", tp); lag != 2 {
+		t.Errorf("LSO lag = %v, want 2", lag)
+	}
+	if n, _ := value(fams, "samsa_partition_open_transactions", tp); n != 1 {
+		t.Errorf("open transactions on the partition = %v, want 1", n)
+	}
+	if n, ok := value(fams, "samsa_transactions_open", nil); !ok || n != 1 {
+		t.Errorf("samsa_transactions_open = %v (present %v), want 1", n, ok)
+	}
+	if n, _ := value(fams, "samsa_transactional_ids", nil); n != 1 {
+		t.Errorf("samsa_transactional_ids = %v, want 1", n)
+	}
+	if code, body := get(t, "http://"+b.HTTPAddr()+"/"); code != 200 || !strings.Contains(body, "console-txn") || !strings.Contains(body, "Ongoing") {
+		t.Errorf("console: status %d, open transaction listed: %v", code, strings.Contains(body, "console-txn"))
+	}
+
+	if err := tx.EndTransaction(ctx, kgo.TryCommit); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 10*time.Second, func() error {
+		fams = scrape(t, b)
+		if n, _ := value(fams, "samsa_transactions_open", nil); n != 0 {
+			return fmt.Errorf("samsa_transactions_open = %v after the commit", n)
+		}
+		if lag, _ := value(fams, "samsa_partition_lso_lag_records", tp); lag != 0 {
+			return fmt.Errorf("LSO lag = %v after the commit", lag)
+		}
+		return nil
+	})
+	if _, body := get(t, "http://"+b.HTTPAddr()+"/"); strings.Contains(body, "console-txn") {
+		t.Error("the committed transaction is still listed as open")
+	}
+}
