@@ -13,11 +13,13 @@ import (
 // every live connection and refuses new ones until Heal: a network
 // partition of the link the proxy stands for.
 type tcpProxy struct {
-	ln net.Listener
+	addr string // where clients connect; the same across Down and Up
 
 	mu     sync.Mutex
+	ln     net.Listener // replaced by Up
 	target string
 	cut    bool
+	down   bool                  // listener closed by Down
 	conns  map[net.Conn]struct{} // both ends of every live pair; guarded by mu
 	closed bool
 	wg     sync.WaitGroup
@@ -31,15 +33,15 @@ func newProxy(t *testing.T, target string) *tcpProxy {
 	if err != nil {
 		t.Fatalf("proxy listen: %v", err)
 	}
-	p := &tcpProxy{ln: ln, target: target, conns: map[net.Conn]struct{}{}}
+	p := &tcpProxy{addr: ln.Addr().String(), ln: ln, target: target, conns: map[net.Conn]struct{}{}}
 	p.wg.Add(1)
-	go p.accept()
+	go p.accept(ln)
 	t.Cleanup(p.Close)
 	return p
 }
 
 // Addr is where clients connect.
-func (p *tcpProxy) Addr() string { return p.ln.Addr().String() }
+func (p *tcpProxy) Addr() string { return p.addr }
 
 // SetTarget changes where new connections go.
 func (p *tcpProxy) SetTarget(addr string) {
@@ -65,6 +67,43 @@ func (p *tcpProxy) Heal() {
 	p.mu.Unlock()
 }
 
+// Down closes every live connection and the listener itself, so that a
+// new connection is refused, as at the port of a process that died. A cut
+// (or a proxy whose target is dead) accepts a connection and closes it at
+// once instead, which a client takes for a broker that is up but hangs up
+// on it: kgo does not retry an EOF on a connection's first read (it
+// suspects TLS or SASL misconfiguration), and keeps a cached coordinator
+// that it would forget after a refused dial.
+func (p *tcpProxy) Down() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.down || p.closed {
+		return
+	}
+	p.down = true
+	p.ln.Close()
+	for c := range p.conns {
+		c.Close()
+	}
+}
+
+// Up listens on the same address again after Down.
+func (p *tcpProxy) Up() error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if !p.down || p.closed {
+		return nil
+	}
+	ln, err := net.Listen("tcp", p.addr)
+	if err != nil {
+		return err
+	}
+	p.ln, p.down = ln, false
+	p.wg.Add(1)
+	go p.accept(ln)
+	return nil
+}
+
 // Close stops the proxy and every connection through it, and waits for
 // its goroutines.
 func (p *tcpProxy) Close() {
@@ -77,15 +116,15 @@ func (p *tcpProxy) Close() {
 	for c := range p.conns {
 		c.Close()
 	}
-	p.mu.Unlock()
 	p.ln.Close()
+	p.mu.Unlock()
 	p.wg.Wait()
 }
 
-func (p *tcpProxy) accept() {
+func (p *tcpProxy) accept(ln net.Listener) {
 	defer p.wg.Done()
 	for {
-		c, err := p.ln.Accept()
+		c, err := ln.Accept()
 		if err != nil {
 			return
 		}
@@ -198,6 +237,18 @@ func TestProxy(t *testing.T) {
 	p.Heal()
 	if err := roundTrip(); err != nil {
 		t.Fatalf("after heal: %v", err)
+	}
+	// Down refuses connections, Up takes them again on the same address.
+	p.Down()
+	if c, err := net.DialTimeout("tcp", p.Addr(), time.Second); err == nil {
+		c.Close()
+		t.Fatal("a dial to a proxy that is down succeeded")
+	}
+	if err := p.Up(); err != nil {
+		t.Fatalf("up: %v", err)
+	}
+	if err := roundTrip(); err != nil {
+		t.Fatalf("after up: %v", err)
 	}
 	p.Close()
 	if err := roundTrip(); err == nil {
