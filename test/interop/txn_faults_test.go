@@ -1,0 +1,682 @@
+package interop
+
+// Exactly-once on a three-node cluster under faults (KIP-98, KIP-447,
+// KIP-890): a consume-transform-produce pipeline, running as its own
+// process (testdata/eospipe), is kill -9'd and restarted while the broker
+// coordinating its transactional id and a leader of its output are
+// kill -9'd and restarted; the output, read read_committed, holds every
+// input record exactly once, in order per key. And zombie fencing across a
+// coordinator failover.
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// txnClusterArgs: replicated topics (RF 3, acks=all needs 2 in sync), the
+// transaction and offsets logs replicated the same way (Kafka's production
+// defaults), timed-out transactions looked for every second, and groups
+// that start rebalancing at once.
+var txnClusterArgs = append(slices.Clone(clusterArgs),
+	"--set", "transaction.state.log.replication.factor=3",
+	"--set", "transaction.state.log.min.isr=2",
+	"--set", "transaction.state.log.num.partitions=5",
+	"--set", "offsets.topic.replication.factor=3",
+	"--set", "offsets.topic.num.partitions=5",
+	"--set", "transaction.abort.timed.out.transaction.cleanup.interval.ms=1000",
+	"--set", "group.initial.rebalance.delay.ms=0",
+)
+
+// crash kills node id with kill -9 and takes its advertised address down,
+// so that clients' connections to it are refused, as a dead broker's port
+// refuses them (tcpProxy.Down says why that matters to kgo).
+func (c *cluster) crash(id int32) {
+	c.Kill9(id)
+	c.Node(id).Adv.Down()
+}
+
+// recover restarts a crashed node and then opens its advertised address.
+func (c *cluster) recover(id int32) {
+	c.t.Helper()
+	c.Restart(id)
+	if err := c.Node(id).Adv.Up(); err != nil {
+		c.t.Fatalf("node %d: listen on its advertised address again: %v", id, err)
+	}
+}
+
+// createTxnTopic creates topic with RF 3 and min.insync.replicas=2.
+func createTxnTopic(t *testing.T, c *cluster, topic string, partitions int32) {
+	t.Helper()
+	adm := kadm.NewClient(c.Client())
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	minISR := "2"
+	resp, err := adm.CreateTopic(ctx, partitions, 3, map[string]*string{"min.insync.replicas": &minISR}, topic)
+	if err != nil || resp.Err != nil {
+		t.Fatalf("create topic %s: %v %v", topic, err, resp.Err)
+	}
+}
+
+// txnCoordinator asks the live nodes, one at a time and directly (no
+// client cache), for the coordinator of transactional id (FindCoordinator,
+// key type 1) and returns the first answer without an error.
+func txnCoordinator(t *testing.T, c *cluster, id string) int32 {
+	t.Helper()
+	var coord int32 = -1
+	waitFor(t, 30*time.Second, func() error {
+		var errs []error
+		for _, nd := range c.Nodes {
+			if nd.Proc == nil || nd.Proc.exited() {
+				continue
+			}
+			n, err := findTxnCoordinatorOn(nd.Adv.Addr(), id)
+			if err == nil {
+				coord = n
+				return nil
+			}
+			errs = append(errs, fmt.Errorf("node %d: %w", nd.ID, err))
+		}
+		return errors.Join(errs...)
+	})
+	return coord
+}
+
+func findTxnCoordinatorOn(addr, id string) (int32, error) {
+	cl, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.RequestRetries(0))
+	if err != nil {
+		return -1, err
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	req := kmsg.NewPtrFindCoordinatorRequest()
+	req.CoordinatorType = 1
+	req.CoordinatorKey = id            // v0-v3
+	req.CoordinatorKeys = []string{id} // v4+
+	kresp, err := cl.SeedBrokers()[0].Request(ctx, req)
+	if err != nil {
+		return -1, err
+	}
+	resp := kresp.(*kmsg.FindCoordinatorResponse)
+	node, code := resp.NodeID, resp.ErrorCode
+	if len(resp.Coordinators) > 0 {
+		node, code = resp.Coordinators[0].NodeID, resp.Coordinators[0].ErrorCode
+	}
+	if err := kerr.ErrorForCode(code); err != nil {
+		return -1, err
+	}
+	return node, nil
+}
+
+// buildEOSPipe builds testdata/eospipe into a temporary directory.
+func buildEOSPipe(t *testing.T) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "eospipe")
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, "go", "build", "-o", bin, "./testdata/eospipe").CombinedOutput()
+	if err != nil {
+		t.Fatalf("go build ./testdata/eospipe: %v\n%s", err, out)
+	}
+	return bin
+}
+
+// pipeProc is one run of the eospipe process.
+type pipeProc struct {
+	instance int
+	cmd      *exec.Cmd
+	cancel   context.CancelFunc
+	log      *logBuffer
+	killed   bool          // by the test: an exit is expected
+	done     chan struct{} // closed at exit; waitErr is then set
+	waitErr  error
+}
+
+func startPipe(t *testing.T, bin string, instance int, args ...string) *pipeProc {
+	t.Helper()
+	// The context bounds the process's life, as launch's does.
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	p := &pipeProc{instance: instance, cancel: cancel, log: &logBuffer{}, done: make(chan struct{})}
+	p.cmd = exec.CommandContext(ctx, bin, append(args, "-instance", strconv.Itoa(instance))...)
+	p.cmd.Stdout, p.cmd.Stderr = p.log, p.log
+	if err := p.cmd.Start(); err != nil {
+		cancel()
+		t.Fatalf("start eospipe: %v", err)
+	}
+	go func() {
+		p.waitErr = p.cmd.Wait()
+		close(p.done)
+	}()
+	t.Cleanup(func() {
+		p.killed = true
+		_ = p.cmd.Process.Signal(syscall.SIGKILL)
+		<-p.done
+		cancel()
+		if t.Failed() {
+			t.Logf("eospipe instance %d log:\n%s", p.instance, p.log.String())
+		}
+	})
+	return p
+}
+
+// summary counts the pipeline's committed and aborted transactions and
+// its poll errors, from its log.
+func (p *pipeProc) summary() string {
+	var commits, aborts, pollErrs int
+	for _, l := range strings.Split(p.log.String(), "\n") {
+		switch {
+		case strings.HasPrefix(l, "committed "):
+			commits++
+		case strings.HasPrefix(l, "aborted "):
+			aborts++
+		case strings.HasPrefix(l, "poll error "):
+			pollErrs++
+		}
+	}
+	return fmt.Sprintf("instance %d: %d transactions committed, %d aborted, %d poll errors", p.instance, commits, aborts, pollErrs)
+}
+
+func (p *pipeProc) exited() bool {
+	select {
+	case <-p.done:
+		return true
+	default:
+		return false
+	}
+}
+
+// exitCode is the exit status (-1 when killed by a signal); only after done.
+func (p *pipeProc) exitCode() int { return p.cmd.ProcessState.ExitCode() }
+
+func (p *pipeProc) kill9(t *testing.T) {
+	t.Helper()
+	p.killed = true
+	if err := p.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatalf("kill -9 eospipe: %v", err)
+	}
+	select {
+	case <-p.done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("eospipe did not exit 10s after SIGKILL")
+	}
+}
+
+// terminate stops the pipeline with SIGTERM (it ends its session), or
+// SIGKILL after timeout.
+func (p *pipeProc) terminate(timeout time.Duration) {
+	p.killed = true
+	_ = p.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-p.done:
+	case <-time.After(timeout):
+		_ = p.cmd.Process.Signal(syscall.SIGKILL)
+		<-p.done
+	}
+}
+
+// readBoth appends a non-transactional sentinel to every partition of
+// topic, then reads it from the start twice, read_committed and
+// read_uncommitted, each until the sentinel of every partition: the
+// read_committed consumer reaches a sentinel only once every transaction
+// before it has ended. It returns the other records by partition in
+// offset order, for each isolation level.
+func readBoth(t *testing.T, c *cluster, topic string, timeout time.Duration) (committed, uncommitted map[int32][]*kgo.Record) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	ends, err := kadm.NewClient(c.Client()).ListEndOffsets(ctx, topic)
+	if err != nil || ends.Error() != nil {
+		t.Fatalf("list end offsets of %s: %v %v", topic, err, ends.Error())
+	}
+	var parts []int32
+	ends.Each(func(o kadm.ListedOffset) { parts = append(parts, o.Partition) })
+	pr := c.Client(kgo.RecordPartitioner(kgo.ManualPartitioner()), kgo.RequiredAcks(kgo.AllISRAcks()))
+	for _, part := range parts {
+		if err := pr.ProduceSync(ctx, &kgo.Record{Topic: topic, Partition: part, Value: []byte(sentinel)}).FirstErr(); err != nil {
+			t.Fatalf("produce the sentinel to %s/%d: %v", topic, part, err)
+		}
+	}
+	read := func(iso kgo.IsolationLevel, name string) map[int32][]*kgo.Record {
+		offsets := map[int32]kgo.Offset{}
+		for _, part := range parts {
+			offsets[part] = kgo.NewOffset().AtStart()
+		}
+		cl := c.Client(kgo.FetchIsolationLevel(iso),
+			kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: offsets}),
+			kgo.FetchMaxWait(500*time.Millisecond))
+		defer cl.Close()
+		out := map[int32][]*kgo.Record{}
+		done := map[int32]bool{}
+		for len(done) < len(parts) {
+			fs := cl.PollFetches(ctx)
+			if ctx.Err() != nil {
+				t.Fatalf("%s read of %s: sentinels of %d of %d partitions after %v: a transaction is still open, or the last stable offset does not move",
+					name, topic, len(done), len(parts), timeout)
+			}
+			fs.EachError(func(tp string, part int32, err error) { t.Logf("%s fetch %s/%d: %v", name, tp, part, err) })
+			fs.EachRecord(func(r *kgo.Record) {
+				switch {
+				case done[r.Partition]:
+				case string(r.Value) == sentinel:
+					done[r.Partition] = true
+				default:
+					out[r.Partition] = append(out[r.Partition], r)
+				}
+			})
+		}
+		return out
+	}
+	return read(kgo.ReadCommitted(), "read_committed"), read(kgo.ReadUncommitted(), "read_uncommitted")
+}
+
+func header(r *kgo.Record, key string) string {
+	for _, h := range r.Headers {
+		if h.Key == key {
+			return string(h.Value)
+		}
+	}
+	return ""
+}
+
+// TestTxnClusterExactlyOnceUnderFaults: 4 500 keyed records (30 keys,
+// value "key:seq" with seq counting per key) in a 3-partition input topic
+// are transformed by eospipe (kgo.GroupTransactSession, read_committed,
+// a transaction per ≤30 records and ≥100 ms, committing the group's
+// offsets in the transaction) into a 3-partition output topic, all RF 3
+// with min.insync.replicas 2, on three `samsa serve` processes. While it
+// runs, in turn:
+//
+//  1. the broker coordinating the pipeline's transactional id is killed
+//     with kill -9 (and restarted once the pipeline has moved on);
+//  2. the pipeline is killed with kill -9 mid-transaction and started
+//     again (its InitProducerId fences the dead instance and aborts its
+//     open transaction);
+//  3. a broker leading an output partition (not the coordinator, when
+//     there is a choice) is killed with kill -9, and restarted.
+//
+// When the group's committed offsets reach the input's end, the output
+// read read_committed must hold exactly one "out:key:seq" for every input
+// record and, per key, seq 0, 1, 2, ... in order. The read_uncommitted
+// view is logged: it may also hold aborted duplicates (when depends on
+// timing, so it is not asserted).
+func TestTxnClusterExactlyOnceUnderFaults(t *testing.T) {
+	t.Parallel()
+	bin := buildEOSPipe(t)
+	c := startCluster(t, 3, txnClusterArgs...)
+	const in, out, group, txnID = "eos-in", "eos-out", "eos-group", "eos-pipe"
+	const keys, perKey = 30, 150
+	const total = keys * perKey
+	createTxnTopic(t, c, in, 3)
+	createTxnTopic(t, c, out, 3)
+
+	// The input, in seq order per key: an idempotent acks=all producer
+	// keeps each key's order in its partition.
+	fill := c.Client(kgo.RequiredAcks(kgo.AllISRAcks()))
+	fctx, fcancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer fcancel()
+	var rs []*kgo.Record
+	for seq := range perKey {
+		for k := range keys {
+			key := fmt.Sprintf("k%02d", k)
+			rs = append(rs, &kgo.Record{Topic: in, Key: []byte(key), Value: fmt.Appendf(nil, "%s:%d", key, seq)})
+		}
+	}
+	if err := fill.ProduceSync(fctx, rs...).FirstErr(); err != nil {
+		t.Fatalf("fill %s: %v", in, err)
+	}
+	adm := kadm.NewClient(c.Client())
+	inEnds := map[int32]int64{}
+	var inTotal int64
+	waitFor(t, 20*time.Second, func() error {
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+		defer cancel()
+		ends, err := adm.ListEndOffsets(ctx, in)
+		if err == nil {
+			err = ends.Error()
+		}
+		if err != nil {
+			return err
+		}
+		inTotal = 0
+		ends.Each(func(o kadm.ListedOffset) { inEnds[o.Partition] = o.Offset; inTotal += o.Offset })
+		return nil
+	})
+	if inTotal != total {
+		t.Fatalf("input holds %d records (%v), want %d", inTotal, inEnds, total)
+	}
+
+	args := []string{"-brokers", strings.Join(c.Bootstrap(), ","), "-in", in, "-out", out,
+		"-group", group, "-txn-id", txnID, "-batch", "30", "-interval", "100ms"}
+	instance := 1
+	pipe := startPipe(t, bin, instance, args...)
+	var pipes []*pipeProc // every instance, for the summary at the end
+	defer func() {
+		for _, p := range append(pipes, pipe) {
+			t.Log(p.summary())
+		}
+	}()
+	started := time.Now()
+	unplanned := 0 // pipeline exits the test did not cause
+
+	// progress is the number of input records whose offsets the group has
+	// committed (only a committed transaction commits them). A new client
+	// each time: a client that cached a killed broker as the group's
+	// coordinator keeps asking it (the proxy in front of a dead broker
+	// accepts the connection and closes it, which kgo does not take as a
+	// reason to look the coordinator up again).
+	groupOffsets := func() (map[int32]int64, error) {
+		cl, err := kgo.NewClient(kgo.SeedBrokers(c.Bootstrap()...), kgo.RequestTimeoutOverhead(2*time.Second))
+		if err != nil {
+			return nil, err
+		}
+		defer cl.Close()
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+		defer cancel()
+		return committed(ctx, kadm.NewClient(cl), group, in)
+	}
+	progress := func() (int64, error) {
+		got, err := groupOffsets()
+		if err != nil {
+			return 0, err
+		}
+		var n int64
+		for _, o := range got {
+			n += o
+		}
+		return n, nil
+	}
+	// waitProgress waits until the group has committed at least n input
+	// records. A pipeline that exits on its own is logged and started
+	// again, as a supervisor would; being fenced is an error (nothing but
+	// a new instance may fence it, and the test starts one only after
+	// killing the old).
+	var last int64
+	waitProgress := func(what string, n int64, timeout time.Duration) {
+		t.Helper()
+		t0 := time.Now()
+		var asked time.Time
+		var askErr error
+		waitFor(t, timeout, func() error {
+			if pipe.exited() && !pipe.killed {
+				code := pipe.exitCode()
+				unplanned++
+				t.Logf("eospipe instance %d exited by itself (code %d, %v); log tail:\n%s", pipe.instance, code, pipe.waitErr, tail(pipe.log.String(), 15))
+				if code == 4 {
+					t.Errorf("eospipe instance %d was fenced, with no other instance running", pipe.instance)
+				}
+				if unplanned > 3 {
+					t.Fatalf("eospipe exited by itself %d times", unplanned)
+				}
+				instance++
+				pipes = append(pipes, pipe)
+				pipe = startPipe(t, bin, instance, args...)
+			}
+			if time.Since(asked) < 200*time.Millisecond {
+				return askErr // do not ask the cluster every 20 ms
+			}
+			asked = time.Now()
+			got, err := progress()
+			if err != nil {
+				askErr = fmt.Errorf("%s: group offsets: %w", what, err)
+				return askErr
+			}
+			last = got
+			if got < n {
+				askErr = fmt.Errorf("%s: the group committed %d of %d input records, waiting for %d", what, got, total, n)
+				return askErr
+			}
+			return nil
+		})
+		t.Logf("%-50s committed %4d/%d at %5.1fs (waited %v)", what, last, total, time.Since(started).Seconds(), time.Since(t0).Round(time.Millisecond))
+	}
+	step := int64(total / 10)
+
+	waitProgress("pipeline running", step, 60*time.Second)
+
+	// 1. The transaction coordinator dies.
+	coord := txnCoordinator(t, c, txnID)
+	c.crash(coord)
+	waitProgress(fmt.Sprintf("coordinator %d killed", coord), last+step, 90*time.Second)
+	c.recover(coord)
+	c.waitBrokers(3, 60*time.Second)
+	waitProgress(fmt.Sprintf("coordinator %d restarted", coord), last+step, 90*time.Second)
+
+	// 2. The pipeline dies mid-transaction; a new instance takes over.
+	pipe.kill9(t)
+	t.Logf("eospipe instance %d killed; log tail:\n%s", pipe.instance, tail(pipe.log.String(), 3))
+	instance++
+	pipes = append(pipes, pipe)
+	pipe = startPipe(t, bin, instance, args...)
+	waitProgress(fmt.Sprintf("eospipe killed, instance %d started", instance), last+step, 90*time.Second)
+
+	// 3. A leader of an output partition dies.
+	coord2 := txnCoordinator(t, c, txnID)
+	victim, victimPart := int32(-1), int32(-1)
+	for part := range int32(3) {
+		l := c.Leader(out, part)
+		if l >= 0 && (victim < 0 || (victim == coord2 && l != coord2)) {
+			victim, victimPart = l, part
+		}
+	}
+	if victim < 0 {
+		t.Fatalf("no leader for any partition of %s", out)
+	}
+	c.crash(victim)
+	waitProgress(fmt.Sprintf("leader %d of %s/%d killed (coordinator %d)", victim, out, victimPart, coord2), last+step, 90*time.Second)
+	c.recover(victim)
+	c.waitBrokers(3, 60*time.Second)
+
+	waitProgress("all input committed", total, 120*time.Second)
+	pipe.terminate(10 * time.Second)
+	if unplanned > 0 {
+		t.Logf("eospipe exited by itself %d times (restarted each time)", unplanned)
+	}
+
+	// The committed offsets are the input's end offsets, no further.
+	var final map[int32]int64
+	waitFor(t, 20*time.Second, func() error {
+		var err error
+		final, err = groupOffsets()
+		return err
+	})
+	if fmt.Sprint(final) != fmt.Sprint(inEnds) {
+		t.Errorf("group %s committed %v, want the input's end offsets %v", group, final, inEnds)
+	}
+
+	com, unc := readBoth(t, c, out, 60*time.Second)
+
+	// Exactly once, in order per key.
+	next := map[string]int{}
+	var nCommitted, bad int
+	byInstance := map[string]int{}
+	for part, recs := range com {
+		for _, r := range recs {
+			nCommitted++
+			byInstance[header(r, "instance")]++
+			key, seq, ok := parseOut(r)
+			switch {
+			case !ok || key != string(r.Key):
+				bad++
+				if bad <= 10 {
+					t.Errorf("%s/%d@%d: key %q value %q: not a transformed input record", out, part, r.Offset, r.Key, r.Value)
+				}
+			case seq != next[key]:
+				bad++
+				if bad <= 10 {
+					t.Errorf("%s/%d@%d: key %s seq %d, want %d (a duplicate when lower, a loss or reorder when higher)",
+						out, part, r.Offset, key, seq, next[key])
+				}
+				next[key] = max(next[key], seq+1)
+			default:
+				next[key]++
+			}
+		}
+	}
+	for k := range keys {
+		key := fmt.Sprintf("k%02d", k)
+		if next[key] != perKey {
+			t.Errorf("key %s: read_committed output ends at seq %d, want %d", key, next[key]-1, perKey-1)
+		}
+	}
+	if nCommitted != total {
+		t.Errorf("read_committed output holds %d records, want exactly %d (one per input record)", nCommitted, total)
+	}
+
+	// The uncommitted view: what the aborted transactions left in the log.
+	seen := map[string]int{}
+	var nUncommitted int
+	abortedBy := map[string]int{}
+	for _, recs := range unc {
+		for _, r := range recs {
+			nUncommitted++
+			seen[string(r.Value)]++
+		}
+	}
+	dups := 0
+	for _, n := range seen {
+		if n > 1 {
+			dups += n - 1
+		}
+	}
+	comSet := map[string]bool{}
+	for _, recs := range com {
+		for _, r := range recs {
+			comSet[fmt.Sprintf("%d@%d", r.Partition, r.Offset)] = true
+		}
+	}
+	for _, recs := range unc {
+		for _, r := range recs {
+			if !comSet[fmt.Sprintf("%d@%d", r.Partition, r.Offset)] {
+				abortedBy[header(r, "instance")]++
+			}
+		}
+	}
+	if nUncommitted < nCommitted {
+		t.Errorf("read_uncommitted read %d records, fewer than read_committed's %d", nUncommitted, nCommitted)
+	}
+	t.Logf("output: %d records read_committed (by instance: %v), %d read_uncommitted: %d records of aborted transactions (by instance: %v), %d duplicate values there; %d pipeline instances, %v in all",
+		nCommitted, byInstance, nUncommitted, nUncommitted-nCommitted, abortedBy, dups, instance, time.Since(started).Round(100*time.Millisecond))
+}
+
+// parseOut parses an output value "out:key:seq".
+func parseOut(r *kgo.Record) (key string, seq int, ok bool) {
+	rest, ok := strings.CutPrefix(string(r.Value), "out:")
+	if !ok {
+		return "", 0, false
+	}
+	key, s, ok := strings.Cut(rest, ":")
+	if !ok {
+		return "", 0, false
+	}
+	seq, err := strconv.Atoi(s)
+	return key, seq, err == nil
+}
+
+// tail returns the last n lines of s.
+func tail(s string, n int) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}
+
+// TestTxnClusterZombieFencedAcrossFailover: a producer (the zombie) writes
+// to three partitions in a transaction; the broker coordinating its
+// transactional id is killed with kill -9; a new instance with the same
+// transactional id initializes on the new coordinator (which must know
+// the zombie's epoch from the replicated __transaction_state, fence it and
+// abort its open transaction), and commits its own transaction. The
+// killed broker comes back. The zombie's commit then fails with
+// PRODUCER_FENCED (INVALID_PRODUCER_EPOCH before Kafka 2.7), and
+// read_committed shows the new instance's records only.
+func TestTxnClusterZombieFencedAcrossFailover(t *testing.T) {
+	t.Parallel()
+	c := startCluster(t, 3, txnClusterArgs...)
+	const topic, id = "zfence", "zfence-tx"
+	createTxnTopic(t, c, topic, 3)
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	produce := func(cl *kgo.Client, prefix string) error {
+		var rs []*kgo.Record
+		for i := range 30 {
+			rs = append(rs, &kgo.Record{Topic: topic, Key: fmt.Appendf(nil, "k%d", i), Value: fmt.Appendf(nil, "%s-%d", prefix, i)})
+		}
+		return cl.ProduceSync(ctx, rs...).FirstErr()
+	}
+	txnOpts := []kgo.Opt{kgo.TransactionalID(id), kgo.TransactionTimeout(60 * time.Second), kgo.RequiredAcks(kgo.AllISRAcks())}
+
+	zombie := c.Client(txnOpts...)
+	if err := zombie.BeginTransaction(); err != nil {
+		t.Fatal(err)
+	}
+	if err := produce(zombie, "zombie"); err != nil {
+		t.Fatalf("zombie produce: %v", err)
+	}
+	coord := txnCoordinator(t, c, id)
+	c.crash(coord)
+	killed := time.Now()
+
+	next := c.Client(txnOpts...)
+	if err := next.BeginTransaction(); err != nil {
+		t.Fatal(err)
+	}
+	if err := produce(next, "next"); err != nil {
+		t.Fatalf("new instance produce (coordinator %d killed): %v", coord, err)
+	}
+	if err := next.EndTransaction(ctx, kgo.TryCommit); err != nil {
+		t.Fatalf("new instance commit (coordinator %d killed): %v", coord, err)
+	}
+	t.Logf("the new instance committed %v after the coordinator was killed", time.Since(killed).Round(time.Millisecond))
+	newCoord := txnCoordinator(t, c, id)
+	c.recover(coord)
+	c.waitBrokers(3, 60*time.Second)
+
+	t0 := time.Now()
+	endErr := zombie.EndTransaction(ctx, kgo.TryCommit)
+	t.Logf("the zombie's EndTransaction returned after %v", time.Since(t0).Round(time.Millisecond))
+	if !errors.Is(endErr, kerr.ProducerFenced) && !errors.Is(endErr, kerr.InvalidProducerEpoch) {
+		t.Errorf("the zombie's commit after the new instance's (coordinator %d killed, then %d) returned %v, want PRODUCER_FENCED or INVALID_PRODUCER_EPOCH",
+			coord, newCoord, endErr)
+	}
+
+	com, unc := readBoth(t, c, topic, 60*time.Second)
+	var got []string
+	for _, recs := range com {
+		for _, r := range recs {
+			got = append(got, string(r.Value))
+		}
+	}
+	slices.Sort(got)
+	var want []string
+	for i := range 30 {
+		want = append(want, fmt.Sprintf("next-%d", i))
+	}
+	slices.Sort(want)
+	if !slices.Equal(got, want) {
+		t.Errorf("read_committed read %v\nwant exactly the new instance's %v", got, want)
+	}
+	nz := 0
+	for _, recs := range unc {
+		for _, r := range recs {
+			if strings.HasPrefix(string(r.Value), "zombie-") {
+				nz++
+			}
+		}
+	}
+	t.Logf("coordinator %d killed, %d took over; zombie's commit: %v; read_uncommitted holds %d of the zombie's 30 aborted records", coord, newCoord, endErr, nz)
+}
