@@ -107,6 +107,9 @@ func (p txnStatePartition) Append(batches []byte, now time.Time) (partition.Appe
 // the coordinator: it leads them all, at coordinator epoch 0.
 func (a *API) adoptTxnTopic(t *broker.Topic) {
 	n := len(t.Partitions)
+	if leading, _ := a.txns.Loaded(); leading == n {
+		return // adopted already (every transactional FindCoordinator asks)
+	}
 	for i, p := range t.Partitions {
 		a.txns.SetLeadership(i, n, p, 0, true)
 	}
