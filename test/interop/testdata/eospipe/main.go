@@ -14,11 +14,12 @@
 // The transactional id is fixed (-txn-id): a restarted instance's
 // InitProducerId fences the previous one and aborts its open transaction.
 //
-// Output on stderr, one line per event, which the test logs on failure:
+// Output on stderr, one line per event after the time, which the test
+// logs on failure (with -v, the client's info-level log between them):
 //
-//	committed n=30 total=1230
-//	aborted n=30 reason=...
-//	fatal: ...
+//	09:31:02.115 committed n=30 total=1230
+//	09:31:02.230 aborted n=30 produce_err=... flush_err=...
+//	09:31:02.301 fatal: ...
 //
 // Exit codes: 0 after SIGTERM; 3 when End fails (the error is logged),
 // 4 when this instance has been fenced (PRODUCER_FENCED or
@@ -50,6 +51,7 @@ func main() {
 	instance := flag.String("instance", "1", "written to every output record's header \"instance\"")
 	batch := flag.Int("batch", 30, "most input records per transaction")
 	interval := flag.Duration("interval", 100*time.Millisecond, "least time per transaction")
+	verbose := flag.Bool("v", false, "log the client's info-level messages too")
 	flag.Parse()
 	if *brokers == "" || *in == "" || *out == "" || *group == "" || *txnID == "" {
 		fmt.Fprintln(os.Stderr, "fatal: -brokers, -in, -out, -group and -txn-id are required")
@@ -59,28 +61,33 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
 
-	sess, err := kgo.NewGroupTransactSession(
+	opts := []kgo.Opt{
 		kgo.SeedBrokers(strings.Split(*brokers, ",")...),
 		kgo.TransactionalID(*txnID),
 		// Long enough that no broker failover in the test times a
 		// transaction out: nothing but a new instance may fence us.
-		kgo.TransactionTimeout(30*time.Second),
+		kgo.TransactionTimeout(30 * time.Second),
 		kgo.ConsumerGroup(*group),
 		kgo.ConsumeTopics(*in),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
 		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
-		kgo.FetchMaxWait(200*time.Millisecond),
+		kgo.FetchMaxWait(200 * time.Millisecond),
 		// A killed instance's membership must not hold up the
 		// restarted one's join for the default 45 s session.
-		kgo.SessionTimeout(6*time.Second),
-		kgo.RebalanceTimeout(10*time.Second),
+		kgo.SessionTimeout(6 * time.Second),
+		kgo.RebalanceTimeout(10 * time.Second),
 		kgo.HeartbeatInterval(time.Second),
-		kgo.RetryTimeout(60*time.Second),
+		kgo.RetryTimeout(60 * time.Second),
 		// A killed broker behind the test's proxy may leave a
 		// connection open that never answers: do not wait 20 s on it.
-		kgo.RequestTimeoutOverhead(3*time.Second),
-		kgo.ProduceRequestTimeout(5*time.Second),
-	)
+		kgo.RequestTimeoutOverhead(3 * time.Second),
+		kgo.ProduceRequestTimeout(5 * time.Second),
+	}
+	if *verbose {
+		opts = append(opts, kgo.WithLogger(kgo.BasicLogger(os.Stderr, kgo.LogLevelInfo,
+			func() string { return time.Now().Format("15:04:05.000 kgo ") })))
+	}
+	sess, err := kgo.NewGroupTransactSession(opts...)
 	if err != nil {
 		fatal(1, "new session: %v", err)
 	}
@@ -91,11 +98,11 @@ func main() {
 		start := time.Now()
 		fs := sess.PollRecords(ctx, *batch)
 		if ctx.Err() != nil {
-			fmt.Fprintf(os.Stderr, "stopping total=%d\n", total)
+			logf("stopping total=%d", total)
 			return
 		}
 		fs.EachError(func(t string, p int32, err error) {
-			fmt.Fprintf(os.Stderr, "poll error %s/%d: %v\n", t, p, err)
+			logf("poll error %s/%d: %v", t, p, err)
 		})
 		recs := fs.Records()
 		if len(recs) == 0 {
@@ -142,7 +149,7 @@ func main() {
 		committed, err := sess.End(ctx, try)
 		switch {
 		case err != nil && ctx.Err() != nil:
-			fmt.Fprintf(os.Stderr, "stopping total=%d\n", total)
+			logf("stopping total=%d", total)
 			return
 		case errors.Is(err, kerr.ProducerFenced), errors.Is(err, kerr.InvalidProducerEpoch):
 			fatal(4, "fenced: end: %v", err)
@@ -150,14 +157,19 @@ func main() {
 			fatal(3, "end (try commit %v, produce err %v): %v", bool(try), perr, err)
 		case committed:
 			total += len(recs)
-			fmt.Fprintf(os.Stderr, "committed n=%d total=%d\n", len(recs), total)
+			logf("committed n=%d total=%d", len(recs), total)
 		default:
-			fmt.Fprintf(os.Stderr, "aborted n=%d produce_err=%v flush_err=%v\n", len(recs), perr, flushErr)
+			logf("aborted n=%d produce_err=%v flush_err=%v", len(recs), perr, flushErr)
 		}
 	}
 }
 
+// logf writes one event line to stderr, after the time.
+func logf(format string, args ...any) {
+	fmt.Fprintf(os.Stderr, "%s %s\n", time.Now().Format("15:04:05.000"), fmt.Sprintf(format, args...))
+}
+
 func fatal(code int, format string, args ...any) {
-	fmt.Fprintf(os.Stderr, "fatal: "+format+"\n", args...)
+	logf("fatal: "+format, args...)
 	os.Exit(code)
 }
