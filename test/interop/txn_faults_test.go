@@ -18,6 +18,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -393,6 +394,7 @@ func TestTxnClusterExactlyOnceUnderFaults(t *testing.T) {
 
 	args := []string{"-brokers", strings.Join(c.Bootstrap(), ","), "-in", in, "-out", out,
 		"-group", group, "-txn-id", txnID, "-batch", "30", "-interval", "100ms", "-v"}
+	live := startLiveReader(t, c, out, 3)
 	instance := 1
 	pipe := startPipe(t, bin, instance, args...)
 	var pipes []*pipeProc // every instance, for the summary at the end
@@ -587,42 +589,10 @@ func TestTxnClusterExactlyOnceUnderFaults(t *testing.T) {
 
 	com, unc := readBoth(t, c, out, 60*time.Second)
 
-	// Exactly once, in order per key.
-	next := map[string]int{}
-	var nCommitted, bad int
-	byInstance := map[string]int{}
-	for part, recs := range com {
-		for _, r := range recs {
-			nCommitted++
-			byInstance[header(r, "instance")]++
-			key, seq, ok := parseOut(r)
-			switch {
-			case !ok || key != string(r.Key):
-				bad++
-				if bad <= 10 {
-					t.Errorf("%s/%d@%d: key %q value %q: not a transformed input record", out, part, r.Offset, r.Key, r.Value)
-				}
-			case seq != next[key]:
-				bad++
-				if bad <= 10 {
-					t.Errorf("%s/%d@%d: key %s seq %d, want %d (a duplicate when lower, a loss or reorder when higher)",
-						out, part, r.Offset, key, seq, next[key])
-				}
-				next[key] = max(next[key], seq+1)
-			default:
-				next[key]++
-			}
-		}
-	}
-	for k := range keys {
-		key := fmt.Sprintf("k%02d", k)
-		if next[key] != perKey {
-			t.Errorf("key %s: read_committed output ends at seq %d, want %d", key, next[key]-1, perKey-1)
-		}
-	}
-	if nCommitted != total {
-		t.Errorf("read_committed output holds %d records, want exactly %d (one per input record)", nCommitted, total)
-	}
+	// Exactly once, in order per key: read from the start after the
+	// faults, and as a consumer reading all along saw it.
+	nCommitted, byInstance := checkEOSOutput(t, "read_committed after the faults", com, keys, perKey)
+	checkEOSOutput(t, "read_committed during the faults", live.finish(t, 60*time.Second), keys, perKey)
 
 	// The uncommitted view: what the aborted transactions left in the log.
 	seen := map[string]int{}
@@ -658,6 +628,132 @@ func TestTxnClusterExactlyOnceUnderFaults(t *testing.T) {
 	}
 	t.Logf("output: %d records read_committed (by instance: %v), %d read_uncommitted: %d records of aborted transactions (by instance: %v), %d duplicate values there; %d pipeline instances, %v in all",
 		nCommitted, byInstance, nUncommitted, nUncommitted-nCommitted, abortedBy, dups, instance, time.Since(started).Round(100*time.Millisecond))
+}
+
+// checkEOSOutput checks that byPart (an output topic's records by
+// partition, in offset order) holds, for each of keys keys k00, k01, ...,
+// the values out:key:0 .. out:key:perKey-1 exactly once and in order, and
+// nothing else. It returns the number of records and their count by the
+// pipeline instance that wrote them.
+func checkEOSOutput(t *testing.T, what string, byPart map[int32][]*kgo.Record, keys, perKey int) (int, map[string]int) {
+	t.Helper()
+	next := map[string]int{}
+	var n, bad int
+	byInstance := map[string]int{}
+	for part, recs := range byPart {
+		for _, r := range recs {
+			n++
+			byInstance[header(r, "instance")]++
+			key, seq, ok := parseOut(r)
+			switch {
+			case !ok || key != string(r.Key):
+				bad++
+				if bad <= 10 {
+					t.Errorf("%s: %d@%d: key %q value %q: not a transformed input record", what, part, r.Offset, r.Key, r.Value)
+				}
+			case seq != next[key]:
+				bad++
+				if bad <= 10 {
+					t.Errorf("%s: %d@%d: key %s seq %d, want %d (a duplicate when lower, a loss or reorder when higher)",
+						what, part, r.Offset, key, seq, next[key])
+				}
+				next[key] = max(next[key], seq+1)
+			default:
+				next[key]++
+			}
+		}
+	}
+	for k := range keys {
+		key := fmt.Sprintf("k%02d", k)
+		if next[key] != perKey {
+			t.Errorf("%s: key %s ends at seq %d, want %d", what, key, next[key]-1, perKey-1)
+		}
+	}
+	if n != keys*perKey {
+		t.Errorf("%s: %d records, want exactly %d (one per input record)", what, n, keys*perKey)
+	}
+	return n, byInstance
+}
+
+// liveReader is a read_committed consumer of a topic's partitions from
+// the start, running while the test injects faults: what it returns is
+// what a downstream application saw, last stable offsets moving over
+// leader changes included. It stops at the sentinel of every partition.
+type liveReader struct {
+	cl     *kgo.Client
+	parts  int
+	mu     sync.Mutex
+	recs   map[int32][]*kgo.Record
+	ended  map[int32]bool
+	errs   []string
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+func startLiveReader(t *testing.T, c *cluster, topic string, partitions int32) *liveReader {
+	t.Helper()
+	offsets := map[int32]kgo.Offset{}
+	for part := range partitions {
+		offsets[part] = kgo.NewOffset().AtStart()
+	}
+	// Its own client, not c.Client's: that one's 60 s retry timeout is
+	// too short to ride out every fault, and this one must not give up.
+	cl, err := kgo.NewClient(kgo.SeedBrokers(c.Bootstrap()...),
+		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
+		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: offsets}),
+		kgo.FetchMaxWait(500*time.Millisecond),
+		kgo.RequestTimeoutOverhead(3*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	l := &liveReader{cl: cl, parts: int(partitions), recs: map[int32][]*kgo.Record{}, ended: map[int32]bool{},
+		cancel: cancel, done: make(chan struct{})}
+	go func() {
+		defer close(l.done)
+		for ctx.Err() == nil {
+			fs := cl.PollFetches(ctx)
+			l.mu.Lock()
+			fs.EachError(func(tp string, part int32, err error) {
+				if !errors.Is(err, context.Canceled) {
+					l.errs = append(l.errs, fmt.Sprintf("%s/%d: %v", tp, part, err))
+				}
+			})
+			fs.EachRecord(func(r *kgo.Record) {
+				switch {
+				case l.ended[r.Partition]:
+				case string(r.Value) == sentinel:
+					l.ended[r.Partition] = true
+				default:
+					l.recs[r.Partition] = append(l.recs[r.Partition], r)
+				}
+			})
+			l.mu.Unlock()
+		}
+	}()
+	t.Cleanup(func() { cancel(); <-l.done; cl.Close() })
+	return l
+}
+
+// finish waits (up to timeout) until the reader has seen every
+// partition's sentinel, stops it and returns what it read.
+func (l *liveReader) finish(t *testing.T, timeout time.Duration) map[int32][]*kgo.Record {
+	t.Helper()
+	waitFor(t, timeout, func() error {
+		l.mu.Lock()
+		defer l.mu.Unlock()
+		if len(l.ended) < l.parts {
+			return fmt.Errorf("the consumer reading during the faults has the sentinels of %d of %d partitions (fetch errors: %v)",
+				len(l.ended), l.parts, l.errs)
+		}
+		return nil
+	})
+	l.cancel()
+	<-l.done
+	if len(l.errs) > 0 {
+		t.Logf("the consumer reading during the faults got %d fetch errors (kgo retries them), first: %s", len(l.errs), l.errs[0])
+	}
+	return l.recs
 }
 
 // parseOut parses an output value "out:key:seq".
