@@ -258,20 +258,29 @@ func (p *pipeProc) terminate(timeout time.Duration) {
 // read_uncommitted, each until the sentinel of every partition: the
 // read_committed consumer reaches a sentinel only once every transaction
 // before it has ended. It returns the other records by partition in
-// offset order, for each isolation level.
+// offset order, for each isolation level, without the sentinels of this
+// and earlier calls.
 func readBoth(t *testing.T, c *cluster, topic string, timeout time.Duration) (committed, uncommitted map[int32][]*kgo.Record) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
-	ends, err := kadm.NewClient(c.Client()).ListEndOffsets(ctx, topic)
-	if err != nil || ends.Error() != nil {
-		t.Fatalf("list end offsets of %s: %v %v", topic, err, ends.Error())
-	}
 	var parts []int32
-	ends.Each(func(o kadm.ListedOffset) { parts = append(parts, o.Partition) })
+	waitFor(t, 30*time.Second, func() error { // a leader may have just died
+		m, err := kadm.NewClient(c.Client()).Metadata(ctx, topic)
+		if err != nil {
+			return err
+		}
+		td := m.Topics[topic]
+		if td.Err != nil {
+			return td.Err
+		}
+		parts = td.Partitions.Numbers()
+		return nil
+	})
 	pr := c.Client(kgo.RecordPartitioner(kgo.ManualPartitioner()), kgo.RequiredAcks(kgo.AllISRAcks()))
+	mark := fmt.Sprintf("%s-%d", sentinel, time.Now().UnixNano()) // this call's
 	for _, part := range parts {
-		if err := pr.ProduceSync(ctx, &kgo.Record{Topic: topic, Partition: part, Value: []byte(sentinel)}).FirstErr(); err != nil {
+		if err := pr.ProduceSync(ctx, &kgo.Record{Topic: topic, Partition: part, Value: []byte(mark)}).FirstErr(); err != nil {
 			t.Fatalf("produce the sentinel to %s/%d: %v", topic, part, err)
 		}
 	}
@@ -296,8 +305,9 @@ func readBoth(t *testing.T, c *cluster, topic string, timeout time.Duration) (co
 			fs.EachRecord(func(r *kgo.Record) {
 				switch {
 				case done[r.Partition]:
-				case string(r.Value) == sentinel:
+				case string(r.Value) == mark:
 					done[r.Partition] = true
+				case strings.HasPrefix(string(r.Value), sentinel): // an earlier call's
 				default:
 					out[r.Partition] = append(out[r.Partition], r)
 				}
@@ -722,7 +732,7 @@ func startLiveReader(t *testing.T, c *cluster, topic string, partitions int32) *
 			fs.EachRecord(func(r *kgo.Record) {
 				switch {
 				case l.ended[r.Partition]:
-				case string(r.Value) == sentinel:
+				case strings.HasPrefix(string(r.Value), sentinel):
 					l.ended[r.Partition] = true
 				default:
 					l.recs[r.Partition] = append(l.recs[r.Partition], r)
@@ -854,4 +864,72 @@ func TestTxnClusterZombieFencedAcrossFailover(t *testing.T) {
 		}
 	}
 	t.Logf("coordinator %d killed, %d took over; zombie's commit: %v; read_uncommitted holds %d of the zombie's 30 aborted records", coord, newCoord, endErr, nz)
+}
+
+// TestTxnClusterCommitSurvivesCoordinatorKill: a transaction over three
+// partitions is committed (EndTxn answered: PrepareCommit is durable) and
+// the coordinator is killed with kill -9 at once, most likely before it has
+// written every commit marker. The broker that takes over must finish the
+// commit: read_committed shows the transaction's records, and the last
+// stable offsets move past it. Three rounds, each killing the coordinator
+// of the moment, then restarting it.
+func TestTxnClusterCommitSurvivesCoordinatorKill(t *testing.T) {
+	t.Parallel()
+	c := startCluster(t, 3, txnClusterArgs...)
+	const topic, id = "commitkill", "commitkill-tx"
+	createTxnTopic(t, c, topic, 3)
+	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
+	defer cancel()
+	var want []string
+	for round := range 3 {
+		cl := c.Client(kgo.TransactionalID(id), kgo.TransactionTimeout(60*time.Second), kgo.RequiredAcks(kgo.AllISRAcks()))
+		if err := cl.BeginTransaction(); err != nil {
+			t.Fatal(err)
+		}
+		var rs []*kgo.Record
+		for i := range 30 {
+			v := fmt.Sprintf("r%d-%d", round, i)
+			rs = append(rs, &kgo.Record{Topic: topic, Key: fmt.Appendf(nil, "k%d", i), Value: []byte(v)})
+			want = append(want, v)
+		}
+		if err := cl.ProduceSync(ctx, rs...).FirstErr(); err != nil {
+			t.Fatalf("round %d: produce: %v", round, err)
+		}
+		coord := txnCoordinator(t, c, id)
+		if err := cl.EndTransaction(ctx, kgo.TryCommit); err != nil {
+			t.Fatalf("round %d: commit: %v", round, err)
+		}
+		c.crash(coord)
+		cl.Close()
+		t.Logf("round %d: committed, then killed coordinator %d", round, coord)
+		// The commit completes without the killed broker.
+		com, _ := readBoth(t, c, topic, 60*time.Second)
+		var got []string
+		for _, recs := range com {
+			for _, r := range recs {
+				got = append(got, string(r.Value))
+			}
+		}
+		slices.Sort(got)
+		w := slices.Sorted(slices.Values(want))
+		if !slices.Equal(got, w) {
+
+			t.Fatalf("round %d: read_committed after the coordinator (%d) was killed holds %d records, want the %d committed: %v",
+				round, coord, len(got), len(w), got)
+		}
+		c.recover(coord)
+		c.waitBrokers(3, 60*time.Second)
+	}
+	// How often a new coordinator found the commit still to finish (the
+	// kill came before every marker was written), from the brokers' logs:
+	// informative only, the timing decides.
+	finishing := 0
+	for _, nd := range c.Nodes {
+		for _, l := range strings.Split(nd.Proc.Logs(), "\n") {
+			if strings.Contains(l, "loaded __transaction_state partition") && !strings.Contains(l, "completing=0") {
+				finishing++
+			}
+		}
+	}
+	t.Logf("a new coordinator loaded a prepared transaction to complete it at least %d times in 3 rounds (a restarted broker's earlier log is gone)", finishing)
 }
