@@ -6,8 +6,9 @@ package interop
 // coordinating its transactional id, a leader of its output, and then
 // every broker are kill -9'd and restarted, and the coordinator is paused
 // until replaced; the output, read read_committed, holds every input
-// record exactly once, in order per key. And zombie fencing across a
-// coordinator failover.
+// record exactly once, in order per key. Also: zombie fencing across a
+// coordinator failover, and a commit finished by the next coordinator when
+// the one that answered EndTxn is killed at once.
 
 import (
 	"context"
