@@ -103,6 +103,22 @@ func (p txnStatePartition) Append(batches []byte, now time.Time) (partition.Appe
 	return p.replicatedPartition.Append(batches, now)
 }
 
+// Flush is replicatedPartition's, with the transaction coordinator's
+// error: a write the ISR did not confirm is NOT_COORDINATOR for it too,
+// and its log line should not name the group coordinator.
+func (p txnStatePartition) Flush() error {
+	epoch, end := p.LeaderEpoch(), p.LogEndOffset()
+	if err := p.Partition.Flush(); err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), groupWriteTimeout)
+	defer cancel()
+	if err := p.WaitCommitted(ctx, end, epoch); err != nil {
+		return fmt.Errorf("%w: %s-%d not replicated: %w", txn.ErrNotCoordinator, txn.TopicName, p.Index, err)
+	}
+	return nil
+}
+
 // adoptTxnTopic hands a single broker's __transaction_state partitions to
 // the coordinator: it leads them all, at coordinator epoch 0.
 func (a *API) adoptTxnTopic(t *broker.Topic) {
