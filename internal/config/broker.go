@@ -107,12 +107,35 @@ type Broker struct {
 	QuorumVoters            string        // controller.quorum.voters, id@host:port,...
 	ControllerListenerNames string        // controller.listener.names
 	ControllerListener      string        // host:port of the first listener named in controller.listener.names
+	ControllerListenerName  string        // that listener's name
 	InterBrokerListenerName string        // inter.broker.listener.name, default PLAINTEXT
 	BrokerRack              string        // broker.rack, "" = none
 	BrokerSessionTimeout    time.Duration // broker.session.timeout.ms, samsa default 1.5 s (Kafka 9 s)
 	BrokerHeartbeatInterval time.Duration // broker.heartbeat.interval.ms, samsa default 250 ms (Kafka 2 s)
 	AutoLeaderRebalance     bool          // auto.leader.rebalance.enable, default true
 	LeaderImbalanceCheck    time.Duration // leader.imbalance.check.interval.seconds, default 300 s
+
+	// Listeners and security (security.go). Listener/AdvertisedListener
+	// above are the primary listener's: inter.broker.listener.name's, or
+	// the first client listener.
+	ListenerName                 string            // the primary listener's name, default PLAINTEXT
+	OtherListeners               []Listener        // the further client listeners, in file order
+	ListenerProtocols            map[string]string // listener.security.protocol.map (upper-case names)
+	SASLEnabledMechanisms        []string          // sasl.enabled.mechanisms; Kafka's default GSSAPI is not served, so none
+	SASLMechanismInterBroker     string            // sasl.mechanism.inter.broker.protocol, default PLAIN (Kafka: GSSAPI)
+	SASLMechanismController      string            // sasl.mechanism.controller.protocol, default PLAIN (Kafka: GSSAPI)
+	AuthorizerClassName          string            // authorizer.class.name: "" (allow all) or StandardAuthorizer
+	SuperUsers                   []string          // super.users, "User:admin" entries
+	AllowEveryoneIfNoACLFound    bool              // allow.everyone.if.no.acl.found, default false
+	ConnectionsMaxReauth         time.Duration     // connections.max.reauth.ms, default 0 (sessions never expire)
+	SASLServerMaxReceiveSize     int32             // sasl.server.max.receive.size, default 524288
+	FailedAuthenticationDelay    time.Duration     // connection.failed.authentication.delay.ms, default 100 ms
+	MaxConnections               int               // max.connections, default MaxInt32
+	MaxConnectionsPerIP          int               // max.connections.per.ip, default MaxInt32
+	MaxConnectionsPerIPOverrides map[string]int    // max.connections.per.ip.overrides
+	MaxConnectionCreationRate    int               // max.connection.creation.rate (per second), default MaxInt32
+	QuotaWindowNum               int               // quota.window.num, default 11
+	QuotaWindowSize              time.Duration     // quota.window.size.seconds, default 1 s
 
 	HTTPAddr  string // samsa.http.listener: web console and /metrics host:port, default 127.0.0.1:9644; "" disables it
 	ClusterID string // samsa.cluster.id: "" = generated on first start and kept in the data dir
@@ -124,6 +147,9 @@ type Broker struct {
 	// noClientListener: listeners named only controller listeners (a
 	// controller-only node).
 	noClientListener bool
+	// security holds the raw ssl.*, sasl.* and listener.name.* values
+	// (secrets among them), replaced, never written to, by Apply.
+	security map[string]string
 }
 
 // Default returns samsa's defaults: Kafka's, except where the field
@@ -187,6 +213,16 @@ func Default() Broker {
 		ReplicaLagTimeMax:                    30 * time.Second,
 		HTTPAddr:                             "127.0.0.1:9644",
 		InterBrokerListenerName:              "PLAINTEXT",
+		ListenerName:                         "PLAINTEXT",
+		SASLMechanismInterBroker:             "PLAIN",
+		SASLMechanismController:              "PLAIN",
+		SASLServerMaxReceiveSize:             524288,
+		FailedAuthenticationDelay:            100 * time.Millisecond,
+		MaxConnections:                       math.MaxInt32,
+		MaxConnectionsPerIP:                  math.MaxInt32,
+		MaxConnectionCreationRate:            math.MaxInt32,
+		QuotaWindowNum:                       11,
+		QuotaWindowSize:                      time.Second,
 		BrokerSessionTimeout:                 defaultSessionTimeout,
 		BrokerHeartbeatInterval:              defaultHeartbeatInterval,
 		AutoLeaderRebalance:                  true,
@@ -209,7 +245,17 @@ func (b *Broker) Apply(props map[string]string) (warnings []string, err error) {
 	for k, v := range b.static {
 		nb.static[k] = v
 	}
+	nb.security = make(map[string]string, len(b.security))
+	for k, v := range b.security {
+		nb.security[k] = v
+	}
+	for k, v := range props {
+		if isSecurityKey(k) {
+			nb.security[k] = strings.TrimSpace(v)
+		}
+	}
 	var errs []error
+	errs = append(errs, nb.checkListenerKeys()...)
 	for i := range brokerKeys {
 		k := &brokerKeys[i]
 		v, ok := props[k.name]
@@ -237,7 +283,7 @@ func (b *Broker) Apply(props map[string]string) (warnings []string, err error) {
 
 	keys := make([]string, 0, len(props))
 	for k := range props {
-		if _, known := brokerKeyIndex[k]; !known && !isListenerKey(k) {
+		if _, known := brokerKeyIndex[k]; !known && !isListenerKey(k) && !(isSecurityKey(k) && securityKeyKnown(k)) {
 			keys = append(keys, k)
 		}
 	}
@@ -274,39 +320,59 @@ func isListenerKey(k string) bool {
 	return k == "listeners" || k == "advertised.listeners" || k == "listener.security.protocol.map"
 }
 
-// applyListeners reads listeners and advertised.listeners. samsa serves one
-// PLAINTEXT listener for now: it takes the first entry whose security
-// protocol is PLAINTEXT (through listener.security.protocol.map, as Kafka
-// maps names such as INTERNAL or CONTROLLER to protocols) and is not a
-// controller listener, and warns about the others. A file that has no
-// PLAINTEXT listener is an error, not a broker silently listening
-// somewhere else.
+// applyListeners reads listeners, advertised.listeners and
+// listener.security.protocol.map. The primary listener (Listener,
+// AdvertisedListener, ListenerName) is inter.broker.listener.name's when
+// listeners has it, else the first client listener; the other client
+// listeners go to OtherListeners. Controller listeners
+// (controller.listener.names) are the quorum's (cluster.go).
 func (b *Broker) applyListeners(props map[string]string, warnings *[]string) error {
-	protocols := map[string]string{
-		"PLAINTEXT": "PLAINTEXT", "SSL": "SSL", "SASL_PLAINTEXT": "SASL_PLAINTEXT", "SASL_SSL": "SASL_SSL",
-	}
-	if m, ok := props["listener.security.protocol.map"]; ok {
-		for _, pair := range strings.Split(m, ",") {
-			name, proto, ok := strings.Cut(strings.TrimSpace(pair), ":")
-			if !ok || name == "" || proto == "" {
-				return invalid("listener.security.protocol.map", m, "is not a list of NAME:PROTOCOL")
-			}
-			protocols[strings.ToUpper(strings.TrimSpace(name))] = strings.ToUpper(strings.TrimSpace(proto))
-		}
-		b.static["listener.security.protocol.map"] = strings.TrimSpace(m)
-	}
+	protocols := map[string]string{}
 	controllers := map[string]bool{}
 	for _, n := range strings.Split(props["controller.listener.names"], ",") {
 		if n = strings.ToUpper(strings.TrimSpace(n)); n != "" {
 			controllers[n] = true
 		}
 	}
-	pick := func(key string) (string, bool, error) {
-		v, ok := props[key]
-		if !ok {
-			return "", false, nil
+	if m, ok := props["listener.security.protocol.map"]; ok {
+		for _, pair := range strings.Split(m, ",") {
+			if strings.TrimSpace(pair) == "" {
+				continue
+			}
+			name, proto, ok := strings.Cut(strings.TrimSpace(pair), ":")
+			if !ok || name == "" || proto == "" {
+				return invalid("listener.security.protocol.map", m, "is not a list of NAME:PROTOCOL")
+			}
+			proto = strings.ToUpper(strings.TrimSpace(proto))
+			if !slices.Contains([]string{ProtocolPlaintext, ProtocolSSL, ProtocolSASLPlaintext, ProtocolSASLSSL}, proto) {
+				return invalid("listener.security.protocol.map", m, "maps %s to %q; the protocols are PLAINTEXT, SSL, SASL_PLAINTEXT and SASL_SSL", name, proto)
+			}
+			protocols[strings.ToUpper(strings.TrimSpace(name))] = proto
 		}
-		var chosen string
+		b.static["listener.security.protocol.map"] = strings.TrimSpace(m)
+	}
+	b.ListenerProtocols = protocols
+	for n := range controllers {
+		// KRaft: a controller listener missing from the map is PLAINTEXT.
+		if _, ok := protocols[n]; !ok {
+			protocols[n] = ProtocolPlaintext
+		}
+	}
+	protocolOf := func(name string) (string, bool) {
+		if p, ok := protocols[name]; ok {
+			return p, true
+		}
+		switch name {
+		case ProtocolPlaintext, ProtocolSSL, ProtocolSASLPlaintext, ProtocolSASLSSL:
+			return name, true
+		}
+		return "", false
+	}
+	type entry struct{ name, addr string }
+	parse := func(key string) ([]entry, error) {
+		v := props[key]
+		var out []entry
+		seen := map[string]bool{}
 		for _, e := range strings.Split(v, ",") {
 			e = strings.TrimSpace(e)
 			if e == "" {
@@ -314,52 +380,124 @@ func (b *Broker) applyListeners(props map[string]string, warnings *[]string) err
 			}
 			name, hostport, ok := strings.Cut(e, "://")
 			if !ok || name == "" {
-				return "", false, invalid(key, v, "is not a list of NAME://host:port")
+				return nil, invalid(key, v, "is not a list of NAME://host:port")
 			}
 			name = strings.ToUpper(name)
+			if seen[name] {
+				return nil, invalid(key, v, "names listener %s twice", name)
+			}
+			seen[name] = true
 			addr, err := listenerAddr(hostport)
 			if err != nil {
-				return "", false, invalid(key, v, "has %q: %v", e, err)
+				return nil, invalid(key, v, "has %q: %v", e, err)
 			}
-			if controllers[name] {
-				if key == "listeners" && b.ControllerListener == "" {
-					b.ControllerListener = addr
+			if _, ok := protocolOf(name); !ok && !controllers[name] {
+				return nil, invalid(key, v, "has listener %s, which is no security protocol; map it in listener.security.protocol.map (e.g. %s:SASL_SSL)", name, name)
+			}
+			out = append(out, entry{name, addr})
+		}
+		return out, nil
+	}
+	_, hasListeners := props["listeners"]
+	_, hasAdvertised := props["advertised.listeners"]
+	if !hasListeners && !hasAdvertised {
+		return nil
+	}
+	ls, err := parse("listeners")
+	if err != nil {
+		return err
+	}
+	adv, err := parse("advertised.listeners")
+	if err != nil {
+		return err
+	}
+	advOf := map[string]string{}
+	for _, a := range adv {
+		if controllers[a.name] {
+			continue
+		}
+		advOf[a.name] = a.addr
+	}
+	if hasListeners {
+		var client []Listener
+		for _, l := range ls {
+			if controllers[l.name] {
+				if b.ControllerListener == "" {
+					b.ControllerListener = l.addr
+					b.ControllerListenerName = l.name
 				}
-				continue // the controller quorum's listener (cluster.go)
-			}
-			if chosen == "" && protocols[name] == "PLAINTEXT" {
-				chosen = addr
 				continue
 			}
-			*warnings = append(*warnings, fmt.Sprintf("%s: %q ignored; samsa serves one PLAINTEXT listener for now", key, e))
+			p, _ := protocolOf(l.name)
+			client = append(client, Listener{Name: l.name, Protocol: p, Addr: l.addr, Advertised: advOf[l.name]})
 		}
-		if chosen == "" {
-			if onlyControllers(v, controllers) {
-				// A controller-only node (process.roles=controller) has
-				// no client listener; Validate refuses it for a broker.
-				if key == "listeners" {
-					b.noClientListener = true
-				}
-				b.static[key] = strings.TrimSpace(v)
-				return "", false, nil
+		if len(client) == 0 {
+			// A controller-only node (process.roles=controller) has no
+			// client listener; Validate refuses that for a broker.
+			b.noClientListener = true
+			b.static["listeners"] = strings.TrimSpace(props["listeners"])
+			return nil
+		}
+		// The primary is the inter-broker listener; without
+		// inter.broker.listener.name, the first PLAINTEXT one (Kafka's
+		// security.inter.broker.protocol default), else the first.
+		primary := max(0, slices.IndexFunc(client, func(l Listener) bool { return l.Protocol == ProtocolPlaintext }))
+		if ib := strings.ToUpper(strings.TrimSpace(props["inter.broker.listener.name"])); ib != "" {
+			i := slices.IndexFunc(client, func(l Listener) bool { return l.Name == ib })
+			if i < 0 {
+				return invalid("inter.broker.listener.name", props["inter.broker.listener.name"], "names no listener in listeners (%s)", strings.TrimSpace(props["listeners"]))
 			}
-			return "", false, invalid(key, v, "has no PLAINTEXT:// listener; samsa serves only PLAINTEXT for now")
+			primary = i
 		}
-		b.static[key] = strings.TrimSpace(v)
-		return chosen, true, nil
+		p := client[primary]
+		b.Listener, b.AdvertisedListener, b.ListenerName = p.Addr, p.Advertised, p.Name
+		if _, set := props["inter.broker.listener.name"]; !set {
+			b.InterBrokerListenerName = p.Name
+		}
+		b.OtherListeners = append(append([]Listener(nil), client[:primary]...), client[primary+1:]...)
+		b.static["listeners"] = strings.TrimSpace(props["listeners"])
+	} else {
+		// advertised.listeners alone: it names the primary listener's
+		// advertised address.
+		if a, ok := advOf[b.ListenerName]; ok {
+			b.AdvertisedListener = a
+		} else if len(adv) > 0 && !controllers[adv[0].name] {
+			b.AdvertisedListener = adv[0].addr
+		}
 	}
+	for name := range advOf {
+		if name != b.ListenerName && !slices.ContainsFunc(b.OtherListeners, func(l Listener) bool { return l.Name == name }) && hasListeners {
+			*warnings = append(*warnings, fmt.Sprintf("advertised.listeners: listener %s is not in listeners; ignored", name))
+		}
+	}
+	if hasAdvertised {
+		b.static["advertised.listeners"] = strings.TrimSpace(props["advertised.listeners"])
+	}
+	return nil
+}
+
+// checkListenerKeys validates the per-listener values that have a fixed
+// form (the rest is checked when the listeners start, by internal/auth).
+func (b *Broker) checkListenerKeys() []error {
 	var errs []error
-	if addr, ok, err := pick("listeners"); err != nil {
-		errs = append(errs, err)
-	} else if ok {
-		b.Listener = addr
+	for k, v := range b.security {
+		if !strings.HasPrefix(k, "listener.name.") {
+			continue
+		}
+		switch {
+		case strings.HasSuffix(k, ".ssl.client.auth"):
+			switch strings.ToLower(v) {
+			case "none", "requested", "required":
+			default:
+				errs = append(errs, invalid(k, v, "must be none, requested or required"))
+			}
+		case strings.HasSuffix(k, ".sasl.enabled.mechanisms"):
+			if _, err := parseMechanisms(v); err != nil {
+				errs = append(errs, invalid(k, v, "%v", err))
+			}
+		}
 	}
-	if addr, ok, err := pick("advertised.listeners"); err != nil {
-		errs = append(errs, err)
-	} else if ok {
-		b.AdvertisedListener = addr
-	}
-	return errors.Join(errs...)
+	return errs
 }
 
 // onlyControllers reports whether every entry of a listeners value is one
@@ -424,13 +562,12 @@ var unusedKafkaKeys = []string{
 	"num.network.threads", "num.io.threads", "num.replica.fetchers", "num.recovery.threads.per.data.dir",
 	"background.threads", "socket.send.buffer.bytes", "socket.receive.buffer.bytes",
 	"socket.listen.backlog.size", "queued.max.requests", "request.timeout.ms",
-	"authorizer.class.name", "super.users", "allow.everyone.if.no.acl.found", "principal.builder.class",
+	"principal.builder.class",
 	"delete.topic.enable",
 	"leader.imbalance.per.broker.percentage", "log.flush.scheduler.interval.ms",
 	"log.flush.offset.checkpoint.interval.ms", "log.flush.start.offset.checkpoint.interval.ms",
 	"log.message.format.version", "message.format.version", "connections.max.idle.ms",
-	"connections.max.reauth.ms", "max.connections", "max.connections.per.ip",
-	"max.connections.per.ip.overrides", "max.connection.creation.rate", "reserved.broker.max.id",
+	"reserved.broker.max.id",
 	"initial.broker.registration.timeout.ms", "create.topic.policy.class.name",
 	"alter.config.policy.class.name", "client.quota.callback.class", "eligible.leader.replicas.enable",
 	"early.start.listeners", "group.coordinator.rebalance.protocols", "group.coordinator.threads",
@@ -473,6 +610,7 @@ func (b Broker) Validate() error {
 		}
 		check(b.HTTPAddr != b.Listener || strings.HasSuffix(b.HTTPAddr, ":0"), "samsa.http.listener", b.HTTPAddr, "must differ from the Kafka listener")
 	}
+	errs = append(errs, b.validateSecurity()...)
 	check(b.DataDir != "", "log.dirs", b.DataDir, "must name a directory")
 	check(b.NumPartitions >= 1, "num.partitions", i(int64(b.NumPartitions)), "must be at least 1")
 	check(b.DefaultReplicationFactor >= 1, "default.replication.factor", i(int64(b.DefaultReplicationFactor)), "must be at least 1")

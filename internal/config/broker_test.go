@@ -103,6 +103,36 @@ func TestApplyEveryKey(t *testing.T) {
 		{"auto.leader.rebalance.enable", "false", func(b Broker) bool { return !b.AutoLeaderRebalance }},
 		{"leader.imbalance.check.interval.seconds", "30", func(b Broker) bool { return b.LeaderImbalanceCheck == 30*time.Second }},
 		{"samsa.cluster.id", " abc ", func(b Broker) bool { return b.ClusterID == "abc" }},
+		{"sasl.enabled.mechanisms", "plain, SCRAM-SHA-512", func(b Broker) bool {
+			return slices.Equal(b.SASLEnabledMechanisms, []string{"PLAIN", "SCRAM-SHA-512"})
+		}},
+		{"sasl.mechanism.inter.broker.protocol", "SCRAM-SHA-256", func(b Broker) bool { return b.SASLMechanismInterBroker == "SCRAM-SHA-256" }},
+		{"sasl.mechanism.controller.protocol", "SCRAM-SHA-512", func(b Broker) bool { return b.SASLMechanismController == "SCRAM-SHA-512" }},
+		{"authorizer.class.name", StandardAuthorizer, func(b Broker) bool { return b.AuthorizerEnabled() }},
+		{"authorizer.class.name", "kafka.security.authorizer.AclAuthorizer", func(b Broker) bool { return b.AuthorizerClassName == StandardAuthorizer }},
+		{"super.users", "User:admin; User:ops", func(b Broker) bool { return slices.Equal(b.SuperUsers, []string{"User:admin", "User:ops"}) }},
+		{"allow.everyone.if.no.acl.found", "true", func(b Broker) bool { return b.AllowEveryoneIfNoACLFound }},
+		{"connections.max.reauth.ms", "60000", func(b Broker) bool { return b.ConnectionsMaxReauth == time.Minute }},
+		{"sasl.server.max.receive.size", "1024", func(b Broker) bool { return b.SASLServerMaxReceiveSize == 1024 }},
+		{"connection.failed.authentication.delay.ms", "0", func(b Broker) bool { return b.FailedAuthenticationDelay == 0 }},
+		{"max.connections", "100", func(b Broker) bool { return b.MaxConnections == 100 }},
+		{"max.connections.per.ip", "10", func(b Broker) bool { return b.MaxConnectionsPerIP == 10 }},
+		{"max.connections.per.ip.overrides", "127.0.0.1:200, host1:5", func(b Broker) bool {
+			return b.MaxConnectionsPerIPOverrides["127.0.0.1"] == 200 && b.MaxConnectionsPerIPOverrides["host1"] == 5
+		}},
+		{"max.connection.creation.rate", "50", func(b Broker) bool { return b.MaxConnectionCreationRate == 50 }},
+		{"quota.window.num", "5", func(b Broker) bool { return b.QuotaWindowNum == 5 }},
+		{"quota.window.size.seconds", "2", func(b Broker) bool { return b.QuotaWindowSize == 2*time.Second }},
+	}
+	for _, k := range []string{"ssl.keystore.type", "ssl.keystore.location", "ssl.keystore.key", "ssl.keystore.certificate.chain",
+		"ssl.key.password", "ssl.keystore.password", "ssl.truststore.type", "ssl.truststore.location", "ssl.truststore.certificates",
+		"ssl.truststore.password", "ssl.client.auth", "ssl.enabled.protocols", "ssl.protocol", "ssl.cipher.suites",
+		"ssl.principal.mapping.rules", "ssl.endpoint.identification.algorithm", "sasl.jaas.config"} {
+		v := "required" // a value every raw key accepts (ssl.client.auth checks it)
+		tests = append(tests, struct {
+			key, value string
+			check      func(Broker) bool
+		}{k, v, func(b Broker) bool { got, ok := b.SecurityValue("", k); return ok && got == v }})
 	}
 	covered := map[string]bool{}
 	for _, tt := range tests {
@@ -152,7 +182,12 @@ func TestApplyInvalidValues(t *testing.T) {
 		{"log.cleaner.min.cleanable.ratio", "1.5", `log.cleaner.min.cleanable.ratio: "1.5" must be between 0 and 1`},
 		{"log.cleaner.min.cleanable.ratio", "NaN", `log.cleaner.min.cleanable.ratio: "NaN" is not a number`},
 		{"log.dirs", " ,/x", `log.dirs: " ,/x" must name a directory`},
-		{"listeners", "SSL://:9093", `listeners: "SSL://:9093" has no PLAINTEXT:// listener; samsa serves only PLAINTEXT for now`},
+		{"listeners", "FOO://:9093", `listeners: "FOO://:9093" has listener FOO, which is no security protocol; map it in listener.security.protocol.map (e.g. FOO:SASL_SSL)`},
+		{"listeners", "PLAINTEXT://:9092,PLAINTEXT://:9093", `listeners: "PLAINTEXT://:9092,PLAINTEXT://:9093" names listener PLAINTEXT twice`},
+		{"sasl.enabled.mechanisms", "GSSAPI", `sasl.enabled.mechanisms: "GSSAPI" mechanism "GSSAPI" is not supported (samsa serves PLAIN, SCRAM-SHA-256, SCRAM-SHA-512)`},
+		{"ssl.client.auth", "maybe", `ssl.client.auth: "maybe" must be none, requested or required`},
+		{"authorizer.class.name", "com.example.Auth", `authorizer.class.name: "com.example.Auth" is not an authorizer samsa has; use org.apache.kafka.metadata.authorizer.StandardAuthorizer`},
+		{"super.users", "admin", `super.users: "admin" has "admin"; each entry is a principal such as User:admin, separated by ;`},
 		{"listeners", "localhost:9092", `listeners: "localhost:9092" is not a list of NAME://host:port`},
 		{"listeners", "PLAINTEXT://host", `listeners: "PLAINTEXT://host" has "PLAINTEXT://host": not host:port`},
 		{"listeners", "PLAINTEXT://:99999", `listeners: "PLAINTEXT://:99999" has "PLAINTEXT://:99999": port "99999" is not a number from 0 to 65535`},
@@ -244,11 +279,8 @@ func TestApplyWarnings(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := []string{
-		`listeners: "SSL://:9093" ignored; samsa serves one PLAINTEXT listener for now`,
 		`log.dirs lists several directories; samsa uses only the first, "/a"`,
 		`unknown setting "foo.bar" ignored`,
-		`setting "sasl.enabled.mechanisms" is a Kafka setting samsa does not use yet; ignored`,
-		`setting "ssl.keystore.location" is a Kafka setting samsa does not use yet; ignored`,
 		`setting "zookeeper.connect" is a Kafka setting samsa does not use yet; ignored`,
 	}
 	if !slices.Equal(warnings, want) {

@@ -416,6 +416,7 @@ var brokerKeys = concat(
 		stringKey("samsa.cluster.id", TypeString, anyString, func(b *Broker) *string { return &b.ClusterID },
 			"samsa only: the cluster id. Empty means generate one on first start and keep it in the data dir."),
 	},
+	securityKeys,
 )
 
 func concat(parts ...[]brokerKey) []brokerKey {

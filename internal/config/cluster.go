@@ -133,10 +133,10 @@ func (b Broker) validateCluster() []error {
 		errs = append(errs, invalid("process.roles", b.ProcessRoles, "lacks controller, but controller.quorum.voters lists this node (node.id=%d)", b.NodeID))
 	}
 	if b.HasRole("broker") && b.noClientListener {
-		errs = append(errs, invalid("listeners", b.static["listeners"], "has no PLAINTEXT:// listener for clients, but process.roles includes broker"))
+		errs = append(errs, invalid("listeners", b.static["listeners"], "has no listener for clients (only controller listeners), but process.roles includes broker"))
 	}
-	if b.InterBrokerListenerName != "" && !strings.EqualFold(b.InterBrokerListenerName, "PLAINTEXT") {
-		errs = append(errs, invalid("inter.broker.listener.name", b.InterBrokerListenerName, "must be PLAINTEXT: samsa serves one PLAINTEXT listener for now"))
+	if b.InterBrokerListenerName != "" && !b.noClientListener && !strings.EqualFold(b.InterBrokerListenerName, b.ListenerName) {
+		errs = append(errs, invalid("inter.broker.listener.name", b.InterBrokerListenerName, "names no client listener in listeners (the first is %s)", b.ListenerName))
 	}
 	if b.BrokerHeartbeatInterval <= 0 || b.BrokerSessionTimeout < 2*b.BrokerHeartbeatInterval {
 		errs = append(errs, invalid("broker.session.timeout.ms", formatMS(b.BrokerSessionTimeout),
