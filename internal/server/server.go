@@ -20,12 +20,14 @@ package server
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -66,8 +68,28 @@ type Config struct {
 	MaxInFlight int
 	Logger      *slog.Logger
 	// Observer receives request and connection events for metrics
-	// (internal/web). Nil observes nothing.
+	// (internal/web). Nil observes nothing. If it also implements
+	// SecurityObserver, it hears of authentications, refused connections
+	// and throttling.
 	Observer Observer
+
+	// Security (auth.go). PreAuthMaxBytes is sasl.server.max.receive.size:
+	// the largest frame a connection may send before it authenticated
+	// (default 512 KiB). FailedAuthDelay delays the answer to a failed
+	// authentication (connection.failed.authentication.delay.ms).
+	// ReauthAfter is connections.max.reauth.ms (0: sessions never expire).
+	PreAuthMaxBytes int32
+	FailedAuthDelay time.Duration
+	ReauthAfter     time.Duration
+	// Connection limits (limits.go): max.connections,
+	// max.connections.per.ip (+ overrides); 0 means no limit.
+	// ConnectionAllowed, when set, is asked for every new connection (the
+	// creation-rate quotas, KIP-612): false closes it, wait > 0 delays the
+	// next accept on that listener.
+	MaxConnections      int
+	MaxConnectionsPerIP int
+	PerIPOverrides      map[string]int
+	ConnectionAllowed   func(ip string) (ok bool, wait time.Duration)
 }
 
 // Observer is told about every request and connection. Its methods run on
@@ -109,8 +131,11 @@ type Server struct {
 	wg     sync.WaitGroup // accept loop and every connection goroutine
 
 	mu    sync.Mutex
-	ln    net.Listener
+	lns   []net.Listener
 	conns map[*Conn]struct{}
+	perIP map[string]int // open connections per client IP; guarded by mu
+
+	lastRefusedLog atomic.Int64 // unix nanos of the last refused-connection log line
 }
 
 // New returns a server that will dispatch to h.
@@ -133,20 +158,28 @@ func New(cfg Config, h Handler) *Server {
 	if cfg.Observer == nil {
 		cfg.Observer = nopObserver{}
 	}
+	if cfg.PreAuthMaxBytes <= 0 {
+		cfg.PreAuthMaxBytes = 512 << 10
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	return &Server{
 		cfg: cfg, handler: h, log: cfg.Logger,
 		budget: semaphore.NewWeighted(cfg.QueuedMaxBytes),
 		ctx:    ctx, cancel: cancel,
 		conns: make(map[*Conn]struct{}),
+		perIP: make(map[string]int),
 	}
 }
 
-// Serve accepts on ln until Close. It returns at once; the accept loop runs
-// in its own goroutine.
-func (s *Server) Serve(ln net.Listener) {
+// Serve accepts on ln until Close, as a PLAINTEXT listener named
+// PLAINTEXT. It returns at once; the accept loop runs in its own goroutine.
+func (s *Server) Serve(ln net.Listener) { s.ServeListener(ln, &Listener{Name: "PLAINTEXT"}) }
+
+// ServeListener accepts on ln until Close; l says how its connections are
+// secured. It returns at once.
+func (s *Server) ServeListener(ln net.Listener, l *Listener) {
 	s.mu.Lock()
-	s.ln = ln
+	s.lns = append(s.lns, ln)
 	s.mu.Unlock()
 	s.wg.Add(1)
 	go func() {
@@ -172,30 +205,52 @@ func (s *Server) Serve(ln net.Listener) {
 				}
 			}
 			delay = 0
-			s.startConn(nc)
+			if wait := s.startConn(nc, l); wait > 0 {
+				select {
+				case <-time.After(wait):
+				case <-s.ctx.Done():
+					return
+				}
+			}
 		}
 	}()
 }
 
-func (s *Server) startConn(nc net.Conn) {
+// startConn admits nc (limits.go) and starts its goroutines. It returns
+// how long the accept loop should pause (connection creation rate).
+func (s *Server) startConn(nc net.Conn, l *Listener) time.Duration {
 	if tc, ok := nc.(*net.TCPConn); ok {
 		_ = tc.SetNoDelay(true)
 	}
+	ip := hostOf(nc.RemoteAddr())
+	admitted, wait := s.admit(ip, l)
+	if !admitted {
+		nc.Close()
+		return wait
+	}
 	ctx, cancel := context.WithCancel(s.ctx)
 	c := &Conn{
-		ctx:     ctx,
-		cancel:  cancel,
-		srv:     s,
-		nc:      nc,
-		Remote:  nc.RemoteAddr().String(),
-		pending: make(chan queued, s.cfg.MaxInFlight),
-		done:    make(chan struct{}),
+		ctx:      ctx,
+		cancel:   cancel,
+		srv:      s,
+		nc:       nc,
+		Remote:   nc.RemoteAddr().String(),
+		IP:       ip,
+		Listener: l,
+		pending:  make(chan queued, s.cfg.MaxInFlight),
+		done:     make(chan struct{}),
+	}
+	c.auth.authenticated = !l.SASL
+	if l.TLS != nil {
+		c.tls = tls.Server(nc, l.TLS())
+		c.nc = c.tls
 	}
 	s.mu.Lock()
 	if s.ctx.Err() != nil {
+		s.release(ip)
 		s.mu.Unlock()
 		nc.Close()
-		return
+		return 0
 	}
 	s.conns[c] = struct{}{}
 	s.mu.Unlock()
@@ -204,6 +259,7 @@ func (s *Server) startConn(nc net.Conn) {
 	s.wg.Add(2)
 	go c.readLoop()
 	go c.writeLoop()
+	return wait
 }
 
 // Close stops accepting, closes every connection and waits for all
@@ -213,8 +269,10 @@ func (s *Server) Close() error {
 	s.cancel()
 	s.mu.Lock()
 	var err error
-	if s.ln != nil {
-		err = s.ln.Close()
+	for _, ln := range s.lns {
+		if e := ln.Close(); e != nil && !errors.Is(e, net.ErrClosed) {
+			err = e
+		}
 	}
 	for c := range s.conns {
 		c.nc.Close()
@@ -233,8 +291,8 @@ func (s *Server) Close() error {
 // if some connection had not finished by then.
 func (s *Server) Drain(ctx context.Context) error {
 	s.mu.Lock()
-	if s.ln != nil {
-		s.ln.Close()
+	for _, ln := range s.lns {
+		ln.Close()
 	}
 	conns := make([]*Conn, 0, len(s.conns))
 	for c := range s.conns {
@@ -258,6 +316,7 @@ func (s *Server) Drain(ctx context.Context) error {
 func (s *Server) removeConn(c *Conn) {
 	s.mu.Lock()
 	delete(s.conns, c)
+	s.release(c.IP)
 	s.mu.Unlock()
 	s.cfg.Observer.ConnClosed()
 }
@@ -270,8 +329,18 @@ type Conn struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 	srv    *Server
-	nc     net.Conn
+	nc     net.Conn // the TLS conn on a TLS listener
+	tls    *tls.Conn
 	Remote string // client address, for logs
+	// IP is the client's address without the port (ACL hosts, quotas).
+	IP string
+	// Listener is the listener the connection came in on.
+	Listener *Listener
+
+	auth authState // SASL and principal (auth.go)
+	// mutedUntil (unix nanos) pauses reading: a throttled client's next
+	// request is not read before it (quotas, KIP-219).
+	mutedUntil atomic.Int64
 
 	pending chan queued   // reader -> writer, in request order; bounded by MaxInFlight
 	done    chan struct{} // closed when the writer has exited
@@ -280,11 +349,16 @@ type Conn struct {
 }
 
 type queued struct {
-	h       wire.RequestHeader
-	reply   Pending
-	charged int64     // bytes charged against the server budget, released after the write
-	read    time.Time // when the frame had been read, for the Observer
-	inBytes int       // frame size including the size prefix
+	h     wire.RequestHeader
+	reply Pending
+	// raw, when set instead of reply, is a SASL token written without a
+	// response header (after SaslHandshake v0; auth.go). closeAfter closes
+	// the connection once this reply is written (failed authentication).
+	raw        func() []byte
+	closeAfter bool
+	charged    int64     // bytes charged against the server budget, released after the write
+	read       time.Time // when the frame had been read, for the Observer
+	inBytes    int       // frame size including the size prefix
 }
 
 func (c *Conn) close() {
@@ -296,11 +370,27 @@ func (c *Conn) readLoop() {
 	defer close(c.pending) // the writer drains what is queued and exits
 	defer c.cancel()
 	s := c.srv
+	if c.tls != nil && !c.handshake() {
+		return
+	}
 	for {
+		if until := c.mutedUntil.Load(); until != 0 {
+			if d := time.Until(time.Unix(0, until)); d > 0 {
+				select {
+				case <-time.After(d):
+				case <-c.ctx.Done():
+					return
+				}
+			}
+		}
 		frame, charged, err := c.readFrame()
 		if err != nil {
 			switch {
 			case errors.Is(err, io.EOF), errors.Is(err, net.ErrClosed), s.ctx.Err() != nil, isTimeout(err):
+			case errors.Is(err, wire.ErrFrameTooLarge) && !c.auth.authenticated:
+				s.cfg.Observer.ProtocolError(-1)
+				s.log.Warn("closing connection: frame too large before authentication (sasl.server.max.receive.size)",
+					"client", c.Remote, "listener", c.Listener.Name, "err", err)
 			case errors.Is(err, wire.ErrFrameTooLarge), errors.Is(err, wire.ErrBadFrameSize):
 				s.cfg.Observer.ProtocolError(-1)
 				s.log.Warn("closing connection: bad frame size (raise socket.request.max.bytes if the client is legitimate)",
@@ -311,6 +401,26 @@ func (c *Conn) readLoop() {
 			return
 		}
 		read := time.Now()
+		if c.auth.rawNext {
+			// After SaslHandshake v0 the next frame is a bare SASL token.
+			q, err := c.rawToken(frame)
+			q.charged, q.read, q.inBytes = charged, read, 4+len(frame)
+			if err != nil {
+				s.budget.Release(charged)
+				s.log.Warn("closing connection", "client", c.Remote, "listener", c.Listener.Name, "reason", err)
+				return
+			}
+			select {
+			case c.pending <- q:
+			case <-c.done:
+				s.budget.Release(charged)
+				return
+			}
+			if q.closeAfter {
+				return
+			}
+			continue
+		}
 		h, body, err := wire.ParseRequestHeader(frame)
 		if err != nil {
 			s.budget.Release(charged)
@@ -318,7 +428,14 @@ func (c *Conn) readLoop() {
 			s.log.Warn("closing connection: undecodable request header", "client", c.Remote, "err", err)
 			return
 		}
-		reply, err := c.handle(h, body)
+		var q queued
+		if reason := c.checkAuthState(h.APIKey); reason != "" {
+			err = fmt.Errorf("%w: %s", ErrCloseConnection, reason)
+		} else if h.APIKey == int16(kmsg.SASLHandshake) || h.APIKey == int16(kmsg.SASLAuthenticate) {
+			q, err = c.handleSASL(h, body)
+		} else {
+			q.reply, err = c.handle(h, body)
+		}
 		if err != nil {
 			s.budget.Release(charged)
 			s.cfg.Observer.ProtocolError(h.APIKey)
@@ -326,11 +443,15 @@ func (c *Conn) readLoop() {
 				"api_version", h.APIVersion, "client_id", h.ClientID, "reason", err)
 			return
 		}
+		q.h, q.charged, q.read, q.inBytes = h, charged, read, 4+len(frame)
 		select {
-		case c.pending <- queued{h: h, reply: reply, charged: charged, read: read, inBytes: 4 + len(frame)}:
+		case c.pending <- q:
 		case <-c.done: // writer died (write error); stop reading
 			s.budget.Release(charged)
 			return
+		}
+		if q.closeAfter {
+			return // the writer answers, then closes
 		}
 	}
 }
@@ -353,7 +474,13 @@ func (c *Conn) handle(h wire.RequestHeader, body []byte) (p Pending, err error) 
 // buffer, not reused: decoded requests alias it until the reply is written.
 // On error nothing stays charged.
 func (c *Conn) readFrame() ([]byte, int64, error) {
-	buf, charged, err := wire.ReadFrame(c.nc, c.srv.cfg.MaxFrameBytes, func(n int64) error {
+	limit := c.srv.cfg.MaxFrameBytes
+	if !c.auth.authenticated {
+		// Before authentication only small frames are read (Kafka's
+		// sasl.server.max.receive.size; CVE-2022-34917).
+		limit = min(limit, c.srv.cfg.PreAuthMaxBytes)
+	}
+	buf, charged, err := wire.ReadFrame(c.nc, limit, func(n int64) error {
 		return c.srv.budget.Acquire(c.ctx, n)
 	})
 	if err != nil {
@@ -372,6 +499,14 @@ func (c *Conn) writeLoop() {
 	var broken bool
 	for q := range c.pending {
 		if broken {
+			c.srv.budget.Release(q.charged)
+			continue
+		}
+		if q.raw != nil {
+			if !c.writeRaw(q) {
+				broken = true
+				c.close()
+			}
 			c.srv.budget.Release(q.charged)
 			continue
 		}
@@ -412,6 +547,10 @@ func (c *Conn) writeLoop() {
 		}
 		c.srv.cfg.Observer.RequestDone(q.h.APIKey, q.h.APIVersion, time.Since(q.read), q.inBytes, outBytes)
 		c.srv.budget.Release(q.charged)
+		if q.closeAfter {
+			broken = true
+			c.close()
+		}
 	}
 }
 
