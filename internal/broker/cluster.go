@@ -900,3 +900,31 @@ func (b *Broker) CreatePartitionsAssigned(name string, count int32, validateOnly
 	}
 	return b.clusterCreatePartitions(name, count, validateOnly, assignments)
 }
+
+// ApplySecurity commits ACL, SCRAM and quota records: to the snapshot file
+// on a single broker, through the controller quorum in a cluster (then it
+// waits until this broker's metadata has them, so the admin request's
+// answer is true of this broker at once).
+func (b *Broker) ApplySecurity(recs ...metadata.Record) error {
+	if b.clu == nil {
+		_, err := b.meta.Apply(recs...)
+		return err
+	}
+	var resp controller.SecurityResponse
+	if err := b.clusterCall(controller.OpSecurity, controller.SecurityRequest{Records: recs}, &resp); err != nil {
+		return err
+	}
+	if !b.waitApplied(resp.Index, 10*time.Second) {
+		return fmt.Errorf("the change is committed but this broker has not applied it yet (index %d)", resp.Index)
+	}
+	return nil
+}
+
+// MetadataState returns the current metadata (the snapshot file's on a
+// single broker, the applied quorum state in a cluster).
+func (b *Broker) MetadataState() *metadata.State {
+	if b.clu == nil {
+		return b.meta.State()
+	}
+	return b.ClusterState()
+}

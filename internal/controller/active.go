@@ -211,6 +211,7 @@ var handlers = map[string]func(c *Controller, body json.RawMessage) (any, error)
 	OpElectLeaders:       call((*Controller).electLeadersLocked),
 	OpReassign:           call((*Controller).reassignLocked),
 	OpControlledShutdown: call((*Controller).controlledShutdownLocked),
+	OpSecurity:           call((*Controller).securityLocked),
 }
 
 func call[Req any, Resp any](fn func(*Controller, Req) (Resp, error)) func(*Controller, json.RawMessage) (any, error) {
@@ -236,6 +237,7 @@ const (
 	OpElectLeaders       = "elect_leaders"
 	OpReassign           = "reassign"
 	OpControlledShutdown = "controlled_shutdown"
+	OpSecurity           = "security"
 )
 
 // RegisterRequest registers a starting broker (Kafka's BrokerRegistration).
@@ -816,4 +818,28 @@ func (c *Controller) allocProducerIDsLocked(req AllocProducerIDsRequest) (AllocP
 	}
 	// Decisions are serialised: the block just below the new mark is ours.
 	return AllocProducerIDsResponse{First: c.state().NextProducerID - req.Count}, nil
+}
+
+// SecurityRequest commits ACL, SCRAM and quota records as they are: the
+// broker that received the admin request has validated them.
+type SecurityRequest struct {
+	Records []metadata.Record `json:"records"`
+}
+
+// SecurityResponse carries the metadata index that holds the change, for
+// the broker to wait until it has applied it.
+type SecurityResponse struct {
+	Index uint64 `json:"index"`
+}
+
+func (c *Controller) securityLocked(req SecurityRequest) (SecurityResponse, error) {
+	for _, r := range req.Records {
+		if !metadata.IsSecurityRecord(r.Type) {
+			return SecurityResponse{}, errorf(kerr.InvalidRequest, "%q is not a security record", r.Type)
+		}
+	}
+	if err := c.proposeLocked(req.Records...); err != nil {
+		return SecurityResponse{}, err
+	}
+	return SecurityResponse{Index: c.node.FSM.Applied()}, nil
 }

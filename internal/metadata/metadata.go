@@ -73,6 +73,8 @@ type State struct {
 	NextProducerID int64             `json:"next_producer_id"`
 	// Brokers are the registered brokers of a cluster (cluster.go).
 	Brokers map[int32]*BrokerRegistration `json:"brokers,omitempty"`
+	// Security holds ACLs, SCRAM credentials and quotas (security.go).
+	Security SecurityState `json:"security,omitempty"`
 }
 
 // RecordType names a metadata change.
@@ -105,6 +107,13 @@ type Record struct {
 	// Partition (Topic carries only the name).
 	Partition int32           `json:"partition,omitempty"`
 	Change    *PartitionState `json:"change,omitempty"`
+
+	// Security records (security.go).
+	ACLs      []ACL            `json:"acls,omitempty"`
+	User      string           `json:"user,omitempty"`
+	Mechanism string           `json:"mechanism,omitempty"`
+	Scram     *ScramCredential `json:"scram,omitempty"`
+	Quota     *QuotaChange     `json:"quota,omitempty"`
 }
 
 // Apply applies r to s. It is deterministic and does no I/O. On error s is
@@ -161,6 +170,8 @@ func (s *State) Apply(r Record) error {
 		s.NextProducerID += r.Count
 	case RecordClusterID, RecordRegisterBroker, RecordFenceBroker, RecordUnfenceBroker, RecordPartitionChange, RecordUnregisterBroker:
 		return s.applyCluster(r)
+	case RecordCreateACLs, RecordDeleteACLs, RecordSetScram, RecordDeleteScram, RecordAlterQuotas:
+		return s.applySecurity(r)
 	default:
 		return fmt.Errorf("%w: unknown type %q", ErrInvalidRecord, r.Type)
 	}
@@ -169,7 +180,8 @@ func (s *State) Apply(r Record) error {
 
 // Clone returns a deep copy.
 func (s *State) Clone() *State {
-	c := &State{ClusterID: s.ClusterID, NextProducerID: s.NextProducerID, Topics: make(map[string]*Topic, len(s.Topics))}
+	c := &State{ClusterID: s.ClusterID, NextProducerID: s.NextProducerID, Topics: make(map[string]*Topic, len(s.Topics)),
+		Security: s.Security.clone()}
 	for n, t := range s.Topics {
 		tc := *t
 		tc.Configs = maps.Clone(t.Configs)
