@@ -51,6 +51,10 @@ func startClusterNode(ctx context.Context, bc config.Broker, lg *slog.Logger) (*
 		return nil, err
 	}
 	isBroker, isController := bc.HasRole("broker"), bc.HasRole("controller")
+	sec, err := newSecurity(bc, lg)
+	if err != nil {
+		return nil, err
+	}
 	cp := &clusterParts{}
 	ok := false
 	defer func() {
@@ -111,7 +115,7 @@ func startClusterNode(ctx context.Context, bc config.Broker, lg *slog.Logger) (*
 		cp.ctl = controller.NewController(node, bc, cp.mux.RPC(), lg.With("component", "controller"))
 	}
 	cp.cl = controller.NewClient(voters, cp.ctl)
-	b := &Broker{cfg: bc, lg: lg, clu: cp}
+	b := &Broker{cfg: bc, lg: lg, clu: cp, sec: sec}
 	if !isBroker {
 		b.ln = cp.ctlLn
 		ok = true
@@ -122,11 +126,25 @@ func startClusterNode(ctx context.Context, bc config.Broker, lg *slog.Logger) (*
 	if !isController {
 		lnForKafka = muxListener{cp.mux}
 	}
+	if b.extra, err = listenOthers(ctx, bc); err != nil {
+		if isController {
+			kafkaLn.Close()
+		}
+		return nil, err
+	}
+	others := map[string]string{}
+	for name, adv := range b.listenerAdvertisers() {
+		h, p := adv()
+		others[name] = net.JoinHostPort(h, strconv.Itoa(int(p)))
+	}
 	br, err := broker.OpenCluster(ctx, bc, lg, broker.ClusterDeps{Metadata: node.FSM, Controller: cp.cl,
-		Host: host, Port: port, Voter: isController, RaftAddr: raftAddr, Quorum: node.Info})
+		Host: host, Port: port, Listeners: others, Voter: isController, RaftAddr: raftAddr, Quorum: node.Info})
 	if err != nil {
 		if isController {
 			kafkaLn.Close()
+		}
+		for _, o := range b.extra {
+			o.ln.Close()
 		}
 		return nil, err
 	}
@@ -135,6 +153,9 @@ func startClusterNode(ctx context.Context, bc config.Broker, lg *slog.Logger) (*
 		br.Close()
 		if isController {
 			kafkaLn.Close()
+		}
+		for _, o := range b.extra {
+			o.ln.Close()
 		}
 		return nil, err
 	}

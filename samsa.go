@@ -16,6 +16,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"strings"
 	"time"
 
 	"github.com/samsa-io/samsa/internal/api"
@@ -61,12 +62,14 @@ type Config struct {
 type Broker struct {
 	cfg    config.Broker
 	lg     *slog.Logger
-	ln     net.Listener
+	ln     net.Listener // the primary (inter-broker) listener
+	extra  []openListener // the further client listeners
 	srv    *server.Server
 	broker *broker.Broker
 	web    *web.Server   // nil when HTTP is off
 	httpLn net.Listener  // nil when HTTP is off
 	clu    *clusterParts // nil on a single broker
+	sec    *security     // TLS, SASL, ACLs, quotas (security.go)
 }
 
 // Start opens the data directory (recovering it after a crash), starts
@@ -124,6 +127,10 @@ func StartWithConfig(ctx context.Context, bc config.Broker, lg *slog.Logger) (*B
 	if bc.Clustered() {
 		return startClusterNode(ctx, bc, lg)
 	}
+	sec, err := newSecurity(bc, lg)
+	if err != nil {
+		return nil, err
+	}
 	br, err := broker.Open(bc, lg)
 	if err != nil {
 		return nil, err
@@ -134,13 +141,74 @@ func StartWithConfig(ctx context.Context, bc config.Broker, lg *slog.Logger) (*B
 		br.Close()
 		return nil, fmt.Errorf("listen on %s: %w (is another broker running? choose another address with --addr)", bc.Listener, err)
 	}
-	b := &Broker{cfg: bc, lg: lg, ln: ln, broker: br}
-	if err := b.serve(ctx, br, ln, api.AdvertisedFrom(bc.AdvertisedListener, ln.Addr())); err != nil {
+	b := &Broker{cfg: bc, lg: lg, ln: ln, broker: br, sec: sec}
+	if b.extra, err = listenOthers(ctx, bc); err != nil {
 		ln.Close()
 		br.Close()
 		return nil, err
 	}
+	if err := b.serve(ctx, br, ln, api.AdvertisedFrom(bc.AdvertisedListener, ln.Addr())); err != nil {
+		b.closeListeners()
+		br.Close()
+		return nil, err
+	}
 	return b, nil
+}
+
+// openListener is a bound client listener besides the primary one.
+type openListener struct {
+	cfg config.Listener
+	ln  net.Listener
+}
+
+// listenOthers binds every client listener but the primary.
+func listenOthers(ctx context.Context, bc config.Broker) ([]openListener, error) {
+	var lc net.ListenConfig
+	var out []openListener
+	for _, l := range bc.OtherListeners {
+		ln, err := lc.Listen(ctx, "tcp", l.Addr)
+		if err != nil {
+			for _, o := range out {
+				o.ln.Close()
+			}
+			return nil, fmt.Errorf("listen on %s (listener %s): %w", l.Addr, l.Name, err)
+		}
+		out = append(out, openListener{cfg: l, ln: ln})
+	}
+	return out, nil
+}
+
+func (b *Broker) closeListeners() {
+	if b.ln != nil {
+		b.ln.Close()
+	}
+	for _, o := range b.extra {
+		o.ln.Close()
+	}
+}
+
+// ListenerAddr returns the bound address of the client listener called
+// name ("" when there is none), for callers that listen on port 0.
+func (b *Broker) ListenerAddr(name string) string {
+	if strings.EqualFold(name, b.cfg.ListenerName) || name == "" {
+		return b.Addr()
+	}
+	for _, o := range b.extra {
+		if strings.EqualFold(o.cfg.Name, name) {
+			return o.ln.Addr().String()
+		}
+	}
+	return ""
+}
+
+// listenerAdvertisers returns, by listener name, what each further
+// listener advertises.
+func (b *Broker) listenerAdvertisers() map[string]func() (string, int32) {
+	m := make(map[string]func() (string, int32), len(b.extra))
+	for _, o := range b.extra {
+		m[o.cfg.Name] = api.AdvertisedFrom(o.cfg.Advertised, o.ln.Addr())
+	}
+	return m
 }
 
 // serve builds the API over br and serves it on ln (with the web console
@@ -149,6 +217,8 @@ func (b *Broker) serve(ctx context.Context, br *broker.Broker, ln net.Listener, 
 	bc := b.cfg
 	started := time.Now()
 	handler := api.New(br, b.lg, advertise)
+	handler.SetListeners(b.cfg.ListenerName, b.listenerAdvertisers())
+	handler.SetSecurity(b.sec.api())
 	var observer server.Observer
 	if bc.HTTPAddr != "" {
 		if err := b.listenHTTP(ctx, handler, started); err != nil {
@@ -162,13 +232,27 @@ func (b *Broker) serve(ctx context.Context, br *broker.Broker, ln net.Listener, 
 	if queued < 0 {
 		queued = 1 << 62
 	}
-	b.srv = server.New(server.Config{
+	b.srv = server.New(b.sec.serverConfig(server.Config{
 		MaxFrameBytes:  bc.SocketRequestMaxBytes,
 		QueuedMaxBytes: queued,
 		Logger:         b.lg,
 		Observer:       observer,
-	}, handler)
-	b.srv.Serve(ln)
+	}), handler)
+	primary := bc.ClientListeners()[0]
+	sl, err := b.sec.listener(primary, br)
+	if err != nil {
+		return err
+	}
+	b.srv.ServeListener(ln, sl)
+	for _, o := range b.extra {
+		sl, err := b.sec.listener(o.cfg, br)
+		if err != nil {
+			b.srv.Close()
+			return err
+		}
+		b.srv.ServeListener(o.ln, sl)
+	}
+	b.sec.start(ctx)
 	if b.web != nil {
 		b.web.Serve(b.httpLn)
 		b.web.SetReady(true)

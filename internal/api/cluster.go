@@ -45,7 +45,7 @@ const (
 // all of them as authorized.
 const clusterOperations = 1<<5 | 1<<7 | 1<<8 | 1<<9 | 1<<10 | 1<<11 | 1<<12
 
-func (a *API) handleDescribeCluster(_ context.Context, _ *server.Conn, kreq kmsg.Request) (server.Pending, error) {
+func (a *API) handleDescribeCluster(_ context.Context, c *server.Conn, kreq kmsg.Request) (server.Pending, error) {
 	req := kreq.(*kmsg.DescribeClusterRequest)
 	resp := req.ResponseKind().(*kmsg.DescribeClusterResponse)
 	cfg := a.b.Config()
@@ -70,15 +70,19 @@ func (a *API) handleDescribeCluster(_ context.Context, _ *server.Conn, kreq kmsg
 			if r.Fenced && !req.IncludeFencedBrokers {
 				continue
 			}
+			h, p, ok := a.registeredEndpoint(listenerOf(c), r.Host, r.Port, r.Listeners)
+			if !ok {
+				continue
+			}
 			br := kmsg.NewDescribeClusterResponseBroker()
-			br.NodeID, br.Host, br.Port, br.IsFenced = r.ID, r.Host, r.Port, r.Fenced
+			br.NodeID, br.Host, br.Port, br.IsFenced = r.ID, h, p, r.Fenced
 			if r.Rack != "" {
 				br.Rack = kmsg.StringPtr(r.Rack)
 			}
 			resp.Brokers = append(resp.Brokers, br)
 		}
 	} else {
-		host, port := a.advertised()
+		host, port := a.advertisedOn(listenerOf(c))
 		br := kmsg.NewDescribeClusterResponseBroker()
 		br.NodeID, br.Host, br.Port = cfg.NodeID, host, port
 		resp.Brokers = append(resp.Brokers, br)

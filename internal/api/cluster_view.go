@@ -25,15 +25,19 @@ type brokerEndpoint struct {
 
 // liveBrokers returns the brokers clients may use: this one alone on a
 // single broker; every registered, unfenced broker in a cluster.
-func (a *API) liveBrokers() []brokerEndpoint {
+func (a *API) liveBrokers(listener string) []brokerEndpoint {
 	st := a.b.ClusterState()
 	if st == nil {
-		host, port := a.advertised()
+		host, port := a.advertisedOn(listener)
 		return []brokerEndpoint{{ID: a.b.Config().NodeID, Host: host, Port: port}}
 	}
 	var out []brokerEndpoint
 	for _, br := range st.LiveBrokers() {
-		e := brokerEndpoint{ID: br.ID, Host: br.Host, Port: br.Port}
+		h, p, ok := a.registeredEndpoint(listener, br.Host, br.Port, br.Listeners)
+		if !ok {
+			continue
+		}
+		e := brokerEndpoint{ID: br.ID, Host: h, Port: p}
 		if br.Rack != "" {
 			r := br.Rack
 			e.Rack = &r
@@ -43,21 +47,26 @@ func (a *API) liveBrokers() []brokerEndpoint {
 	return out
 }
 
-// endpointOf returns broker id's endpoint, if registered.
-func (a *API) endpointOf(id int32) (brokerEndpoint, bool) {
+// endpointOf returns broker id's endpoint on listener ("" = the primary,
+// the inter-broker one), if registered.
+func (a *API) endpointOf(listener string, id int32) (brokerEndpoint, bool) {
 	st := a.b.ClusterState()
 	if st == nil {
 		if id != a.b.Config().NodeID {
 			return brokerEndpoint{}, false
 		}
-		host, port := a.advertised()
+		host, port := a.advertisedOn(listener)
 		return brokerEndpoint{ID: id, Host: host, Port: port}, true
 	}
 	br, ok := st.Brokers[id]
 	if !ok {
 		return brokerEndpoint{}, false
 	}
-	return brokerEndpoint{ID: id, Host: br.Host, Port: br.Port}, true
+	h, p, ok := a.registeredEndpoint(listener, br.Host, br.Port, br.Listeners)
+	if !ok {
+		return brokerEndpoint{}, false
+	}
+	return brokerEndpoint{ID: id, Host: h, Port: p}, true
 }
 
 // controllerID is what Metadata and DescribeCluster name as controller:
@@ -115,10 +124,10 @@ func currentLeader(t *broker.Topic, i int32) (leader, epoch int32) {
 
 // produceNodeEndpoints lists the endpoints of the leaders named in resp's
 // errors (KIP-951), so the client can go there without a metadata round.
-func (a *API) produceNodeEndpoints(ids map[int32]bool) []kmsg.ProduceResponseBroker {
+func (a *API) produceNodeEndpoints(listener string, ids map[int32]bool) []kmsg.ProduceResponseBroker {
 	var out []kmsg.ProduceResponseBroker
 	for id := range ids {
-		if e, ok := a.endpointOf(id); ok {
+		if e, ok := a.endpointOf(listener, id); ok {
 			nb := kmsg.NewProduceResponseBroker()
 			nb.NodeID, nb.Host, nb.Port, nb.Rack = e.ID, e.Host, e.Port, e.Rack
 			out = append(out, nb)

@@ -232,7 +232,7 @@ func (a *API) handleFindCoordinator(ctx context.Context, c *server.Conn, kreq km
 	if req.Version < 4 {
 		keys = []string{req.CoordinatorKey}
 	}
-	host, port := a.advertised()
+	host, port := a.advertisedOn(listenerOf(c))
 	node := a.b.Config().NodeID
 	for _, key := range keys {
 		co := kmsg.NewFindCoordinatorResponseCoordinator()
@@ -266,7 +266,7 @@ func (a *API) handleFindCoordinator(ctx context.Context, c *server.Conn, kreq km
 			if req.CoordinatorType == 1 {
 				id, ok = a.txnCoordinator(key)
 			}
-			if e, found := a.endpointOf(id); ok && found {
+			if e, found := a.endpointOf(listenerOf(c), id); ok && found {
 				co.NodeID, co.Host, co.Port = e.ID, e.Host, e.Port
 			} else {
 				co.ErrorCode = kerr.CoordinatorNotAvailable.Code

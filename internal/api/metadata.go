@@ -36,11 +36,11 @@ import (
 // authorizedOperationsOmitted is Kafka's INT32_MIN: "not requested".
 const authorizedOperationsOmitted = -2147483648
 
-func (a *API) handleMetadata(_ context.Context, _ *server.Conn, kreq kmsg.Request) (server.Pending, error) {
+func (a *API) handleMetadata(_ context.Context, c *server.Conn, kreq kmsg.Request) (server.Pending, error) {
 	req := kreq.(*kmsg.MetadataRequest)
 	resp := req.ResponseKind().(*kmsg.MetadataResponse)
 	cfg := a.b.Config()
-	for _, e := range a.liveBrokers() {
+	for _, e := range a.liveBrokers(listenerOf(c)) {
 		br := kmsg.NewMetadataResponseBroker()
 		br.NodeID, br.Host, br.Port, br.Rack = e.ID, e.Host, e.Port, e.Rack
 		resp.Brokers = append(resp.Brokers, br)

@@ -125,7 +125,7 @@ func (a *API) handleProduce(ctx context.Context, c *server.Conn, kreq kmsg.Reque
 	}
 
 	if moved != nil {
-		resp.Brokers = a.produceNodeEndpoints(moved)
+		resp.Brokers = a.produceNodeEndpoints(listenerOf(c), moved)
 	}
 	if req.Acks == 0 {
 		for _, f := range toFlush {

@@ -39,8 +39,13 @@ type API struct {
 	b   *broker.Broker
 	lg  *slog.Logger
 	now func() time.Time
-	// advertised returns the host and port clients should connect to.
-	advertised func() (string, int32)
+	// advertised returns the host and port clients should connect to on
+	// the primary listener; listenerAddrs the same for the others, by
+	// name (SetListeners).
+	advertised    func() (string, int32)
+	primaryName   string
+	listenerAddrs map[string]func() (string, int32)
+	sec           *security // authorizer, SCRAM, quotas (security.go); never nil
 
 	table map[int16]entry // immutable after New
 
@@ -56,7 +61,7 @@ type API struct {
 
 // New returns the dispatcher for broker b.
 func New(b *broker.Broker, lg *slog.Logger, advertised func() (string, int32)) *API {
-	a := &API{b: b, lg: lg, now: time.Now, advertised: advertised,
+	a := &API{b: b, lg: lg, now: time.Now, advertised: advertised, sec: &security{},
 		sessions: newSessionCache(defaultSessionSlots, defaultSessionEvictAfter, defaultSessionExpireAfter)}
 	a.table = make(map[int16]entry)
 	// The supported range of every API is declared in supportedVersions.

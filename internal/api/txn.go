@@ -650,7 +650,7 @@ func (a *API) sendMarkers(ctx context.Context, id int32, m txn.Markers, tps []tx
 		}
 		return out
 	}
-	e, ok := a.endpointOf(id)
+	e, ok := a.endpointOf("", id)
 	if !ok {
 		return fail(fmt.Errorf("broker %d is not registered", id))
 	}

@@ -105,7 +105,7 @@ func (a *API) addOrVerify(txnID string, pid int64, epoch int16, tp txn.TopicPart
 		return kerr.NotCoordinator.Code, fmt.Errorf("the transaction coordinator is not loaded")
 	}
 	id, ok := a.txnCoordinator(txnID)
-	e, found := a.endpointOf(id)
+	e, found := a.endpointOf("", id)
 	if !ok || !found {
 		return kerr.CoordinatorNotAvailable.Code, fmt.Errorf("the transaction coordinator of %q is not available", txnID)
 	}

@@ -47,6 +47,9 @@ type ClusterDeps struct {
 	// with the controller (followers fetch from it, clients are told it).
 	Host string
 	Port int32
+	// Listeners: the advertised host:port of the further client
+	// listeners, by name (Metadata answers each listener with its own).
+	Listeners map[string]string
 	// Voter: this node also votes in the controller quorum. RaftAddr: where a
 	// broker-only node receives the metadata log.
 	Voter    bool
@@ -248,7 +251,7 @@ func (b *Broker) register(ctx context.Context, knownCluster string) error {
 	ctx, cancel := context.WithTimeout(ctx, initialRegistrationTimeout)
 	defer cancel()
 	req := controller.RegisterRequest{ID: b.cfg.NodeID, Host: c.deps.Host, Port: c.deps.Port, Rack: b.cfg.BrokerRack,
-		Controller: c.deps.Voter, RaftAddr: c.deps.RaftAddr, ClusterID: knownCluster}
+		Controller: c.deps.Voter, RaftAddr: c.deps.RaftAddr, ClusterID: knownCluster, Listeners: c.deps.Listeners}
 	var resp controller.RegisterResponse
 	start := time.Now()
 	logged := false

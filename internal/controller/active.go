@@ -249,6 +249,8 @@ type RegisterRequest struct {
 	Controller bool   `json:"controller,omitempty"`
 	RaftAddr   string `json:"raft_addr,omitempty"`
 	ClusterID  string `json:"cluster_id,omitempty"` // the data dir's, "" on first start
+	// Listeners: the further client listeners' advertised host:port.
+	Listeners map[string]string `json:"listeners,omitempty"`
 }
 
 // RegisterResponse carries the new broker epoch.
@@ -271,7 +273,7 @@ func (c *Controller) registerLocked(req RegisterRequest) (RegisterResponse, erro
 	if old, ok := st.Brokers[req.ID]; ok && old.Epoch >= epoch {
 		epoch = old.Epoch + 1
 	}
-	reg := &metadata.BrokerRegistration{ID: req.ID, Epoch: epoch, Host: req.Host, Port: req.Port, Rack: req.Rack,
+	reg := &metadata.BrokerRegistration{ID: req.ID, Epoch: epoch, Host: req.Host, Port: req.Port, Rack: req.Rack, Listeners: req.Listeners,
 		Fenced: true, Controller: req.Controller, RaftAddr: req.RaftAddr}
 	recs := []metadata.Record{{Type: metadata.RecordRegisterBroker, Broker: reg}}
 	next := st.Clone()

@@ -93,6 +93,11 @@ type BrokerRegistration struct {
 	// RaftAddr is where a broker-only node receives the metadata log
 	// (it follows the quorum as a non-voter).
 	RaftAddr string `json:"raft_addr,omitempty"`
+	// Listeners are the advertised host:port of the broker's further
+	// client listeners, by listener name; Host/Port are its inter-broker
+	// (primary) listener's. Metadata answers a client with the addresses
+	// of the listener it connected to.
+	Listeners map[string]string `json:"listeners,omitempty"`
 }
 
 // applyCluster applies the cluster records. REQUIRES: r.Type is one of them.
