@@ -2,6 +2,7 @@ package quota
 
 import (
 	"math"
+	"sync"
 	"testing"
 	"time"
 )
@@ -387,4 +388,36 @@ func BenchmarkRecord(b *testing.B) {
 			}
 		})
 	}
+}
+
+// TestConcurrent exercises the locking under -race: records, quota
+// changes, connection checks and expiry all at once.
+func TestConcurrent(t *testing.T) {
+	m := NewManager(Config{})
+	q := map[Entity]Values{
+		ForDefaultUser():   produce(1e6),
+		ForDefaultClient(): {KeyRequestPercentage: 50},
+		ForDefaultIP():     {KeyConnectionCreationRate: 100},
+	}
+	m.SetAll(q)
+	var wg sync.WaitGroup
+	for g := 0; g < 4; g++ {
+		wg.Add(1)
+		go func(g int) {
+			defer wg.Done()
+			users := []string{"a", "b", "c"}
+			for i := 0; i < 2000; i++ {
+				u := users[i%len(users)]
+				m.Record(Produce, u, "c", 100)
+				m.Record(Request, u, "c", 1e5)
+				m.Quota(Fetch, u, "c")
+				if i%100 == 0 {
+					m.ConnectionAllowed("10.0.0.1")
+					m.SetAll(q)
+					m.Expire(time.Now().Add(2 * time.Hour))
+				}
+			}
+		}(g)
+	}
+	wg.Wait()
 }
