@@ -28,17 +28,30 @@ type entry struct {
 	perm      kmsg.ACLPermissionType
 }
 
+// patEntry is a non-wildcard binding of one resource type, indexed by
+// principal for AuthorizeByResourceType.
+type patEntry struct {
+	name     string
+	prefixed bool
+	host     string
+	op       kmsg.ACLOperation
+	perm     kmsg.ACLPermissionType
+}
+
 // typeIndex holds the bindings of one resource type.
 //
 // Invariants: literal never has the key "*" (those entries are in wildcard);
 // prefixLens is the ascending list of the distinct key lengths of prefixed,
 // so the prefixed bindings applying to a name are found with one map lookup
 // per distinct length not longer than the name, without scanning bindings.
+// byPrincipal holds the same literal (non-"*") and prefixed bindings again,
+// keyed by principal.
 type typeIndex struct {
-	literal    map[string][]entry
-	wildcard   []entry
-	prefixed   map[string][]entry
-	prefixLens []int
+	literal     map[string][]entry
+	wildcard    []entry
+	prefixed    map[string][]entry
+	prefixLens  []int
+	byPrincipal map[string][]patEntry
 }
 
 // Authorizer answers authorization questions over an immutable snapshot of
@@ -75,12 +88,18 @@ func New(cfg Config, bindings []Binding) *Authorizer {
 	for _, b := range a.bindings {
 		idx := a.byType[b.ResourceType]
 		if idx == nil {
-			idx = &typeIndex{literal: map[string][]entry{}, prefixed: map[string][]entry{}}
+			idx = &typeIndex{literal: map[string][]entry{}, prefixed: map[string][]entry{}, byPrincipal: map[string][]patEntry{}}
 			a.byType[b.ResourceType] = idx
 		}
 		e := entry{principal: b.Principal, host: b.Host, op: b.Operation, perm: b.Permission}
+		isPrefixed := b.PatternType == kmsg.ACLResourcePatternTypePrefixed
+		if isPrefixed || b.ResourceName != WildcardResource {
+			idx.byPrincipal[b.Principal] = append(idx.byPrincipal[b.Principal], patEntry{
+				name: b.ResourceName, prefixed: isPrefixed, host: b.Host, op: b.Operation, perm: b.Permission,
+			})
+		}
 		switch {
-		case b.PatternType == kmsg.ACLResourcePatternTypePrefixed:
+		case isPrefixed:
 			if _, ok := idx.prefixed[b.ResourceName]; !ok {
 				idx.prefixLens = append(idx.prefixLens, len(b.ResourceName))
 			}
@@ -261,6 +280,10 @@ func (a *Authorizer) authorize(principal, host string, op kmsg.ACLOperation, rt 
 // Step 2 differs from Kafka only when a prefixed binding happens to cover
 // Kafka's probe name "hardcode": this uses an arbitrary name no pattern
 // covers instead.
+//
+// Cost is proportional to the bindings of this principal and of User:* for
+// rt (not to all bindings); it may allocate, which is fine for its callers
+// (InitProducerId, CreateTopics-style checks), not per-record paths.
 func (a *Authorizer) AuthorizeByResourceType(principal, host string, op kmsg.ACLOperation, rt kmsg.ACLResourceType) bool {
 	if !validQuery(op, rt) {
 		return false
@@ -281,39 +304,49 @@ func (a *Authorizer) AuthorizeByResourceType(principal, host string, op kmsg.ACL
 		return true
 	}
 
-	// exact reports whether e is one of the principal's bindings for op in
-	// the sense of step 3.
-	exact := func(e *entry) bool {
-		return e.matchesWho(principal, host) && (e.op == op || e.op == kmsg.ACLOperationAll)
+	// Step 3 only looks at the principal's own and User:* bindings, found
+	// through byPrincipal rather than by scanning the type's bindings.
+	var denyLiteral, denyPrefix map[string]bool
+	var allows []patEntry
+	for _, p := range [2]string{principal, WildcardPrincipal} {
+		for _, pe := range idx.byPrincipal[p] {
+			if (pe.host != host && pe.host != WildcardHost) || (pe.op != op && pe.op != kmsg.ACLOperationAll) {
+				continue
+			}
+			switch {
+			case pe.perm == kmsg.ACLPermissionTypeAllow:
+				allows = append(allows, pe)
+			case pe.prefixed:
+				if denyPrefix == nil {
+					denyPrefix = map[string]bool{}
+				}
+				denyPrefix[pe.name] = true
+			default:
+				if denyLiteral == nil {
+					denyLiteral = map[string]bool{}
+				}
+				denyLiteral[pe.name] = true
+			}
+		}
+		if principal == WildcardPrincipal {
+			break
+		}
 	}
-	has := func(es []entry, perm kmsg.ACLPermissionType) bool {
-		for i := range es {
-			if es[i].perm == perm && exact(&es[i]) {
+	// dominated reports whether a PREFIXED DENY is a prefix of s (s itself
+	// included), i.e. denies every resource pattern s could stand for.
+	dominated := func(s string) bool {
+		for n := 1; n <= len(s) && len(denyPrefix) > 0; n++ {
+			if denyPrefix[s[:n]] {
 				return true
 			}
 		}
 		return false
 	}
-	// deniedPrefixOf reports whether a PREFIXED DENY of the principal is a
-	// prefix of s (s itself included).
-	deniedPrefixOf := func(s string) bool {
-		for _, n := range idx.prefixLens {
-			if n > len(s) {
-				break
-			}
-			if has(idx.prefixed[s[:n]], kmsg.ACLPermissionTypeDeny) {
-				return true
-			}
+	for _, pe := range allows {
+		if !pe.prefixed && denyLiteral[pe.name] {
+			continue
 		}
-		return false
-	}
-	for name, es := range idx.literal {
-		if has(es, kmsg.ACLPermissionTypeAllow) && !has(es, kmsg.ACLPermissionTypeDeny) && !deniedPrefixOf(name) {
-			return true
-		}
-	}
-	for prefix, es := range idx.prefixed {
-		if has(es, kmsg.ACLPermissionTypeAllow) && !deniedPrefixOf(prefix) {
+		if !dominated(pe.name) {
 			return true
 		}
 	}
