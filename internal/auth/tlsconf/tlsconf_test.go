@@ -728,7 +728,9 @@ func FuzzParseRules(f *testing.F) {
 }
 
 func FuzzDecryptPKCS8(f *testing.F) {
+	old := maxPBKDF2Iterations
 	maxPBKDF2Iterations = 4096 // mutated iteration counts must not stall the fuzzer
+	f.Cleanup(func() { maxPBKDF2Iterations = old })
 	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	for _, o := range []tlstest.PBES2{{}, {SHA256: true, AES256: true}} {
 		b, err := tlstest.EncryptPKCS8(key, "pw", o)
