@@ -14,6 +14,9 @@
 // between tokens, and so may Java-style comments (// to the end of the
 // line, /* ... */), which are recognised only where a token may start.
 //
+// Parse returns every module it finds; Kafka itself requires exactly one
+// per sasl.jaas.config value, and that check is the caller's.
+//
 // Option values are often passwords. Nothing in this package puts a value
 // into an error message or into Module's String or GoString output: errors
 // name the byte offset and, where a key is known, the key.

@@ -9,7 +9,7 @@ import (
 	"testing"
 )
 
-// users maps mechanism/user to password; credentials are derived once.
+// testStore maps "mechanism/user" to a credential derived once per test.
 type testStore map[string]Credential
 
 func newStore(t testing.TB, iterations int, users map[string]string) testStore {
