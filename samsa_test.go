@@ -392,6 +392,8 @@ func TestApiVersions(t *testing.T) {
 			kmsg.AddPartitionsToTxn: {0, 5}, kmsg.AddOffsetsToTxn: {0, 4}, kmsg.EndTxn: {0, 5},
 			kmsg.WriteTxnMarkers: {0, 2}, kmsg.TxnOffsetCommit: {0, 5}, kmsg.DescribeTransactions: {0, 0},
 			kmsg.ListTransactions: {0, 2}, kmsg.DescribeProducers: {0, 0},
+			kmsg.AlterClientQuotas: {0, 1}, kmsg.DescribeUserSCRAMCredentials: {0, 0},
+			kmsg.AlterUserSCRAMCredentials: {0, 0}, kmsg.SASLHandshake: {0, 1}, kmsg.SASLAuthenticate: {0, 2},
 		}
 		if len(keys) != len(want) {
 			t.Errorf("v%d: %d APIs advertised, want %d", v, len(keys), len(want))

@@ -46,9 +46,15 @@ var supportedVersions = map[kmsg.Key]versionRange{
 	kmsg.IncrementalAlterConfigs: {0, 1},
 	kmsg.OffsetDelete:            {0, 0},
 	kmsg.DescribeClientQuotas:    {0, 1},
-	kmsg.DescribeCluster:         {0, 2},
-	kmsg.ConsumerGroupHeartbeat:  {0, 1},
-	kmsg.ConsumerGroupDescribe:   {0, 1},
+	// Security (acl.go, quotas.go, scram.go; SASL is answered by the server).
+	kmsg.AlterClientQuotas:            {0, 1},
+	kmsg.DescribeUserSCRAMCredentials: {0, 0},
+	kmsg.AlterUserSCRAMCredentials:    {0, 0},
+	kmsg.SASLHandshake:                {0, 1},
+	kmsg.SASLAuthenticate:             {0, 2},
+	kmsg.DescribeCluster:              {0, 2},
+	kmsg.ConsumerGroupHeartbeat:       {0, 1},
+	kmsg.ConsumerGroupDescribe:        {0, 1},
 	// Transactions (txn_offsets.go). TxnOffsetCommit v6 (topic ids) is
 	// newer than Kafka 4.1, which serves v0-v5.
 	kmsg.TxnOffsetCommit: {0, 5},
