@@ -1,0 +1,219 @@
+package samsa_test
+
+import (
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"net"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+	"github.com/twmb/franz-go/pkg/sasl/plain"
+	"github.com/twmb/franz-go/pkg/sasl/scram"
+
+	"github.com/samsa-io/samsa"
+	"github.com/samsa-io/samsa/internal/auth/tlsconf/tlstest"
+	"github.com/samsa-io/samsa/internal/wire"
+)
+
+const testJAAS = `org.apache.kafka.common.security.plain.PlainLoginModule required user_admin="admin-secret" user_alice="alice-secret";`
+
+// securedBroker starts a broker with the issue's four listeners (all on
+// port 0): PLAINTEXT, SASL_PLAINTEXT (PLAIN), SSL (mTLS required) and
+// SASL_SSL (SCRAM), no authorizer.
+func securedBroker(t *testing.T, extra map[string]string) (*samsa.Broker, tlstest.Files) {
+	t.Helper()
+	dir := t.TempDir()
+	files, err := tlstest.Write(dir, []string{"127.0.0.1", "localhost"}, "alice-client")
+	if err != nil {
+		t.Fatal(err)
+	}
+	props := map[string]string{
+		"listeners":                         "PLAINTEXT://127.0.0.1:0,SASL_PLAINTEXT://127.0.0.1:0,SSL://127.0.0.1:0,SASL_SSL://127.0.0.1:0",
+		"sasl.enabled.mechanisms":           "PLAIN,SCRAM-SHA-256,SCRAM-SHA-512",
+		"ssl.keystore.type":                 "PEM",
+		"ssl.keystore.location":             files.Server,
+		"ssl.truststore.type":               "PEM",
+		"ssl.truststore.location":           files.CA,
+		"listener.name.ssl.ssl.client.auth": "required",
+		"listener.name.sasl_plaintext.plain.sasl.jaas.config": testJAAS,
+		"connection.failed.authentication.delay.ms":            "10",
+	}
+	for k, v := range extra {
+		props[k] = v
+	}
+	return startBroker(t, t.TempDir(), props), files
+}
+
+func tlsClientConfig(t *testing.T, files tlstest.Files, withCert bool) *tls.Config {
+	t.Helper()
+	ca, err := os.ReadFile(files.CA)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(ca)
+	cfg := &tls.Config{RootCAs: pool, ServerName: "127.0.0.1", MinVersion: tls.VersionTLS12}
+	if withCert {
+		cert, err := tls.LoadX509KeyPair(files.ClientCert, files.ClientKey)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg.Certificates = []tls.Certificate{cert}
+	}
+	return cfg
+}
+
+func produceOne(t *testing.T, addr string, opts ...kgo.Opt) error {
+	t.Helper()
+	cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(addr), kgo.RequestTimeoutOverhead(5 * time.Second),
+		kgo.RecordRetries(4), kgo.RetryTimeout(5 * time.Second), kgo.AllowAutoTopicCreation()}, opts...)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	return cl.ProduceSync(testCtx(t), &kgo.Record{Topic: "sec", Value: []byte("v")}).FirstErr()
+}
+
+// loginErr returns what a client gets when it logs in and sends one
+// request (no retries: a refused login fails at once).
+func loginErr(t *testing.T, addr string, opts ...kgo.Opt) error {
+	t.Helper()
+	cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(addr), kgo.RequestRetries(0)}, opts...)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	_, err = kmsg.NewPtrMetadataRequest().RequestWith(testCtx(t), cl)
+	return err
+}
+
+func TestListenersAuthenticate(t *testing.T) {
+	b, files := securedBroker(t, nil)
+	saslAddr, sslAddr, saslSSLAddr := b.ListenerAddr("SASL_PLAINTEXT"), b.ListenerAddr("SSL"), b.ListenerAddr("SASL_SSL")
+	if saslAddr == "" || sslAddr == "" || saslSSLAddr == "" {
+		t.Fatalf("listener addresses: %q %q %q", saslAddr, sslAddr, saslSSLAddr)
+	}
+	if err := produceOne(t, b.Addr()); err != nil {
+		t.Fatalf("PLAINTEXT: %v", err)
+	}
+	if err := produceOne(t, saslAddr, kgo.SASL(plain.Auth{User: "alice", Pass: "alice-secret"}.AsMechanism())); err != nil {
+		t.Fatalf("SASL_PLAINTEXT PLAIN: %v", err)
+	}
+	err := loginErr(t, saslAddr, kgo.SASL(plain.Auth{User: "alice", Pass: "wrong"}.AsMechanism()))
+	if !errors.Is(err, kerr.SaslAuthenticationFailed) {
+		t.Fatalf("wrong password: err = %v, want SASL_AUTHENTICATION_FAILED", err)
+	}
+	if err := produceOne(t, sslAddr, kgo.DialTLSConfig(tlsClientConfig(t, files, true))); err != nil {
+		t.Fatalf("SSL with a client certificate: %v", err)
+	}
+	if err := loginErr(t, sslAddr, kgo.DialTLSConfig(tlsClientConfig(t, files, false))); err == nil {
+		t.Fatal("SSL without a client certificate succeeded; ssl.client.auth=required")
+	}
+
+	// SCRAM users are created by an admin and stored salted.
+	adm := kadm.NewClient(newClient(t, b))
+	res, err := adm.AlterUserSCRAMs(testCtx(t), nil, []kadm.UpsertSCRAM{
+		{User: "bob", Mechanism: kadm.ScramSha512, Iterations: 4096, Password: "bob-secret"},
+		{User: "bob", Mechanism: kadm.ScramSha256, Iterations: 8192, Password: "bob-secret"},
+	})
+	if err != nil || res.Error() != nil {
+		t.Fatalf("AlterUserSCRAMs: %v %v", err, res.Error())
+	}
+	desc, err := adm.DescribeUserSCRAMs(testCtx(t))
+	if err != nil || len(desc["bob"].CredInfos) != 2 {
+		t.Fatalf("DescribeUserSCRAMs: %v %+v", err, desc)
+	}
+	tlsCfg := tlsClientConfig(t, files, false)
+	for _, m := range []kgo.Opt{
+		kgo.SASL(scram.Auth{User: "bob", Pass: "bob-secret"}.AsSha512Mechanism()),
+		kgo.SASL(scram.Auth{User: "bob", Pass: "bob-secret"}.AsSha256Mechanism()),
+	} {
+		if err := produceOne(t, saslSSLAddr, kgo.DialTLSConfig(tlsCfg), m); err != nil {
+			t.Fatalf("SASL_SSL SCRAM: %v", err)
+		}
+	}
+	err = loginErr(t, saslSSLAddr, kgo.DialTLSConfig(tlsCfg), kgo.SASL(scram.Auth{User: "bob", Pass: "nope"}.AsSha512Mechanism()))
+	if !errors.Is(err, kerr.SaslAuthenticationFailed) {
+		t.Fatalf("SCRAM wrong password: %v", err)
+	}
+	err = loginErr(t, saslSSLAddr, kgo.DialTLSConfig(tlsCfg), kgo.SASL(scram.Auth{User: "nobody", Pass: "x"}.AsSha512Mechanism()))
+	if !errors.Is(err, kerr.SaslAuthenticationFailed) {
+		t.Fatalf("SCRAM unknown user: %v", err)
+	}
+	// Deleting the credential stops the logins.
+	if res, err := adm.AlterUserSCRAMs(testCtx(t), []kadm.DeleteSCRAM{{User: "bob", Mechanism: kadm.ScramSha512}}, nil); err != nil || res.Error() != nil {
+		t.Fatalf("delete: %v %v", err, res.Error())
+	}
+	err = loginErr(t, saslSSLAddr, kgo.DialTLSConfig(tlsCfg), kgo.SASL(scram.Auth{User: "bob", Pass: "bob-secret"}.AsSha512Mechanism()))
+	if !errors.Is(err, kerr.SaslAuthenticationFailed) {
+		t.Fatalf("deleted SCRAM-SHA-512 credential still logs in: %v", err)
+	}
+}
+
+// Before authentication only ApiVersions and the SASL requests are read,
+// and only small frames: anything else closes the connection.
+func TestSASLListenerRefusesUnauthenticatedRequests(t *testing.T) {
+	b, _ := securedBroker(t, nil)
+	addr := b.ListenerAddr("SASL_PLAINTEXT")
+	send := func(frame []byte) error {
+		c, err := net.DialTimeout("tcp", addr, 5*time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+		if _, err := c.Write(frame); err != nil {
+			return err
+		}
+		var buf [4]byte
+		_, err = c.Read(buf[:])
+		return err
+	}
+	meta := kmsg.NewPtrMetadataRequest()
+	meta.SetVersion(9)
+	if err := send(wire.AppendRequest(nil, 1, nil, meta)); err == nil {
+		t.Error("Metadata before authentication was answered")
+	}
+	// A frame over sasl.server.max.receive.size (512 KiB) is not read.
+	big := make([]byte, 4)
+	big[1] = 0x10 // 1 MiB
+	if err := send(big); err == nil {
+		t.Error("a 1 MiB frame before authentication was not refused")
+	}
+	av := kmsg.NewPtrApiVersionsRequest()
+	av.SetVersion(3)
+	av.ClientSoftwareName, av.ClientSoftwareVersion = "t", "1"
+	if err := send(wire.AppendRequest(nil, 1, nil, av)); err != nil {
+		t.Errorf("ApiVersions before authentication: %v", err)
+	}
+	// The broker still serves authenticated clients.
+	if err := produceOne(t, addr, kgo.SASL(plain.Auth{User: "admin", Pass: "admin-secret"}.AsMechanism())); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestSecretsStayOutOfDescribeConfigs(t *testing.T) {
+	b, _ := securedBroker(t, map[string]string{"ssl.key.password": "hunter2"})
+	adm := kadm.NewClient(newClient(t, b))
+	rcs, err := adm.DescribeBrokerConfigs(testCtx(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, rc := range rcs {
+		for _, c := range rc.Configs {
+			if c.Value != nil && (strings.Contains(*c.Value, "secret") || strings.Contains(*c.Value, "hunter2")) {
+				t.Errorf("%s shows a secret", c.Key)
+			}
+			if c.Key == "ssl.key.password" && (c.Value != nil || !c.Sensitive) {
+				t.Errorf("ssl.key.password = %v sensitive=%v, want null and sensitive", c.Value, c.Sensitive)
+			}
+		}
+	}
+}
