@@ -62,7 +62,7 @@ type Config struct {
 type Broker struct {
 	cfg    config.Broker
 	lg     *slog.Logger
-	ln     net.Listener // the primary (inter-broker) listener
+	ln     net.Listener   // the primary (inter-broker) listener
 	extra  []openListener // the further client listeners
 	srv    *server.Server
 	broker *broker.Broker

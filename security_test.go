@@ -35,15 +35,15 @@ func securedBroker(t *testing.T, extra map[string]string) (*samsa.Broker, tlstes
 		t.Fatal(err)
 	}
 	props := map[string]string{
-		"listeners":                         "PLAINTEXT://127.0.0.1:0,SASL_PLAINTEXT://127.0.0.1:0,SSL://127.0.0.1:0,SASL_SSL://127.0.0.1:0",
-		"sasl.enabled.mechanisms":           "PLAIN,SCRAM-SHA-256,SCRAM-SHA-512",
-		"ssl.keystore.type":                 "PEM",
-		"ssl.keystore.location":             files.Server,
-		"ssl.truststore.type":               "PEM",
-		"ssl.truststore.location":           files.CA,
-		"listener.name.ssl.ssl.client.auth": "required",
+		"listeners":                                           "PLAINTEXT://127.0.0.1:0,SASL_PLAINTEXT://127.0.0.1:0,SSL://127.0.0.1:0,SASL_SSL://127.0.0.1:0",
+		"sasl.enabled.mechanisms":                             "PLAIN,SCRAM-SHA-256,SCRAM-SHA-512",
+		"ssl.keystore.type":                                   "PEM",
+		"ssl.keystore.location":                               files.Server,
+		"ssl.truststore.type":                                 "PEM",
+		"ssl.truststore.location":                             files.CA,
+		"listener.name.ssl.ssl.client.auth":                   "required",
 		"listener.name.sasl_plaintext.plain.sasl.jaas.config": testJAAS,
-		"connection.failed.authentication.delay.ms":            "10",
+		"connection.failed.authentication.delay.ms":           "10",
 	}
 	for k, v := range extra {
 		props[k] = v
