@@ -201,6 +201,16 @@ func (b *Broker) ListenerAddr(name string) string {
 	return ""
 }
 
+// Listeners describes every client listener as NAME://host:port (the
+// primary first), for the startup log.
+func (b *Broker) Listeners() string {
+	parts := []string{b.cfg.ListenerName + "://" + b.Addr()}
+	for _, o := range b.extra {
+		parts = append(parts, o.cfg.Name+"://"+o.ln.Addr().String())
+	}
+	return strings.Join(parts, ",")
+}
+
 // listenerAdvertisers returns, by listener name, what each further
 // listener advertises.
 func (b *Broker) listenerAdvertisers() map[string]func() (string, int32) {

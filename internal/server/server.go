@@ -407,7 +407,7 @@ func (c *Conn) readLoop() {
 			q.charged, q.read, q.inBytes = charged, read, 4+len(frame)
 			if err != nil {
 				s.budget.Release(charged)
-				s.log.Warn("closing connection", "client", c.Remote, "listener", c.Listener.Name, "reason", err)
+				s.log.Info("closing connection", "client", c.Remote, "listener", c.Listener.Name, "reason", err)
 				return
 			}
 			select {
