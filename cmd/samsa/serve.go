@@ -199,7 +199,7 @@ func runServe(cmd *cobra.Command, o serveOptions) error {
 	if w := advertiseWarning(b.Addr(), bc.AdvertisedListener); w != "" {
 		lg.Warn(w)
 	}
-	lg.Info("samsa is ready", "listening", b.Listeners(), "console", console, "data_dir", dir, "startup", time.Since(start).Round(time.Microsecond).String())
+	lg.Info("samsa is ready", "listening", b.Addr(), "listeners", b.Listeners(), "console", console, "data_dir", dir, "startup", time.Since(start).Round(time.Microsecond).String())
 	<-ctx.Done()
 	stop()
 	lg.Info("shutting down: answering requests in flight, then syncing partitions")
