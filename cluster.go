@@ -6,11 +6,14 @@ import (
 	"log/slog"
 	"net"
 	"strconv"
+	"sync/atomic"
+	"time"
 
 	"github.com/samsa-io/samsa/internal/api"
 	"github.com/samsa-io/samsa/internal/broker"
 	"github.com/samsa-io/samsa/internal/config"
 	"github.com/samsa-io/samsa/internal/controller"
+	"github.com/samsa-io/samsa/internal/metadata"
 )
 
 // clusterParts are the pieces of a cluster node that a single broker lacks.
@@ -71,6 +74,30 @@ func startClusterNode(ctx context.Context, bc config.Broker, lg *slog.Logger) (*
 		}
 	}
 	advertise := api.AdvertisedFrom(bc.AdvertisedListener, addrOf(kafkaLn))
+	ctlLogin, err := sec.controllerLogin()
+	if err != nil {
+		if kafkaLn != nil {
+			kafkaLn.Close()
+		}
+		return nil, err
+	}
+	var nodeRef atomic.Pointer[controller.Node]
+	link, err := sec.linkServer(func() *metadata.State {
+		if n := nodeRef.Load(); n != nil {
+			return n.FSM.State()
+		}
+		return &metadata.State{}
+	})
+	if err != nil {
+		if kafkaLn != nil {
+			kafkaLn.Close()
+		}
+		return nil, err
+	}
+	if !isController && (ctlLogin.TLS != nil || ctlLogin.Mechanism != "") {
+		kafkaLn.Close()
+		return nil, fmt.Errorf("controller listener %s is secured, but a broker-only node follows the metadata log over its own Kafka listener, which cannot carry a secured link yet: run this node in combined mode (process.roles=broker,controller) or keep the controller listener PLAINTEXT", bc.ControllerListenerName)
+	}
 	var raftLn net.Listener
 	raftAddr := ""
 	if isController {
@@ -81,7 +108,16 @@ func startClusterNode(ctx context.Context, bc config.Broker, lg *slog.Logger) (*
 			}
 			return nil, fmt.Errorf("listen for the controller quorum on %s (controller.listener.names): %w", bc.ControllerListener, err)
 		}
-		cp.mux = controller.NewMux(cp.ctlLn, false)
+		if link != nil {
+			cp.mux = controller.NewSecureMux(cp.ctlLn, false, func(c net.Conn) (net.Conn, error) {
+				sc, _, err := link.Accept(c, 10*time.Second)
+				return sc, err
+			}, func(remote string, err error) {
+				lg.Warn("refused a connection to the controller listener", "client", remote, "listener", bc.ControllerListenerName, "reason", err)
+			})
+		} else {
+			cp.mux = controller.NewMux(cp.ctlLn, false)
+		}
 		raftLn = cp.mux.Raft()
 	} else {
 		// A broker-only node follows the metadata log as a non-voter;
@@ -93,7 +129,7 @@ func startClusterNode(ctx context.Context, bc config.Broker, lg *slog.Logger) (*
 	}
 	var node *controller.Node
 	node, err = controller.StartNode(controller.NodeConfig{
-		ID: bc.NodeID, DataDir: bc.DataDir, Voters: voters, Listener: raftLn, Logger: lg,
+		ID: bc.NodeID, DataDir: bc.DataDir, Voters: voters, Listener: raftLn, Logger: lg, Dial: ctlLogin.DialLink,
 		NonVoterAddr: func(id int32) string {
 			if node == nil {
 				return ""
@@ -111,10 +147,11 @@ func startClusterNode(ctx context.Context, bc config.Broker, lg *slog.Logger) (*
 		return nil, err
 	}
 	cp.node = node
+	nodeRef.Store(node)
 	if isController {
 		cp.ctl = controller.NewController(node, bc, cp.mux.RPC(), lg.With("component", "controller"))
 	}
-	cp.cl = controller.NewClient(voters, cp.ctl)
+	cp.cl = controller.NewClient(voters, cp.ctl, ctlLogin.DialLink)
 	b := &Broker{cfg: bc, lg: lg, clu: cp, sec: sec}
 	if !isBroker {
 		b.ln = cp.ctlLn
@@ -137,8 +174,20 @@ func startClusterNode(ctx context.Context, bc config.Broker, lg *slog.Logger) (*
 		h, p := adv()
 		others[name] = net.JoinHostPort(h, strconv.Itoa(int(p)))
 	}
+	ibLogin, err := sec.interBrokerLogin()
+	if err != nil {
+		if isController {
+			kafkaLn.Close()
+		}
+		for _, o := range b.extra {
+			o.ln.Close()
+		}
+		return nil, err
+	}
+	sec.peerOpts = ibLogin.KgoOpts()
 	br, err := broker.OpenCluster(ctx, bc, lg, broker.ClusterDeps{Metadata: node.FSM, Controller: cp.cl,
-		Host: host, Port: port, Listeners: others, Voter: isController, RaftAddr: raftAddr, Quorum: node.Info})
+		Host: host, Port: port, Listeners: others, Voter: isController, RaftAddr: raftAddr, Quorum: node.Info,
+		DialPeer: ibLogin.DialKafka})
 	if err != nil {
 		if isController {
 			kafkaLn.Close()

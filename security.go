@@ -8,6 +8,7 @@ package samsa
 
 import (
 	"context"
+	"crypto/tls"
 	"crypto/x509"
 	"fmt"
 	"log/slog"
@@ -15,12 +16,16 @@ import (
 	"strings"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kgo"
+
 	"github.com/samsa-io/samsa/internal/api"
 	"github.com/samsa-io/samsa/internal/auth/jaas"
+	"github.com/samsa-io/samsa/internal/auth/peer"
 	"github.com/samsa-io/samsa/internal/auth/sasl"
 	"github.com/samsa-io/samsa/internal/auth/tlsconf"
 	"github.com/samsa-io/samsa/internal/broker"
 	"github.com/samsa-io/samsa/internal/config"
+	"github.com/samsa-io/samsa/internal/metadata"
 	"github.com/samsa-io/samsa/internal/quota"
 	"github.com/samsa-io/samsa/internal/server"
 )
@@ -38,6 +43,8 @@ type security struct {
 	plain  map[string]sasl.PlainUsers // by listener name, for PLAIN
 	mechs  map[string][]string        // enabled mechanisms, by SASL listener name
 	quotas *quota.Manager
+	// peerOpts log in to other brokers (set by a cluster node's start).
+	peerOpts []kgo.Opt
 }
 
 // newSecurity checks and loads everything the listeners need.
@@ -198,7 +205,7 @@ func (s *security) serverConfig(c server.Config) server.Config {
 func (s *security) api() api.SecurityOptions {
 	return api.SecurityOptions{
 		Authorizer: s.bc.AuthorizerEnabled(), SuperUsers: s.bc.SuperUsers,
-		AllowEveryoneIfNoACLFound: s.bc.AllowEveryoneIfNoACLFound, Quotas: s.quotas,
+		AllowEveryoneIfNoACLFound: s.bc.AllowEveryoneIfNoACLFound, Quotas: s.quotas, PeerOpts: s.peerOpts,
 	}
 }
 
@@ -219,4 +226,114 @@ func (s *security) start(ctx context.Context) {
 			}
 		}
 	}()
+}
+
+// login returns how this node connects to another node's listener called
+// name, logging in with mechanism (when the listener uses SASL) as the
+// username and password of the listener's JAAS entry for it.
+func (s *security) login(name, mechanism, mechanismKey string) (peer.Login, error) {
+	proto, ok := s.bc.ListenerProtocol(name)
+	if !ok {
+		return peer.Login{}, fmt.Errorf("listener %s has no security protocol; map it in listener.security.protocol.map", name)
+	}
+	l := config.Listener{Name: name, Protocol: proto}
+	var out peer.Login
+	if l.TLS() {
+		cfg, err := tlsconf.NewClient(s.tlsSettings(name), "")
+		if err != nil {
+			return peer.Login{}, fmt.Errorf("listener %s (as a client of other nodes): %w", name, err)
+		}
+		out.TLS = cfg
+	}
+	if !l.SASL() {
+		return out, nil
+	}
+	v, key, ok := s.bc.JAASConfig(name, mechanism)
+	if !ok {
+		return peer.Login{}, fmt.Errorf("%s is %s, but listener %s has no JAAS entry for it with this node's username and password: set listener.name.%s.%s.sasl.jaas.config",
+			mechanismKey, mechanism, name, strings.ToLower(name), strings.ToLower(mechanism))
+	}
+	mods, err := jaas.Parse(v)
+	if err != nil {
+		return peer.Login{}, fmt.Errorf("%s: %w", key, err)
+	}
+	for _, m := range mods {
+		if u, p := m.Options["username"], m.Options["password"]; u != "" && p != "" {
+			out.Mechanism, out.User, out.Password = mechanism, u, p
+			return out, nil
+		}
+	}
+	return peer.Login{}, fmt.Errorf("%s: no username=\"...\" password=\"...\" options for this node to log in to other nodes with %s", key, mechanism)
+}
+
+// interBrokerLogin is how this broker reaches other brokers' inter-broker
+// (primary) listener: replica fetches, transaction markers.
+func (s *security) interBrokerLogin() (peer.Login, error) {
+	return s.login(s.bc.ClientListeners()[0].Name, s.bc.SASLMechanismInterBroker, "sasl.mechanism.inter.broker.protocol")
+}
+
+// controllerListener returns the controller listener's description.
+func (s *security) controllerListener() config.Listener {
+	name := s.bc.ControllerListenerName
+	proto, _ := s.bc.ListenerProtocol(name)
+	return config.Listener{Name: name, Protocol: proto}
+}
+
+// controllerLogin is how this node reaches the controllers' listener.
+func (s *security) controllerLogin() (peer.Login, error) {
+	return s.login(s.bc.ControllerListenerName, s.bc.SASLMechanismController, "sasl.mechanism.controller.protocol")
+}
+
+// linkServer secures the controller listener of this node. SCRAM
+// credentials come from the metadata the quorum itself replicates, so the
+// controllers' own logins should use PLAIN (Kafka has the same
+// bootstrapping problem and solves it with kafka-storage format --add-scram).
+func (s *security) linkServer(state func() *metadata.State) (*peer.LinkServer, error) {
+	l := s.controllerListener()
+	if l.Protocol == config.ProtocolPlaintext || l.Name == "" {
+		return nil, nil
+	}
+	ls := &peer.LinkServer{}
+	if l.TLS() {
+		srv, err := tlsconf.NewServer(s.tlsSettings(l.Name), func(msg string, args ...any) {
+			s.lg.Info(msg, append([]any{"listener", l.Name}, args...)...)
+		})
+		if err != nil {
+			return nil, fmt.Errorf("listener %s: %w", l.Name, err)
+		}
+		s.tls[l.Name] = srv
+		ls.TLS = srv.Config
+		ls.PrincipalFromTLS = func(cs tls.ConnectionState) (string, error) {
+			p, err := srv.Principal(cs)
+			return "User:" + p, err
+		}
+	}
+	if l.SASL() {
+		ls.Mechanisms = s.bc.EnabledMechanisms(l.Name)
+		var users sasl.PlainUsers
+		if slices.Contains(ls.Mechanisms, sasl.Plain) {
+			u, err := s.plainUsers(l.Name)
+			if err != nil {
+				return nil, err
+			}
+			users = u
+		}
+		ls.NewSession = func(mechanism string) (sasl.Session, error) {
+			if mechanism == sasl.Plain {
+				return sasl.NewPlain(users), nil
+			}
+			return sasl.NewScram(mechanism, func(mech, user string) (sasl.Credential, bool) {
+				c, ok := state().ScramCredentialOf(mech, user)
+				if !ok {
+					return sasl.Credential{}, false
+				}
+				return sasl.Credential{Mechanism: c.Mechanism, Salt: c.Salt, Iterations: c.Iterations, StoredKey: c.StoredKey, ServerKey: c.ServerKey}, true
+			})
+		}
+	}
+	if s.bc.AuthorizerEnabled() {
+		supers := s.bc.SuperUsers
+		ls.Allowed = func(p string) bool { return slices.Contains(supers, p) }
+	}
+	return ls, nil
 }

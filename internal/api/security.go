@@ -15,6 +15,7 @@ import (
 	"time"
 	"unsafe"
 
+	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/samsa-io/samsa/internal/auth/acl"
@@ -34,6 +35,9 @@ type SecurityOptions struct {
 	Quotas *quota.Manager
 	// OnDenied is told of every denied operation (metrics); may be nil.
 	OnDenied func(op kmsg.ACLOperation, rt kmsg.ACLResourceType)
+	// PeerOpts log this broker in to the other brokers' inter-broker
+	// listener (transaction markers, verification).
+	PeerOpts []kgo.Opt
 }
 
 type security struct {
@@ -55,6 +59,9 @@ type quotaCache struct{ entries []metadata.QuotaEntry }
 // SetSecurity installs the authorizer and quota settings.
 func (a *API) SetSecurity(o SecurityOptions) {
 	a.sec = &security{opts: o}
+	if a.peers != nil {
+		a.peers.opts = o.PeerOpts
+	}
 	a.syncQuotas()
 }
 

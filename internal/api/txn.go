@@ -699,6 +699,8 @@ func (a *API) sendMarkers(ctx context.Context, id int32, m txn.Markers, tps []tx
 // peerClients are franz-go clients to the other brokers of the cluster,
 // one per broker (and address), for broker-to-broker requests.
 type peerClients struct {
+	opts []kgo.Opt // TLS and SASL login to the inter-broker listener (SetSecurity)
+
 	mu sync.Mutex
 	m  map[int32]peerClient // guarded by mu
 }
@@ -719,8 +721,8 @@ func (pc *peerClients) request(ctx context.Context, id int32, addr string, req k
 		ok = false
 	}
 	if !ok {
-		cl, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.ClientID(fmt.Sprintf("samsa-broker-%d", id)),
-			kgo.RequestRetries(0), kgo.DialTimeout(3*time.Second))
+		cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(addr), kgo.ClientID(fmt.Sprintf("samsa-broker-%d", id)),
+			kgo.RequestRetries(0), kgo.DialTimeout(3 * time.Second)}, pc.opts...)...)
 		if err != nil {
 			pc.mu.Unlock()
 			return nil, err

@@ -56,6 +56,9 @@ type ClusterDeps struct {
 	RaftAddr string
 	// Quorum describes the metadata quorum as this node sees it.
 	Quorum func() controller.QuorumInfo
+	// DialPeer connects and logs in to another broker's inter-broker
+	// listener (nil: plaintext).
+	DialPeer func(addr, clientID string, timeout time.Duration) (net.Conn, error)
 }
 
 type cluster struct {
@@ -152,7 +155,7 @@ func OpenCluster(ctx context.Context, cfg config.Broker, lg *slog.Logger, deps C
 		cleanStart:  clean,
 	}
 	c := &cluster{self: cfg.NodeID, deps: deps, reconciled: make(chan struct{}), isrCh: make(chan *partition.Partition, 4096)}
-	c.fetchers = replica.NewManager(replica.Config{Self: cfg.NodeID, Logger: lg.With("component", "replica-fetcher"),
+	c.fetchers = replica.NewManager(replica.Config{Self: cfg.NodeID, Logger: lg.With("component", "replica-fetcher"), Dial: deps.DialPeer,
 		Addr: func(id int32) string {
 			br, ok := deps.Metadata.State().Brokers[id]
 			if !ok {

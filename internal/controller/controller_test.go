@@ -33,7 +33,7 @@ func startSingle(t *testing.T) (*Node, *Controller, *Client) {
 	cfg.NodeID = 1
 	ctl := NewController(node, cfg, mux.RPC(), lg)
 	t.Cleanup(ctl.Close)
-	return node, ctl, NewClient(voters, nil) // a remote client: over the network
+	return node, ctl, NewClient(voters, nil, nil) // a remote client: over the network
 }
 
 func TestRegisterOverTheNetwork(t *testing.T) {
@@ -77,7 +77,7 @@ func TestCallToADeadControllerFails(t *testing.T) {
 			c.Close()
 		}
 	}()
-	cl := NewClient([]config.Voter{{ID: 1, Addr: ln.Addr().String()}}, nil)
+	cl := NewClient([]config.Voter{{ID: 1, Addr: ln.Addr().String()}}, nil, nil)
 	defer cl.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
 	defer cancel()

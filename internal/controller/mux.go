@@ -27,6 +27,12 @@ const sniffTimeout = 10 * time.Second
 
 // Mux splits one listener by the first byte of each connection.
 type Mux struct {
+	// secure, when set, secures every accepted connection (TLS, login)
+	// before its protocol byte is read; a refused one is closed and
+	// reported to refused.
+	secure  func(net.Conn) (net.Conn, error)
+	refused func(remote string, err error)
+
 	ln     net.Listener
 	raft   *chanListener
 	rpc    *chanListener
@@ -39,8 +45,13 @@ type Mux struct {
 // connections that start with neither prefix (a Kafka listener); such a
 // mux has no RPC side (a broker-only node answers no controller calls),
 // and connections that ask for it are closed.
-func NewMux(ln net.Listener, withOther bool) *Mux {
-	m := &Mux{ln: ln, closed: make(chan struct{})}
+func NewMux(ln net.Listener, withOther bool) *Mux { return NewSecureMux(ln, withOther, nil, nil) }
+
+// NewSecureMux is NewMux with every connection first passed to secure
+// (peer.LinkServer.Accept: TLS and login); refused hears of those it
+// refuses.
+func NewSecureMux(ln net.Listener, withOther bool, secure func(net.Conn) (net.Conn, error), refused func(remote string, err error)) *Mux {
+	m := &Mux{ln: ln, closed: make(chan struct{}), secure: secure, refused: refused}
 	m.raft = newChanListener(ln.Addr(), m.closed)
 	if withOther {
 		m.other = newChanListener(ln.Addr(), m.closed)
@@ -88,6 +99,17 @@ func (m *Mux) accept() {
 }
 
 func (m *Mux) route(c net.Conn) {
+	if m.secure != nil {
+		sc, err := m.secure(c)
+		if err != nil {
+			if m.refused != nil {
+				m.refused(c.RemoteAddr().String(), err)
+			}
+			c.Close()
+			return
+		}
+		c = sc
+	}
 	_ = c.SetReadDeadline(time.Now().Add(sniffTimeout))
 	br := bufio.NewReaderSize(c, 512)
 	first, err := br.Peek(1)

@@ -49,7 +49,13 @@ type NodeConfig struct {
 	// broker-only node), from its registration.
 	NonVoterAddr func(id int32) string
 	Logger       *slog.Logger
+	// Dial connects to another node's Raft side (nil: plaintext); it
+	// secures the link as the controller listener requires (peer.Login).
+	Dial DialFunc
 }
+
+// DialFunc dials a controller listener and sends the protocol byte.
+type DialFunc func(addr string, prefix byte, timeout time.Duration) (net.Conn, error)
 
 // Node is this process's member of the Raft metadata quorum: a voter on
 // controller nodes, a non-voter that only follows the log on broker-only
@@ -98,7 +104,7 @@ func StartNode(cfg NodeConfig) (*Node, error) {
 	}
 	n.transport = raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{
 		ServerAddressProvider: n,
-		Stream:                &streamLayer{ln: cfg.Listener},
+		Stream:                &streamLayer{ln: cfg.Listener, dial: cfg.Dial},
 		// One pooled connection per peer: a link that was cut leaves its
 		// pooled connections dead, and raft spends a backoff period (up
 		// to 10 s) on each before it dials again.
@@ -197,7 +203,10 @@ func (n *Node) closeStores() {
 }
 
 // streamLayer is raft's transport over the mux: dials send RaftPrefix.
-type streamLayer struct{ ln net.Listener }
+type streamLayer struct {
+	ln   net.Listener
+	dial DialFunc // nil: dialWithPrefix
+}
 
 func (s *streamLayer) Accept() (net.Conn, error) { return s.ln.Accept() }
 func (s *streamLayer) Close() error              { return s.ln.Close() }
@@ -205,6 +214,9 @@ func (s *streamLayer) Addr() net.Addr            { return s.ln.Addr() }
 func (s *streamLayer) Dial(addr raft.ServerAddress, timeout time.Duration) (net.Conn, error) {
 	if timeout <= 0 || timeout > raftDialTimeout {
 		timeout = raftDialTimeout
+	}
+	if s.dial != nil {
+		return s.dial(string(addr), RaftPrefix, timeout)
 	}
 	return dialWithPrefix(string(addr), RaftPrefix, timeout)
 }

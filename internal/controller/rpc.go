@@ -165,6 +165,7 @@ func (c *Controller) dispatch(req rpcRequest) rpcResponse {
 type Client struct {
 	voters []config.Voter
 	local  *Controller // this node's controller, or nil on a broker-only node
+	dial   DialFunc    // nil: plaintext
 
 	mu     sync.Mutex
 	leader int32                 // last known active controller, -1 unknown; guarded by mu
@@ -173,8 +174,8 @@ type Client struct {
 }
 
 // NewClient returns a client of the quorum in voters. local may be nil.
-func NewClient(voters []config.Voter, local *Controller) *Client {
-	return &Client{voters: voters, local: local, leader: -1, idle: map[string][]net.Conn{}}
+func NewClient(voters []config.Voter, local *Controller, dial DialFunc) *Client {
+	return &Client{voters: voters, local: local, dial: dial, leader: -1, idle: map[string][]net.Conn{}}
 }
 
 // Call sends op with req to the active controller and decodes its answer
@@ -300,6 +301,9 @@ func (cl *Client) conn(addr string) (net.Conn, error) {
 		return c, nil
 	}
 	cl.mu.Unlock()
+	if cl.dial != nil {
+		return cl.dial(addr, RPCPrefix, 2*time.Second)
+	}
 	return dialWithPrefix(addr, RPCPrefix, 2*time.Second)
 }
 

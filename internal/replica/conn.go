@@ -24,8 +24,14 @@ type conn struct {
 	buf      []byte
 }
 
-func dial(addr, clientID string) (*conn, error) {
-	nc, err := net.DialTimeout("tcp", addr, 3*time.Second)
+func dial(d func(addr, clientID string, timeout time.Duration) (net.Conn, error), addr, clientID string) (*conn, error) {
+	var nc net.Conn
+	var err error
+	if d != nil {
+		nc, err = d(addr, clientID, 3*time.Second)
+	} else {
+		nc, err = net.DialTimeout("tcp", addr, 3*time.Second)
+	}
 	if err != nil {
 		return nil, err
 	}

@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"iter"
 	"log/slog"
+	"net"
 	"strconv"
 	"sync"
 	"time"
@@ -33,6 +34,9 @@ type Config struct {
 	MaxWait time.Duration
 	// MaxBytes per partition per fetch (replica.fetch.max.bytes).
 	MaxBytes int32
+	// Dial connects and logs in to a leader's inter-broker listener
+	// (peer.Login.DialKafka); nil dials plaintext.
+	Dial func(addr, clientID string, timeout time.Duration) (net.Conn, error)
 }
 
 // Manager owns the fetchers.
@@ -231,7 +235,7 @@ func (f *fetcher) connect() error {
 	if addr == "" {
 		return fmt.Errorf("no address for broker %d", f.leader)
 	}
-	c, err := dial(addr, "samsa-replica-"+strconv.Itoa(int(f.m.cfg.Self)))
+	c, err := dial(f.m.cfg.Dial, addr, "samsa-replica-"+strconv.Itoa(int(f.m.cfg.Self)))
 	if err != nil {
 		return err
 	}
