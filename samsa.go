@@ -228,7 +228,7 @@ func (b *Broker) serve(ctx context.Context, br *broker.Broker, ln net.Listener, 
 	started := time.Now()
 	handler := api.New(br, b.lg, advertise)
 	handler.SetListeners(b.cfg.ListenerName, b.listenerAdvertisers())
-	handler.SetSecurity(b.sec.api())
+	secOpts := b.sec.api()
 	var observer server.Observer
 	if bc.HTTPAddr != "" {
 		if err := b.listenHTTP(ctx, handler, started); err != nil {
@@ -236,8 +236,10 @@ func (b *Broker) serve(ctx context.Context, br *broker.Broker, ln net.Listener, 
 		}
 		if b.web != nil {
 			observer = b.web.Metrics()
+			secOpts.OnDenied = b.web.Metrics().Denied
 		}
 	}
+	handler.SetSecurity(secOpts)
 	queued := bc.QueuedMaxRequestBytes
 	if queued < 0 {
 		queued = 1 << 62
@@ -282,6 +284,7 @@ func (b *Broker) listenHTTP(ctx context.Context, handler *api.API, started time.
 		KafkaAddr: b.Addr,
 		Started:   started,
 		Logger:    b.lg,
+		Auth:      b.sec.consoleAuth(handler, b.broker),
 	})
 	if err != nil {
 		return err

@@ -8,6 +8,7 @@ package samsa
 
 import (
 	"context"
+	"crypto/subtle"
 	"crypto/tls"
 	"crypto/x509"
 	"fmt"
@@ -17,6 +18,7 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/samsa-io/samsa/internal/api"
 	"github.com/samsa-io/samsa/internal/auth/jaas"
@@ -28,6 +30,7 @@ import (
 	"github.com/samsa-io/samsa/internal/metadata"
 	"github.com/samsa-io/samsa/internal/quota"
 	"github.com/samsa-io/samsa/internal/server"
+	"github.com/samsa-io/samsa/internal/web"
 )
 
 // tlsReloadEvery is how often TLS listeners look for changed key,
@@ -336,4 +339,57 @@ func (s *security) linkServer(state func() *metadata.State) (*peer.LinkServer, e
 		ls.Allowed = func(p string) bool { return slices.Contains(supers, p) }
 	}
 	return ls, nil
+}
+
+// consoleAuth puts the web console behind a login when the broker requires
+// authentication (an authorizer or a SASL listener): users are the PLAIN
+// users of the listeners and the SCRAM users of the metadata.
+func (s *security) consoleAuth(h *api.API, br *broker.Broker) *web.Auth {
+	required := s.bc.AuthorizerEnabled() || len(s.mechs) > 0
+	if !required {
+		return nil
+	}
+	plainUsers := map[string]string{}
+	for _, users := range s.plain {
+		for u, p := range users {
+			if _, dup := plainUsers[u]; !dup {
+				plainUsers[u] = p
+			}
+		}
+	}
+	return &web.Auth{
+		Required:    true,
+		FailedDelay: max(s.bc.FailedAuthenticationDelay, 500*time.Millisecond),
+		Check: func(user, password string) (string, bool) {
+			if user == "" {
+				return "", false
+			}
+			if pw, ok := plainUsers[user]; ok {
+				if subtle.ConstantTimeCompare([]byte(pw), []byte(password)) == 1 {
+					return "User:" + user, true
+				}
+				return "", false
+			}
+			st := br.MetadataState()
+			for _, mech := range []string{sasl.ScramSHA512, sasl.ScramSHA256} {
+				c, ok := st.ScramCredentialOf(mech, user)
+				if !ok {
+					continue
+				}
+				got, err := sasl.NewCredential(mech, []byte(password), c.Salt, c.Iterations)
+				if err == nil && subtle.ConstantTimeCompare(got.StoredKey, c.StoredKey) == 1 {
+					return "User:" + user, true
+				}
+				return "", false
+			}
+			return "", false
+		},
+		Authorize: func(principal, host string, op kmsg.ACLOperation, rt kmsg.ACLResourceType, name string) bool {
+			az := h.Authorizer()
+			if az == nil {
+				return true
+			}
+			return az.Authorize(principal, host, op, rt, name)
+		},
+	}
 }

@@ -4,7 +4,10 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
+	"io"
 	"net"
+	"net/http"
+	"net/url"
 	"os"
 	"strings"
 	"testing"
@@ -215,5 +218,82 @@ func TestSecretsStayOutOfDescribeConfigs(t *testing.T) {
 				t.Errorf("ssl.key.password = %v sensitive=%v, want null and sensitive", c.Value, c.Sensitive)
 			}
 		}
+	}
+}
+
+func TestConsoleLogin(t *testing.T) {
+	dir := t.TempDir()
+	ctx := testCtx(t)
+	b, err := samsa.Start(ctx, samsa.Config{Addr: "127.0.0.1:0", DataDir: dir, HTTPAddr: "127.0.0.1:0", Logger: quietLogger(),
+		Properties: map[string]string{
+			"listeners":               "SASL_PLAINTEXT://127.0.0.1:0",
+			"sasl.enabled.mechanisms": "PLAIN",
+			"listener.name.sasl_plaintext.plain.sasl.jaas.config": testJAAS,
+			"authorizer.class.name":                               "org.apache.kafka.metadata.authorizer.StandardAuthorizer",
+			"super.users":                                         "User:admin",
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { b.Close() })
+	admin := newClient(t, b, kgo.SASL(plain.Auth{User: "admin", Pass: "admin-secret"}.AsMechanism()))
+	adm := kadm.NewClient(admin)
+	if _, err := adm.CreateTopic(ctx, 1, 1, nil, "payroll"); err != nil {
+		t.Fatal(err)
+	}
+	base := "http://" + b.HTTPAddr()
+	noRedirect := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }, Timeout: 10 * time.Second}
+	resp, err := noRedirect.Get(base + "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/login" {
+		t.Fatalf("GET / without login: %d %q, want a redirect to /login", resp.StatusCode, resp.Header.Get("Location"))
+	}
+	login := func(user, pw string) (*http.Cookie, int) {
+		resp, err := noRedirect.PostForm(base+"/login", url.Values{"user": {user}, "password": {pw}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		for _, c := range resp.Cookies() {
+			if c.Name == "samsa_session" && c.Value != "" {
+				return c, resp.StatusCode
+			}
+		}
+		return nil, resp.StatusCode
+	}
+	if c, code := login("admin", "wrong"); c != nil || code != http.StatusUnauthorized {
+		t.Fatalf("wrong password: cookie %v, status %d", c, code)
+	}
+	page := func(c *http.Cookie, path string) (int, string) {
+		req, _ := http.NewRequest("GET", base+path, nil)
+		req.AddCookie(c)
+		resp, err := noRedirect.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(body)
+	}
+	adminCookie, _ := login("admin", "admin-secret")
+	if adminCookie == nil {
+		t.Fatal("admin login set no session cookie")
+	}
+	if code, body := page(adminCookie, "/"); code != 200 || !strings.Contains(body, "payroll") || !strings.Contains(body, "User:admin") {
+		t.Errorf("admin overview: %d, payroll listed %v", code, strings.Contains(body, "payroll"))
+	}
+	aliceCookie, _ := login("alice", "alice-secret")
+	if code, body := page(aliceCookie, "/"); code != 200 || strings.Contains(body, "payroll") {
+		t.Errorf("alice (no ACL) overview: %d, payroll listed %v", code, strings.Contains(body, "payroll"))
+	}
+	if code, _ := page(aliceCookie, "/topics/payroll"); code != http.StatusForbidden {
+		t.Errorf("alice's topic page: %d, want 403", code)
+	}
+	// Metrics stay open and count the authentications.
+	if code, body := page(&http.Cookie{Name: "x", Value: "y"}, "/metrics"); code != 200 || !strings.Contains(body, `samsa_authentications_total{listener="SASL_PLAINTEXT",mechanism="PLAIN",result="success"}`) {
+		t.Errorf("/metrics: %d, authentication counter present: %v", code, strings.Contains(body, "samsa_authentications_total"))
 	}
 }

@@ -14,6 +14,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kmsg"
+
 	"github.com/samsa-io/samsa/internal/config"
 	"github.com/samsa-io/samsa/internal/group"
 	"github.com/samsa-io/samsa/internal/txn"
@@ -49,7 +51,7 @@ var funcs = template.FuncMap{
 
 func newPages() (*pages, error) {
 	pg := &pages{byName: make(map[string]*template.Template)}
-	for _, name := range []string{"overview.html", "topic.html", "group.html", "error.html"} {
+	for _, name := range []string{"overview.html", "topic.html", "group.html", "error.html", "login.html"} {
 		t, err := template.New(name).Funcs(funcs).ParseFS(assets, "templates/layout.html", "templates/"+name)
 		if err != nil {
 			return nil, fmt.Errorf("web: parse %s: %w", name, err)
@@ -155,6 +157,8 @@ type overviewPage struct {
 	ShowInternal bool
 	ShowTxns     bool
 	Txns         []txnRow
+	// Principal is the logged-in user ("" when the console is open).
+	Principal string
 }
 
 // txnRow is one open transaction on the overview.
@@ -189,9 +193,12 @@ func openTxns(t Txns, now time.Time) []txnRow {
 }
 
 func (s *Server) handleOverview(w http.ResponseWriter, r *http.Request) {
-	pg := overviewPage{Cluster: s.cluster(), ShowInternal: r.URL.Query().Get("internal") == "1"}
+	pg := overviewPage{Cluster: s.cluster(), ShowInternal: r.URL.Query().Get("internal") == "1", Principal: principalOf(r)}
 	for _, t := range s.cfg.Broker.Topics() {
 		if t.Internal && !pg.ShowInternal {
+			continue
+		}
+		if !s.may(r, kmsg.ACLOperationDescribe, kmsg.ACLResourceTypeTopic, t.Name) {
 			continue
 		}
 		row := topicRow{Name: t.Name, Internal: t.Internal, Partitions: len(t.Partitions)}
@@ -214,10 +221,19 @@ func (s *Server) handleOverview(w http.ResponseWriter, r *http.Request) {
 		if err != nil {
 			pg.GroupsError = err.Error()
 		}
-		pg.Groups = gs
+		for _, g := range gs {
+			if s.may(r, kmsg.ACLOperationDescribe, kmsg.ACLResourceTypeGroup, g.ID) {
+				pg.Groups = append(pg.Groups, g)
+			}
+		}
 	}
 	if s.cfg.Txns != nil {
-		pg.ShowTxns, pg.Txns = true, openTxns(s.cfg.Txns, time.Now())
+		pg.ShowTxns = true
+		for _, t := range openTxns(s.cfg.Txns, time.Now()) {
+			if s.may(r, kmsg.ACLOperationDescribe, kmsg.ACLResourceTypeTransactionalId, t.ID) {
+				pg.Txns = append(pg.Txns, t)
+			}
+		}
 	}
 	s.render(w, http.StatusOK, "overview.html", pg)
 }
@@ -260,6 +276,10 @@ type topicPage struct {
 
 func (s *Server) handleTopic(w http.ResponseWriter, r *http.Request) {
 	t := s.cfg.Broker.Topic(r.PathValue("topic"))
+	if t != nil && !s.may(r, kmsg.ACLOperationDescribe, kmsg.ACLResourceTypeTopic, t.Name) {
+		s.renderError(w, http.StatusForbidden, fmt.Sprintf("%s may not describe topic %q.", principalOf(r), t.Name))
+		return
+	}
 	if t == nil {
 		s.renderError(w, http.StatusNotFound, fmt.Sprintf("Topic %q does not exist.", r.PathValue("topic")))
 		return
@@ -312,6 +332,9 @@ func (s *Server) handleTopic(w http.ResponseWriter, r *http.Request) {
 		}
 		from, pg.OffsetInput = o, v
 	}
+	if pg.BrowseError == "" && !s.may(r, kmsg.ACLOperationRead, kmsg.ACLResourceTypeTopic, t.Name) {
+		pg.BrowseError = fmt.Sprintf("%s may not read topic %q, so its messages are not shown.", principalOf(r), t.Name)
+	}
 	if pg.BrowseError == "" {
 		if p := t.Partition(pg.Partition); p != nil {
 			res, err := browse(p, from, pg.N)
@@ -331,6 +354,10 @@ type groupPage struct {
 
 func (s *Server) handleGroup(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("group")
+	if !s.may(r, kmsg.ACLOperationDescribe, kmsg.ACLResourceTypeGroup, id) {
+		s.renderError(w, http.StatusForbidden, fmt.Sprintf("%s may not describe group %q.", principalOf(r), id))
+		return
+	}
 	if s.cfg.Groups == nil {
 		s.renderError(w, http.StatusNotFound, "This broker has no group coordinator.")
 		return

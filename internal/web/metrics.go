@@ -44,6 +44,8 @@ type Metrics struct {
 	connsOpen  prometheus.Gauge
 	connsTotal prometheus.Counter
 
+	sec *securityMetrics // security_metrics.go
+
 	// byKey[key] is resolved on the first request with that key (so
 	// /metrics lists the APIs in use, not 90 idle ones) and never changes
 	// after: concurrent first uses resolve the same series.
@@ -89,11 +91,12 @@ func newMetrics() *Metrics {
 			Name: "samsa_connections_total",
 			Help: "Kafka client connections accepted.",
 		}),
+		sec: newSecurityMetrics(),
 	}
 }
 
 func (m *Metrics) register(r prometheus.Registerer) error {
-	for _, c := range []prometheus.Collector{m.requests, m.errors, m.duration, m.received, m.sent, m.connsOpen, m.connsTotal} {
+	for _, c := range append([]prometheus.Collector{m.requests, m.errors, m.duration, m.received, m.sent, m.connsOpen, m.connsTotal}, m.sec.collectors()...) {
 		if err := r.Register(c); err != nil {
 			return err
 		}

@@ -69,16 +69,19 @@ type Config struct {
 	// Started is when the broker started, for the uptime; zero = New's time.
 	Started time.Time
 	Logger  *slog.Logger
+	// Auth, when required, puts the console behind a login (auth.go).
+	Auth *Auth
 }
 
 // Server is the HTTP side of one broker.
 type Server struct {
-	cfg     Config
-	lg      *slog.Logger
-	metrics *Metrics
-	reg     *prometheus.Registry
-	mux     *http.ServeMux
-	pages   *pages
+	cfg      Config
+	lg       *slog.Logger
+	metrics  *Metrics
+	reg      *prometheus.Registry
+	mux      *http.ServeMux
+	pages    *pages
+	sessions sessions // console logins (auth.go)
 
 	// ready is false until SetReady(true) (the Kafka listener serves) and
 	// again from SetReady(false) (shutdown began): /readyz follows it.
@@ -182,9 +185,12 @@ func (s *Server) routes() {
 		}
 		_, _ = w.Write([]byte("ok\n"))
 	})
-	m.HandleFunc("GET /{$}", s.handleOverview)
-	m.HandleFunc("GET /topics/{topic}", s.handleTopic)
-	m.HandleFunc("GET /groups/{group}", s.handleGroup)
+	m.HandleFunc("GET /{$}", s.requireLogin(s.handleOverview))
+	m.HandleFunc("GET /topics/{topic}", s.requireLogin(s.handleTopic))
+	m.HandleFunc("GET /groups/{group}", s.requireLogin(s.handleGroup))
+	m.HandleFunc("GET /login", s.handleLoginForm)
+	m.HandleFunc("POST /login", s.handleLogin)
+	m.HandleFunc("POST /logout", s.handleLogout)
 	m.HandleFunc("GET /static/style.css", s.pages.serveCSS)
 	m.HandleFunc("GET /", func(w http.ResponseWriter, r *http.Request) {
 		s.renderError(w, http.StatusNotFound, "No such page: "+r.URL.Path)
