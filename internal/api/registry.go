@@ -148,7 +148,15 @@ func (a *API) Handle(ctx context.Context, c *server.Conn, h wire.RequestHeader, 
 		}
 		return nil, fmt.Errorf("%w: malformed %s v%d body: %v", server.ErrCloseConnection, kmsg.NameForKey(h.APIKey), h.APIVersion, err)
 	}
-	return e.fn(withClientID(ctx, h.ClientID), c, req)
+	if a.sec.opts.Quotas == nil || c == nil {
+		return e.fn(withClientID(ctx, h.ClientID), c, req)
+	}
+	start := time.Now()
+	p, err := e.fn(withClientID(ctx, h.ClientID), c, req)
+	if err != nil {
+		return p, err
+	}
+	return a.applyQuotas(c, h, req, len(body), time.Since(start), p), nil
 }
 
 type clientIDKey struct{}

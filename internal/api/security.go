@@ -22,6 +22,7 @@ import (
 	"github.com/samsa-io/samsa/internal/metadata"
 	"github.com/samsa-io/samsa/internal/quota"
 	"github.com/samsa-io/samsa/internal/server"
+	"github.com/samsa-io/samsa/internal/wire"
 )
 
 // SecurityOptions configure authorization and quotas (SetSecurity).
@@ -243,18 +244,67 @@ func quotaUser(c *server.Conn) string {
 	return p
 }
 
-// throttle records amount of kind for c's client and returns the throttle
-// time to put in the response; the connection is muted for it (KIP-219).
-func (a *API) throttle(c *server.Conn, key int16, kind quota.Kind, clientID string, amount float64) int32 {
+// applyQuotas charges a request to its client's quotas (KIP-13, KIP-124)
+// and sets the throttle time of the response: produce bytes (the request's
+// size) and handler time in phase one, fetch bytes (the records returned)
+// when the response is built. A client over a quota is still answered;
+// its connection is then muted for the throttle time (KIP-219), which is
+// what holds it to its rate. Replica fetches are not charged (Kafka
+// bounds replication with separate quotas).
+//
+// Unlike Kafka, an over-quota fetch still carries its records (Kafka
+// sends an empty response and forgets the bytes): with incremental fetch
+// sessions, dropping records the session believes sent is not safe here,
+// and muting alone enforces the same rate.
+func (a *API) applyQuotas(c *server.Conn, h wire.RequestHeader, req kmsg.Request, size int, took time.Duration, p server.Pending) server.Pending {
 	q := a.sec.opts.Quotas
-	if q == nil || c == nil {
-		return 0
-	}
 	a.syncQuotas()
-	d := q.Record(kind, quotaUser(c), clientID, amount)
-	if d <= 0 {
-		return 0
+	user := quotaUser(c)
+	var d time.Duration
+	if h.APIKey == int16(kmsg.Produce) {
+		d = max(d, q.Record(quota.Produce, user, h.ClientID, float64(size)))
 	}
-	c.Throttle(key, d)
-	return int32(min(d/time.Millisecond, 1<<31-1))
+	d = max(d, q.Record(quota.Request, user, h.ClientID, float64(took)))
+	fetch, isFetch := req.(*kmsg.FetchRequest)
+	if isFetch && fetch.ReplicaID >= 0 {
+		isFetch = false
+	}
+	if d <= 0 && !isFetch {
+		return p
+	}
+	if d > 0 {
+		c.Throttle(h.APIKey, d)
+	}
+	return func() kmsg.Response {
+		resp := p()
+		if resp == nil {
+			return nil
+		}
+		dd := d
+		if fr, ok := resp.(*kmsg.FetchResponse); ok && isFetch {
+			n := 0
+			for i := range fr.Topics {
+				for j := range fr.Topics[i].Partitions {
+					n += len(fr.Topics[i].Partitions[j].RecordBatches)
+				}
+			}
+			if n > 0 {
+				if fd := q.Record(quota.Fetch, user, h.ClientID, float64(n)); fd > 0 {
+					c.Throttle(h.APIKey, fd)
+					dd = max(dd, fd)
+				}
+			}
+		}
+		if dd > 0 {
+			if tr, ok := resp.(kmsg.ThrottleResponse); ok {
+				ms := int32(min(dd/time.Millisecond, 1<<31-1))
+				if cur, _ := tr.Throttle(); ms > cur {
+					if st, ok := resp.(kmsg.SetThrottleResponse); ok {
+						st.SetThrottle(ms)
+					}
+				}
+			}
+		}
+		return resp
+	}
 }

@@ -332,9 +332,23 @@ func (m *Manager) Record(kind Kind, user, clientID string, amount float64) time.
 	r := m.sensor(k)
 	r.mu.Lock()
 	r.add(m.p, amount, now)
-	perSec, span := r.measure(m.p, now)
+	d := r.charge(amount, bound, m.burst(bound), now)
 	r.mu.Unlock()
-	return throttleFor(perSec, bound, span, m.maxThrottle(kind))
+	return min(d, m.maxThrottle(kind))
+}
+
+// burst is how much a client may use at once after idling: the quota's
+// whole span (Windows*Window) of it, what Kafka's windowed rate lets
+// through at first.
+//
+// Why a token bucket decides the delay rather than Kafka's formula
+// ((rate-bound)/bound*span over sliding windows, kept in throttleFor): with
+// a pipelining client the formula lets bursts through each time an old
+// sample expires, and real clients (franz-go, 16 KiB batches) ran 14-47 %
+// over their quota; the bucket holds the long-run rate to the bound
+// exactly, with the same first burst.
+func (m *Manager) burst(bound float64) float64 {
+	return bound * float64(int64(m.p.windows)*m.p.window) / float64(time.Second)
 }
 
 // Unrecord takes back amount recorded by Record, without a check. Kafka
@@ -348,10 +362,12 @@ func (m *Manager) Unrecord(kind Kind, user, clientID string, amount float64) {
 	if kind == Request {
 		amount *= nanosToPercent
 	}
+	_, bound, _ := m.resolve(kind, user, clientID)
 	now := m.since(m.now())
 	r := m.sensor(k)
 	r.mu.Lock()
 	r.add(m.p, -amount, now)
+	r.charge(-amount, bound, m.burst(bound), now)
 	r.mu.Unlock()
 }
 

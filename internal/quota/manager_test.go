@@ -104,7 +104,7 @@ func TestAggregation(t *testing.T) {
 			d := m.Record(Produce, tc.b.user, tc.b.client, 600)
 			want := time.Duration(0)
 			if tc.throttle {
-				want = 2 * time.Second
+				want = time.Second // 1200 B against 1100 B of credit at 100 B/s
 			}
 			if d != want {
 				t.Fatalf("second record throttled %v, want %v", d, want)
@@ -113,7 +113,8 @@ func TestAggregation(t *testing.T) {
 	}
 }
 
-// TestThrottleTime checks Kafka's formula and caps.
+// TestThrottleTime checks the delays and caps: a bucket of 11 s of quota
+// (quota.window.num * quota.window.size.seconds), refilled at the bound.
 func TestThrottleTime(t *testing.T) {
 	cases := []struct {
 		name   string
@@ -124,15 +125,16 @@ func TestThrottleTime(t *testing.T) {
 		want   time.Duration
 	}{
 		{"at the bound", Produce, KeyProducerByteRate, 100, 1000, 0},
-		{"50% over over 10s", Produce, KeyProducerByteRate, 100, 1500, 5 * time.Second},
-		{"fetch", Fetch, KeyConsumerByteRate, 100, 1200, 2 * time.Second},
+		{"at the burst", Produce, KeyProducerByteRate, 100, 1100, 0},
+		{"400 B over the burst", Produce, KeyProducerByteRate, 100, 1500, 4 * time.Second},
+		{"fetch", Fetch, KeyConsumerByteRate, 100, 1200, time.Second},
 		{"capped at windows*window", Produce, KeyProducerByteRate, 100, 1e9, 11 * time.Second},
-		// 4 s of handler time over a 10 s span is 40% of a thread.
+		// 4 s of handler time is 400 %s, within 50 % * 11 s = 550 %s.
 		{"request within", Request, KeyRequestPercentage, 50, float64(4 * time.Second), 0},
-		// 6 s is 60%: (60-50)/50*10s = 2s, capped at one window.
+		// 6 s is 600 %s: 50 over, 1 s at 50 %, capped at one window.
 		{"request capped at one window", Request, KeyRequestPercentage, 50, float64(6 * time.Second), time.Second},
-		// 5.1 s is 51%: (51-50)/50*10s = 200ms.
-		{"request over", Request, KeyRequestPercentage, 50, float64(5100 * time.Millisecond), 200 * time.Millisecond},
+		// 5.6 s is 560 %s: 10 over, 200 ms at 50 %.
+		{"request over", Request, KeyRequestPercentage, 50, float64(5600 * time.Millisecond), 200 * time.Millisecond},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -145,22 +147,18 @@ func TestThrottleTime(t *testing.T) {
 	}
 }
 
-// TestRateSpan: once more than Windows-1 windows have elapsed the span is
-// the real one, and samples older than Windows*Window are forgotten.
-func TestRateSpan(t *testing.T) {
+// TestCreditRefill: credit comes back at the bound, up to the burst.
+func TestCreditRefill(t *testing.T) {
 	m, c := newTestManager()
 	m.SetAll(map[Entity]Values{ForClient("c"): produce(100)})
 	m.Record(Produce, "", "c", 100)
-	c.Advance(15 * time.Second) // first sample (100 B) is now obsolete
-	// Only this record counts: 1100 B over the minimum 10 s span.
-	if d := m.Record(Produce, "", "c", 1100); d != time.Second {
-		t.Fatalf("throttle %v, want 1s", d)
+	c.Advance(15 * time.Second) // back to the full 1100 B, no more
+	if d := m.Record(Produce, "", "c", 1100); d != 0 {
+		t.Fatalf("throttle %v, want 0", d)
 	}
-	c.Advance(10500 * time.Millisecond)
-	// 1100+1100 B over the 10.5 s since the sample began: 209.5 B/s,
-	// throttle (209.5-100)/100*10.5s = 11.5 s, capped at 11 s.
-	if d := m.Record(Produce, "", "c", 1100); d != 11*time.Second {
-		t.Fatalf("throttle %v, want 11s", d)
+	c.Advance(10500 * time.Millisecond) // 1050 B of credit
+	if d := m.Record(Produce, "", "c", 1100); d != 500*time.Millisecond {
+		t.Fatalf("throttle %v, want 500ms", d)
 	}
 }
 
@@ -185,11 +183,18 @@ func TestProducerAtTwiceTheQuota(t *testing.T) {
 			ForUser("p"):       produce(tc.quota),
 			ForClient("other"): Values{KeyConsumerByteRate: 1}, // not a produce quota
 		})
-		start := c.Now()
+		// The first Windows*Window of quota is a burst the client may
+		// use at once; the rate is measured after it.
+		warm := c.Now().Add(11 * time.Second)
 		interval := time.Duration(tc.batch / (2 * tc.quota) * float64(time.Second))
 		sent, throttled := 0.0, 0
-		for c.Now().Sub(start) < tc.run {
-			sent += tc.batch
+		start := warm
+		for c.Now().Sub(warm) < tc.run {
+			if c.Now().Before(warm) {
+				start = c.Now()
+			} else {
+				sent += tc.batch
+			}
 			if d := m.Record(Produce, "p", "producer-1", tc.batch); d > 0 {
 				throttled++
 				c.Advance(d)
@@ -213,16 +218,17 @@ func TestProducerAtTwiceTheQuota(t *testing.T) {
 func TestSetAll(t *testing.T) {
 	m, _ := newTestManager()
 	m.SetAll(map[Entity]Values{ForUser("u"): produce(100)})
-	if d := m.Record(Produce, "u", "c", 1500); d != 5*time.Second {
-		t.Fatalf("throttle %v, want 5s", d)
+	if d := m.Record(Produce, "u", "c", 1500); d != 4*time.Second {
+		t.Fatalf("throttle %v, want 4s", d)
 	}
+	// A raised bound repays the same debt (400 B) faster.
 	m.SetAll(map[Entity]Values{ForUser("u"): produce(200)})
-	if d := m.Record(Produce, "u", "c", 0); d != 0 {
-		t.Fatalf("raised bound still throttles %v", d)
+	if d := m.Record(Produce, "u", "c", 0); d != 2*time.Second {
+		t.Fatalf("raised bound: throttle %v, want 2s", d)
 	}
 	m.SetAll(map[Entity]Values{ForUser("u"): produce(100)})
-	if d := m.Record(Produce, "u", "c", 0); d != 5*time.Second {
-		t.Fatalf("history lost: throttle %v, want 5s", d)
+	if d := m.Record(Produce, "u", "c", 0); d != 4*time.Second {
+		t.Fatalf("history lost: throttle %v, want 4s", d)
 	}
 	m.SetAll(nil)
 	if d := m.Record(Produce, "u", "c", 1e9); d != 0 {

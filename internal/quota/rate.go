@@ -27,6 +27,32 @@ type rate struct {
 	samples []sample
 	used    int
 	cur     int
+
+	// credit is a token bucket of quota units refilled at the bound, which
+	// decides the throttle (Manager.Record); the samples above still
+	// measure the rate.
+	credit     float64
+	creditAt   int64 // ns: when credit was last refilled
+	creditInit bool
+}
+
+// charge takes v from the bucket at now, refilling it at bound per second
+// up to burst, and returns the delay until the credit is back to zero (0
+// while some is left). A negative v gives credit back. The caller holds
+// r.mu.
+func (r *rate) charge(v, bound, burst float64, now int64) time.Duration {
+	if !r.creditInit {
+		r.credit, r.creditAt, r.creditInit = burst, now, true
+	}
+	if el := now - r.creditAt; el > 0 {
+		r.credit = min(burst, r.credit+bound*float64(el)/float64(time.Second))
+		r.creditAt = now
+	}
+	r.credit = min(burst, r.credit-v)
+	if r.credit >= 0 {
+		return 0
+	}
+	return time.Duration(math.Ceil(-r.credit / bound * 1000)) * time.Millisecond
 }
 
 func newRate(windows int) *rate { return &rate{samples: make([]sample, windows+1)} }
