@@ -52,7 +52,7 @@ func (r *rate) charge(v, bound, burst float64, now int64) time.Duration {
 	if r.credit >= 0 {
 		return 0
 	}
-	return time.Duration(math.Ceil(-r.credit / bound * 1000)) * time.Millisecond
+	return time.Duration(math.Ceil(-r.credit/bound*1000)) * time.Millisecond
 }
 
 func newRate(windows int) *rate { return &rate{samples: make([]sample, windows+1)} }
