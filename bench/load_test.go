@@ -69,8 +69,8 @@ func (t throughput) recsPerSec() float64 { return float64(t.records) / t.elapsed
 // be acknowledged. Backpressure is kgo's buffer:
 // Produce blocks while 10 000 records are unacknowledged, so "in flight" is
 // always as much as the client allows. Elapsed includes the final flush.
-func produceFlat(ctx context.Context, addr, topic string, producers int, dur time.Duration, limit int64) (throughput, error) {
-	cl, err := producerClient(addr, topic)
+func produceFlat(ctx context.Context, addr, topic string, producers int, dur time.Duration, limit int64, opts ...kgo.Opt) (throughput, error) {
+	cl, err := producerClient(addr, topic, opts...)
 	if err != nil {
 		return throughput{}, err
 	}
