@@ -297,3 +297,40 @@ func TestConsoleLogin(t *testing.T) {
 		t.Errorf("/metrics: %d, authentication counter present: %v", code, strings.Contains(body, "samsa_authentications_total"))
 	}
 }
+
+// The README's secured example (config/secure.properties) starts, with its
+// certificate paths pointed at generated files.
+func TestSecureExampleConfig(t *testing.T) {
+	f, err := os.ReadFile("config/secure.properties")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	files, err := tlstest.Write(dir, []string{"127.0.0.1", "localhost"}, "alice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	props := map[string]string{}
+	for _, line := range strings.Split(string(f), "\n") {
+		line = strings.TrimSpace(line)
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		k, v, _ := strings.Cut(line, "=")
+		props[k] = v
+	}
+	props["ssl.keystore.location"] = files.Server
+	props["ssl.truststore.location"] = files.CA
+	props["listeners"] = "PLAINTEXT://127.0.0.1:0,SASL_PLAINTEXT://127.0.0.1:0,SSL://127.0.0.1:0,SASL_SSL://127.0.0.1:0"
+	delete(props, "advertised.listeners")
+	delete(props, "log.dirs")
+	b := startBroker(t, t.TempDir(), props)
+	cfg := tlsClientConfig(t, files, false)
+	if err := produceOne(t, b.ListenerAddr("SASL_SSL"), kgo.DialTLSConfig(cfg), kgo.SASL(plain.Auth{User: "admin", Pass: "admin-secret"}.AsMechanism())); err != nil {
+		t.Fatalf("admin over SASL_SSL: %v", err)
+	}
+	err = loginErr(t, b.ListenerAddr("SASL_PLAINTEXT"), kgo.SASL(plain.Auth{User: "alice", Pass: "nope"}.AsMechanism()))
+	if !errors.Is(err, kerr.SaslAuthenticationFailed) {
+		t.Fatalf("wrong password: %v", err)
+	}
+}

@@ -10,7 +10,7 @@ import (
 // cluster" starts from parse, validate, and describe the cluster it says.
 func TestExampleClusterProperties(t *testing.T) {
 	files, err := filepath.Glob("../../config/*.properties")
-	if err != nil || len(files) < 4 {
+	if err != nil || len(files) < 5 {
 		t.Fatalf("example files: %v %v", files, err)
 	}
 	for _, name := range files {
@@ -33,6 +33,12 @@ func TestExampleClusterProperties(t *testing.T) {
 		}
 		if err := b.Validate(); err != nil {
 			t.Fatalf("%s: %v", name, err)
+		}
+		if filepath.Base(name) == "secure.properties" {
+			if len(b.ClientListeners()) != 4 || !b.AuthorizerEnabled() {
+				t.Errorf("%s: listeners %+v, authorizer %v", name, b.ClientListeners(), b.AuthorizerEnabled())
+			}
+			continue
 		}
 		voters, _ := b.Voters()
 		if !b.Clustered() || len(voters) != 3 {
