@@ -109,3 +109,44 @@ func TestLinkLogin(t *testing.T) {
 		})
 	}
 }
+
+// FuzzLinkAccept feeds arbitrary bytes to the accepting side of a
+// controller link: it must refuse or accept without panicking, and never
+// wait for more than the timeout.
+func FuzzLinkAccept(f *testing.F) {
+	f.Add([]byte("\x00\x05PLAIN\x00\x00\x00\x0c\x00admin\x00admin"))
+	f.Add([]byte("\x00\x0dSCRAM-SHA-512\x00\x00\x00\x10n,,n=ctl,r=abcdef"))
+	f.Add([]byte("\xff\xff"))
+	f.Add([]byte("\x00\x05PLAIN\xff\xff\xff\xff"))
+	s := &LinkServer{
+		Mechanisms: []string{sasl.Plain, sasl.ScramSHA512},
+		NewSession: func(m string) (sasl.Session, error) {
+			if m == sasl.Plain {
+				return sasl.NewPlain(sasl.PlainUsers{"admin": "admin"}), nil
+			}
+			return sasl.NewScram(m, func(string, string) (sasl.Credential, bool) { return sasl.Credential{}, false })
+		},
+	}
+	f.Fuzz(func(t *testing.T, in []byte) {
+		a, b := net.Pipe()
+		defer a.Close()
+		go func() {
+			// Write the input, then hang up: reads past it see EOF.
+			_, _ = b.Write(in)
+			b.Close()
+		}()
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			c, _, err := s.Accept(a, 200*time.Millisecond)
+			if err == nil && c == nil {
+				t.Error("accepted without a connection")
+			}
+		}()
+		select {
+		case <-done:
+		case <-time.After(5 * time.Second):
+			t.Fatal("Accept did not return within its timeout")
+		}
+	})
+}
