@@ -155,6 +155,11 @@ func startClusterNode(ctx context.Context, bc config.Broker, lg *slog.Logger) (*
 	b := &Broker{cfg: bc, lg: lg, clu: cp, sec: sec}
 	if !isBroker {
 		b.ln = cp.ctlLn
+		// A controller-only node still reloads its controller listener's
+		// certificates.
+		sctx, stop := context.WithCancel(context.Background())
+		b.stopSec = stop
+		sec.start(sctx)
 		ok = true
 		return b, nil
 	}

@@ -70,6 +70,8 @@ type Broker struct {
 	httpLn net.Listener  // nil when HTTP is off
 	clu    *clusterParts // nil on a single broker
 	sec    *security     // TLS, SASL, ACLs, quotas (security.go)
+	// stopSec ends the certificate reloaders and quota expiry.
+	stopSec context.CancelFunc
 }
 
 // Start opens the data directory (recovering it after a crash), starts
@@ -264,7 +266,10 @@ func (b *Broker) serve(ctx context.Context, br *broker.Broker, ln net.Listener, 
 		}
 		b.srv.ServeListener(o.ln, sl)
 	}
-	b.sec.start(ctx)
+	// The reloaders live as long as the broker, not as the start's ctx.
+	sctx, stop := context.WithCancel(context.Background())
+	b.stopSec = stop
+	b.sec.start(sctx)
 	if b.web != nil {
 		b.web.Serve(b.httpLn)
 		b.web.SetReady(true)
@@ -323,6 +328,9 @@ func (b *Broker) DataDir() string { return b.cfg.DataDir }
 // the start; the HTTP server stops before the partitions close, so no
 // scrape reads a closing log.
 func (b *Broker) Shutdown(ctx context.Context) error {
+	if b.stopSec != nil {
+		defer b.stopSec()
+	}
 	if b.clu != nil {
 		defer b.clu.close()
 		if b.broker == nil { // a controller-only node

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -332,5 +333,36 @@ func TestSecureExampleConfig(t *testing.T) {
 	err = loginErr(t, b.ListenerAddr("SASL_PLAINTEXT"), kgo.SASL(plain.Auth{User: "alice", Pass: "nope"}.AsMechanism()))
 	if !errors.Is(err, kerr.SaslAuthenticationFailed) {
 		t.Fatalf("wrong password: %v", err)
+	}
+}
+
+// Replacing the certificate files is picked up without a restart: new
+// connections get the new certificate, existing ones keep working.
+func TestCertificateReload(t *testing.T) {
+	b, files := securedBroker(t, nil)
+	addr := b.ListenerAddr("SSL")
+	serial := func() string {
+		cfg := tlsClientConfig(t, files, true)
+		c, err := tls.DialWithDialer(&net.Dialer{Timeout: 5 * time.Second}, "tcp", addr, cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		return c.ConnectionState().PeerCertificates[0].SerialNumber.String()
+	}
+	before := serial()
+	old := newClient(t, b) // a PLAINTEXT client stays connected throughout
+	if _, err := tlstest.Reissue(filepath.Dir(files.CA), []string{"127.0.0.1", "localhost"}); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(15 * time.Second)
+	for serial() == before {
+		if time.Now().After(deadline) {
+			t.Fatal("the broker still serves the old certificate 15 s after the files changed")
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	if err := old.ProduceSync(testCtx(t), &kgo.Record{Topic: "reload", Value: []byte("v")}).FirstErr(); err != nil && !errors.Is(err, kerr.UnknownTopicOrPartition) {
+		t.Fatalf("an existing connection broke: %v", err)
 	}
 }
