@@ -46,11 +46,20 @@ http://127.0.0.1:9644/ (samsa.http.listener); --http-addr moves them and
 --http-addr=off turns them off. If the default port is taken, the broker
 starts without them and says so.
 
+Security is configured with Kafka's keys in the properties file: listeners
+with PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL (several at once), TLS
+(ssl.keystore.location etc., PEM files), SASL users (PLAIN in
+listener.name.<l>.plain.sasl.jaas.config; SCRAM with samsa user create),
+ACLs (authorizer.class.name, super.users; samsa acl add) and quotas.
+config/secure.properties is a complete example; see the README's
+"Security" section. --addr moves the first listener (the inter-broker one).
+
 SIGINT or SIGTERM shuts down cleanly: requests in flight are answered,
 then every partition is synced and closed.`,
 		Example: `  samsa serve
   samsa serve --addr 0.0.0.0:9092 --advertise kafka.example.com:9092 --data-dir /var/lib/samsa
   samsa serve --config server.properties --set num.partitions=6
+  samsa serve --config config/secure.properties   # TLS, SASL users, ACLs
   samsa serve --http-addr 0.0.0.0:9644     # console and /metrics reachable from other hosts
   samsa serve --http-addr off              # no HTTP at all`,
 		Args: cobra.NoArgs,
