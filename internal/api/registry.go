@@ -148,7 +148,7 @@ func (a *API) Handle(ctx context.Context, c *server.Conn, h wire.RequestHeader, 
 		}
 		return nil, fmt.Errorf("%w: malformed %s v%d body: %v", server.ErrCloseConnection, kmsg.NameForKey(h.APIKey), h.APIVersion, err)
 	}
-	if a.sec.opts.Quotas == nil || c == nil {
+	if c == nil || !a.quotasActive() {
 		return e.fn(withClientID(ctx, h.ClientID), c, req)
 	}
 	start := time.Now()

@@ -202,6 +202,18 @@ func (a *API) authorizedOps(c *server.Conn, rt kmsg.ACLResourceType, name string
 	return az.AuthorizedOperations(p, h, rt, name)
 }
 
+// quotasActive reports whether any client quota is configured (after
+// giving the manager the current ones): without one, requests are not
+// measured at all.
+func (a *API) quotasActive() bool {
+	if a.sec.opts.Quotas == nil {
+		return false
+	}
+	a.syncQuotas()
+	c := a.sec.quotas.Load()
+	return c != nil && len(c.entries) > 0
+}
+
 // syncQuotas gives the quota manager the metadata's quotas when they
 // changed since the last call.
 func (a *API) syncQuotas() {
@@ -258,7 +270,6 @@ func quotaUser(c *server.Conn) string {
 // and muting alone enforces the same rate.
 func (a *API) applyQuotas(c *server.Conn, h wire.RequestHeader, req kmsg.Request, size int, took time.Duration, p server.Pending) server.Pending {
 	q := a.sec.opts.Quotas
-	a.syncQuotas()
 	user := quotaUser(c)
 	var d time.Duration
 	if h.APIKey == int16(kmsg.Produce) {
