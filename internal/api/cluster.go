@@ -38,19 +38,17 @@ const (
 	endpointTypeControllers = 2
 )
 
-// clusterOperations is the bit set of the ACL operations that apply to the
-// CLUSTER resource (bit n = operation code n): ALTER (7), DESCRIBE (8),
-// CLUSTER_ACTION (9), DESCRIBE_CONFIGS (10), ALTER_CONFIGS (11),
-// IDEMPOTENT_WRITE (12), CREATE (5). Without an authorizer Kafka reports
-// all of them as authorized.
-const clusterOperations = 1<<5 | 1<<7 | 1<<8 | 1<<9 | 1<<10 | 1<<11 | 1<<12
-
 func (a *API) handleDescribeCluster(_ context.Context, c *server.Conn, kreq kmsg.Request) (server.Pending, error) {
 	req := kreq.(*kmsg.DescribeClusterRequest)
 	resp := req.ResponseKind().(*kmsg.DescribeClusterResponse)
 	cfg := a.b.Config()
 	resp.EndpointType = endpointTypeBrokers
 	resp.ClusterAuthorizedOperations = authorizedOperationsOmitted
+	if !a.authorizedCluster(c, kmsg.ACLOperationDescribe) {
+		resp.ErrorCode = kerr.ClusterAuthorizationFailed.Code
+		resp.ErrorMessage = kmsg.StringPtr("describing the cluster needs DESCRIBE on the cluster")
+		return server.Ready(resp), nil
+	}
 	// A v0 request has no endpoint type; it arrives as 0 and means brokers.
 	if req.Version >= 1 && req.EndpointType != endpointTypeBrokers {
 		resp.EndpointType = req.EndpointType
@@ -88,14 +86,19 @@ func (a *API) handleDescribeCluster(_ context.Context, c *server.Conn, kreq kmsg
 		resp.Brokers = append(resp.Brokers, br)
 	}
 	if req.IncludeClusterAuthorizedOperations {
-		resp.ClusterAuthorizedOperations = clusterOperations
+		resp.ClusterAuthorizedOperations = a.authorizedOps(c, kmsg.ACLResourceTypeCluster, clusterResourceName)
 	}
 	return server.Ready(resp), nil
 }
 
-func (a *API) handleDescribeLogDirs(_ context.Context, _ *server.Conn, kreq kmsg.Request) (server.Pending, error) {
+func (a *API) handleDescribeLogDirs(_ context.Context, c *server.Conn, kreq kmsg.Request) (server.Pending, error) {
 	req := kreq.(*kmsg.DescribeLogDirsRequest)
 	resp := req.ResponseKind().(*kmsg.DescribeLogDirsResponse)
+	if !a.authorizedCluster(c, kmsg.ACLOperationDescribe) {
+		// Kafka: the error (v3+) and no directories.
+		resp.ErrorCode = kerr.ClusterAuthorizationFailed.Code
+		return server.Ready(resp), nil
+	}
 	dataDir := a.b.Config().DataDir
 	d := kmsg.NewDescribeLogDirsResponseDir()
 	d.Dir = dataDir

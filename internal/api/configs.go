@@ -47,12 +47,34 @@ import (
 
 const brokerConfigsUnsupported = "dynamic broker configs are not supported yet; set broker configs in the properties file and restart"
 
-func (a *API) handleDescribeConfigs(_ context.Context, _ *server.Conn, kreq kmsg.Request) (server.Pending, error) {
+// configDenied checks op (DESCRIBE_CONFIGS or ALTER_CONFIGS) on a config
+// resource, as Kafka does: a topic's on the topic, a broker's (and its
+// loggers') on the cluster. It returns the error code, 0 when allowed.
+func (a *API) configDenied(c *server.Conn, op kmsg.ACLOperation, typ kmsg.ConfigResourceType, name string) int16 {
+	switch typ {
+	case kmsg.ConfigResourceTypeTopic:
+		if !a.authorized(c, op, kmsg.ACLResourceTypeTopic, name) {
+			return kerr.TopicAuthorizationFailed.Code
+		}
+	case kmsg.ConfigResourceTypeBroker, kmsg.ConfigResourceTypeBrokerLogger:
+		if !a.authorizedCluster(c, op) {
+			return kerr.ClusterAuthorizationFailed.Code
+		}
+	}
+	return 0
+}
+
+func (a *API) handleDescribeConfigs(_ context.Context, c *server.Conn, kreq kmsg.Request) (server.Pending, error) {
 	req := kreq.(*kmsg.DescribeConfigsRequest)
 	resp := req.ResponseKind().(*kmsg.DescribeConfigsResponse)
 	for _, rr := range req.Resources {
 		r := kmsg.NewDescribeConfigsResponseResource()
 		r.ResourceType, r.ResourceName = rr.ResourceType, rr.ResourceName
+		if code := a.configDenied(c, kmsg.ACLOperationDescribeConfigs, rr.ResourceType, rr.ResourceName); code != 0 {
+			r.ErrorCode = code
+			resp.Resources = append(resp.Resources, r)
+			continue
+		}
 		entries, err := a.describeResource(rr)
 		if err != nil {
 			r.ErrorCode = errorCode(err)
@@ -189,7 +211,7 @@ func resourceKey(typ kmsg.ConfigResourceType, name string) string {
 	return strconv.Itoa(int(typ)) + "/" + name
 }
 
-func (a *API) handleAlterConfigs(_ context.Context, _ *server.Conn, kreq kmsg.Request) (server.Pending, error) {
+func (a *API) handleAlterConfigs(_ context.Context, c *server.Conn, kreq kmsg.Request) (server.Pending, error) {
 	req := kreq.(*kmsg.AlterConfigsRequest)
 	resp := req.ResponseKind().(*kmsg.AlterConfigsResponse)
 	dup := duplicateResources(len(req.Resources), func(i int) (kmsg.ConfigResourceType, string) {
@@ -199,6 +221,11 @@ func (a *API) handleAlterConfigs(_ context.Context, _ *server.Conn, kreq kmsg.Re
 		r := kmsg.NewAlterConfigsResponseResource()
 		r.ResourceType, r.ResourceName = rr.ResourceType, rr.ResourceName
 		var err error
+		if code := a.configDenied(c, kmsg.ACLOperationAlterConfigs, rr.ResourceType, rr.ResourceName); code != 0 {
+			r.ErrorCode = code
+			resp.Resources = append(resp.Resources, r)
+			continue
+		}
 		if dup[resourceKey(rr.ResourceType, rr.ResourceName)] {
 			err = fmt.Errorf("%w: resource %s %q is listed more than once", errInvalidRequest, rr.ResourceType, rr.ResourceName)
 		} else {
@@ -242,7 +269,7 @@ func (a *API) setTopicConfigs(name string, overrides map[string]string, validate
 	return err
 }
 
-func (a *API) handleIncrementalAlterConfigs(_ context.Context, _ *server.Conn, kreq kmsg.Request) (server.Pending, error) {
+func (a *API) handleIncrementalAlterConfigs(_ context.Context, c *server.Conn, kreq kmsg.Request) (server.Pending, error) {
 	req := kreq.(*kmsg.IncrementalAlterConfigsRequest)
 	resp := req.ResponseKind().(*kmsg.IncrementalAlterConfigsResponse)
 	dup := duplicateResources(len(req.Resources), func(i int) (kmsg.ConfigResourceType, string) {
@@ -252,6 +279,11 @@ func (a *API) handleIncrementalAlterConfigs(_ context.Context, _ *server.Conn, k
 		r := kmsg.NewIncrementalAlterConfigsResponseResource()
 		r.ResourceType, r.ResourceName = rr.ResourceType, rr.ResourceName
 		var err error
+		if code := a.configDenied(c, kmsg.ACLOperationAlterConfigs, rr.ResourceType, rr.ResourceName); code != 0 {
+			r.ErrorCode = code
+			resp.Resources = append(resp.Resources, r)
+			continue
+		}
 		if dup[resourceKey(rr.ResourceType, rr.ResourceName)] {
 			err = fmt.Errorf("%w: resource %s %q is listed more than once", errInvalidRequest, rr.ResourceType, rr.ResourceName)
 		} else {

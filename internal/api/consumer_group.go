@@ -95,6 +95,20 @@ func (a *API) handleConsumerGroupHeartbeat(ctx context.Context, c *server.Conn, 
 			hb.Owned[t.TopicID] = append(hb.Owned[t.TopicID], t.Partitions...)
 		}
 	}
+	// Kafka: READ on the group, and DESCRIBE on every subscribed topic
+	// named (a regex subscription only matches topics the member may
+	// describe, which the assignment below does not check yet).
+	if req.Group != "" && !a.groupAllowed(c, req.Group) {
+		resp.ErrorCode = kerr.GroupAuthorizationFailed.Code
+		return server.Ready(resp), nil
+	}
+	for _, t := range req.SubscribedTopicNames {
+		if !a.authorized(c, kmsg.ACLOperationDescribe, kmsg.ACLResourceTypeTopic, t) {
+			resp.ErrorCode = kerr.TopicAuthorizationFailed.Code
+			resp.ErrorMessage = kmsg.StringPtr("not authorized to describe subscribed topic " + t)
+			return server.Ready(resp), nil
+		}
+	}
 	if req.Group == "" {
 		resp.ErrorCode = kerr.InvalidRequest.Code // Kafka: INVALID_REQUEST, not INVALID_GROUP_ID
 		resp.ErrorMessage = strp("group id is required")
@@ -151,8 +165,13 @@ func (a *API) handleConsumerGroupDescribe(ctx context.Context, c *server.Conn, k
 	for _, id := range req.Groups {
 		g := kmsg.NewConsumerGroupDescribeResponseGroup()
 		g.Group = id
+		if !a.authorized(c, kmsg.ACLOperationDescribe, kmsg.ACLResourceTypeGroup, id) {
+			g.ErrorCode = kerr.GroupAuthorizationFailed.Code
+			resp.Groups = append(resp.Groups, g)
+			continue
+		}
 		if req.IncludeAuthorizedOperations {
-			g.AuthorizedOperations = groupAuthorizedOperations
+			g.AuthorizedOperations = a.authorizedOps(c, kmsg.ACLResourceTypeGroup, id)
 		}
 		d, err := a.groups.DescribeConsumerGroup(id)
 		if err != nil {

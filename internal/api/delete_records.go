@@ -20,11 +20,12 @@ import (
 	"github.com/samsa-io/samsa/internal/server"
 )
 
-func (a *API) handleDeleteRecords(_ context.Context, _ *server.Conn, kreq kmsg.Request) (server.Pending, error) {
+func (a *API) handleDeleteRecords(_ context.Context, c *server.Conn, kreq kmsg.Request) (server.Pending, error) {
 	req := kreq.(*kmsg.DeleteRecordsRequest)
 	resp := req.ResponseKind().(*kmsg.DeleteRecordsResponse)
 	for _, rt := range req.Topics {
 		t := a.b.Topic(rt.Topic)
+		denied := !a.authorized(c, kmsg.ACLOperationDelete, kmsg.ACLResourceTypeTopic, rt.Topic)
 		respT := kmsg.NewDeleteRecordsResponseTopic()
 		respT.Topic = rt.Topic
 		for _, rp := range rt.Partitions {
@@ -32,6 +33,9 @@ func (a *API) handleDeleteRecords(_ context.Context, _ *server.Conn, kreq kmsg.R
 			r.Partition = rp.Partition
 			r.LowWatermark = -1
 			p, code := a.leaderPartition(t, rp.Partition)
+			if denied {
+				code = kerr.TopicAuthorizationFailed.Code
+			}
 			if code != 0 {
 				r.ErrorCode = code
 				respT.Partitions = append(respT.Partitions, r)

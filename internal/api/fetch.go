@@ -77,7 +77,7 @@ func replicaID(req *kmsg.FetchRequest) int32 {
 	return req.ReplicaID
 }
 
-func (a *API) fetch(ctx context.Context, _ *server.Conn, req *kmsg.FetchRequest) kmsg.Response {
+func (a *API) fetch(ctx context.Context, c *server.Conn, req *kmsg.FetchRequest) kmsg.Response {
 	resp := req.ResponseKind().(*kmsg.FetchResponse)
 	sessions := a.fetchSessions()
 	plan, code := sessions.begin(req, a.now())
@@ -85,7 +85,7 @@ func (a *API) fetch(ctx context.Context, _ *server.Conn, req *kmsg.FetchRequest)
 		resp.ErrorCode = code
 		return resp
 	}
-	targets := a.fetchTargets(req, resp, plan.items)
+	targets := a.fetchTargets(c, req, resp, plan.items)
 	a.readAndWait(ctx, req, resp, targets)
 
 	for k := range plan.items {
@@ -112,9 +112,16 @@ func (a *API) fetch(ctx context.Context, _ *server.Conn, req *kmsg.FetchRequest)
 // that rotated its partitions may name a topic more than once, as Kafka's
 // responses do), answers the partitions that cannot be read, and returns
 // the ones to read.
-func (a *API) fetchTargets(req *kmsg.FetchRequest, resp *kmsg.FetchResponse, items []fetchItem) []fetchTarget {
+//
+// Authorization, as Kafka's handleFetchRequest: a follower's fetch needs
+// CLUSTER_ACTION on the cluster, a consumer's READ on each topic; a denied
+// partition is answered TOPIC_AUTHORIZATION_FAILED (an unknown topic id
+// stays UNKNOWN_TOPIC_ID: ids do not reveal names).
+func (a *API) fetchTargets(c *server.Conn, req *kmsg.FetchRequest, resp *kmsg.FetchResponse, items []fetchItem) []fetchTarget {
 	byID := req.Version >= 13
 	follower := replicaID(req)
+	clusterDenied := follower >= 0 && !a.authorizedCluster(c, kmsg.ACLOperationClusterAction)
+	denied := false
 	targets := make([]fetchTarget, 0, len(items))
 	// One backing array for every partition: an allocation per request,
 	// not per topic or partition.
@@ -132,6 +139,14 @@ func (a *API) fetchTargets(req *kmsg.FetchRequest, resp *kmsg.FetchResponse, ite
 			resp.Topics = append(resp.Topics, st)
 			start = k
 			t = a.topicByNameOrID(byID, it.topic, it.topicID)
+			denied = clusterDenied
+			if follower < 0 && (t != nil || !byID) {
+				name := it.topic
+				if t != nil {
+					name = t.Name
+				}
+				denied = !a.authorized(c, kmsg.ACLOperationRead, kmsg.ACLResourceTypeTopic, name)
+			}
 		}
 		it.ti, it.pi = len(resp.Topics)-1, k-start
 		sp := &parts[k]
@@ -146,9 +161,11 @@ func (a *API) fetchTargets(req *kmsg.FetchRequest, resp *kmsg.FetchResponse, ite
 			epochCode = checkLeaderEpoch(req.Version >= 9, it.leaderEpoch, p.LeaderEpoch())
 		}
 		switch {
-		case t == nil && byID:
+		case t == nil && byID && !clusterDenied:
 			sp.ErrorCode = kerr.UnknownTopicID.Code
 			it.unknown = true
+		case denied:
+			sp.ErrorCode = kerr.TopicAuthorizationFailed.Code
 		case code == kerr.NotLeaderForPartition.Code:
 			sp.ErrorCode = code
 			if l, e := currentLeader(t, it.partition); l >= 0 && req.Version >= 12 {

@@ -238,6 +238,17 @@ func (a *API) handleFindCoordinator(ctx context.Context, c *server.Conn, kreq km
 		co := kmsg.NewFindCoordinatorResponseCoordinator()
 		co.Key, co.NodeID, co.Host, co.Port = key, -1, "", -1
 		var err error
+		// Kafka: DESCRIBE on the group, or on the transactional id.
+		if req.CoordinatorType == 0 && key != "" && !a.authorized(c, kmsg.ACLOperationDescribe, kmsg.ACLResourceTypeGroup, key) {
+			co.ErrorCode = kerr.GroupAuthorizationFailed.Code
+			resp.Coordinators = append(resp.Coordinators, co)
+			continue
+		}
+		if req.CoordinatorType == 1 && key != "" && !a.authorized(c, kmsg.ACLOperationDescribe, kmsg.ACLResourceTypeTransactionalId, key) {
+			co.ErrorCode = kerr.TransactionalIDAuthorizationFailed.Code
+			resp.Coordinators = append(resp.Coordinators, co)
+			continue
+		}
 		switch req.CoordinatorType {
 		case 0:
 			if key == "" {
@@ -317,6 +328,13 @@ func (a *API) handleJoinGroup(ctx context.Context, c *server.Conn, kreq kmsg.Req
 		jr.Protocols = append(jr.Protocols, group.Protocol{Name: p.Name, Metadata: p.Metadata})
 	}
 	var wait func(context.Context) group.JoinResult
+	if req.Group != "" && !a.groupAllowed(c, req.Group) {
+		resp.ErrorCode, resp.MemberID, resp.Generation = kerr.GroupAuthorizationFailed.Code, req.MemberID, -1
+		if req.Version < 7 {
+			resp.Protocol = strp("")
+		}
+		return server.Ready(resp), nil
+	}
 	if req.Group == "" {
 		wait = func(context.Context) group.JoinResult {
 			return group.JoinResult{Err: group.ErrInvalidGroupID, MemberID: req.MemberID, Generation: -1}
@@ -370,6 +388,10 @@ func (a *API) handleSyncGroup(ctx context.Context, c *server.Conn, kreq kmsg.Req
 		}
 	}
 	var wait func(context.Context) group.SyncResult
+	if req.Group != "" && !a.groupAllowed(c, req.Group) {
+		resp.ErrorCode, resp.MemberAssignment = kerr.GroupAuthorizationFailed.Code, []byte{}
+		return server.Ready(resp), nil
+	}
 	if req.Group == "" {
 		wait = func(context.Context) group.SyncResult { return group.SyncResult{Err: group.ErrInvalidGroupID} }
 	} else {
@@ -393,6 +415,10 @@ func (a *API) handleSyncGroup(ctx context.Context, c *server.Conn, kreq kmsg.Req
 func (a *API) handleHeartbeat(ctx context.Context, c *server.Conn, kreq kmsg.Request) (server.Pending, error) {
 	req := kreq.(*kmsg.HeartbeatRequest)
 	resp := req.ResponseKind().(*kmsg.HeartbeatResponse)
+	if !a.groupAllowed(c, req.Group) {
+		resp.ErrorCode = kerr.GroupAuthorizationFailed.Code
+		return server.Ready(resp), nil
+	}
 	err := a.groups.Heartbeat(req.Group, req.MemberID, deref(req.InstanceID), req.Generation)
 	resp.ErrorCode = groupErrorCode(err)
 	a.logGroupError(c, "Heartbeat", req.Group, err)
@@ -402,6 +428,10 @@ func (a *API) handleHeartbeat(ctx context.Context, c *server.Conn, kreq kmsg.Req
 func (a *API) handleLeaveGroup(ctx context.Context, c *server.Conn, kreq kmsg.Request) (server.Pending, error) {
 	req := kreq.(*kmsg.LeaveGroupRequest)
 	resp := req.ResponseKind().(*kmsg.LeaveGroupResponse)
+	if !a.groupAllowed(c, req.Group) {
+		resp.ErrorCode = kerr.GroupAuthorizationFailed.Code
+		return server.Ready(resp), nil
+	}
 	var ms []group.LeaveMember
 	if req.Version < 3 {
 		ms = []group.LeaveMember{{MemberID: req.MemberID}}
@@ -458,17 +488,29 @@ func (a *API) handleOffsetCommit(ctx context.Context, c *server.Conn, kreq kmsg.
 	// where[i] locates cr.Offsets[i] in the response.
 	type loc struct{ t, p int }
 	var where []loc
+	// Kafka: READ on the group (else every partition is
+	// GROUP_AUTHORIZATION_FAILED), then READ on each topic.
+	groupDenied := req.Group != "" && !a.groupAllowed(c, req.Group)
 	for i := range req.Topics {
 		rt := &req.Topics[i]
 		st := kmsg.NewOffsetCommitResponseTopic()
 		st.Topic, st.TopicID = rt.Topic, rt.TopicID
 		t := a.commitTopic(useID, rt.Topic, rt.TopicID)
+		name := rt.Topic
+		if t != nil {
+			name = t.Name
+		}
+		topicDenied := !groupDenied && (t != nil || !useID) && !a.authorized(c, kmsg.ACLOperationRead, kmsg.ACLResourceTypeTopic, name)
 		for j, rp := range rt.Partitions {
 			sp := kmsg.NewOffsetCommitResponseTopicPartition()
 			sp.Partition = rp.Partition
 			switch {
 			case req.Group == "":
 				sp.ErrorCode = kerr.InvalidGroupID.Code
+			case groupDenied:
+				sp.ErrorCode = kerr.GroupAuthorizationFailed.Code
+			case topicDenied:
+				sp.ErrorCode = kerr.TopicAuthorizationFailed.Code
 			case t == nil && useID:
 				sp.ErrorCode = kerr.UnknownTopicID.Code
 			case t == nil || rp.Partition < 0 || rp.Partition >= t.Count():
@@ -523,11 +565,18 @@ func (a *API) handleOffsetCommit(ctx context.Context, c *server.Conn, kreq kmsg.
 func (a *API) fetchGroupOffsets(c *server.Conn, version int16, groupID string, topics []kmsg.OffsetFetchRequestGroupTopic, requireStable bool) ([]kmsg.OffsetFetchResponseGroupTopic, int16) {
 	useID := version >= 10
 	all := topics == nil
+	// Kafka: DESCRIBE on the group; then a listing of all committed
+	// offsets leaves out the topics the principal may not DESCRIBE, and a
+	// named one is TOPIC_AUTHORIZATION_FAILED.
+	if !a.authorized(c, kmsg.ACLOperationDescribe, kmsg.ACLResourceTypeGroup, groupID) {
+		return nil, kerr.GroupAuthorizationFailed.Code
+	}
 	var tps []group.TopicPartition
 	type reqTopic struct {
-		name string
-		id   [16]byte
-		ok   bool
+		name   string
+		id     [16]byte
+		ok     bool
+		denied bool
 	}
 	resolved := make([]reqTopic, len(topics))
 	for i, t := range topics {
@@ -541,6 +590,10 @@ func (a *API) fetchGroupOffsets(c *server.Conn, version int16, groupID string, t
 			}
 		}
 		resolved[i] = reqTopic{name: name, id: t.TopicID, ok: ok}
+		if ok && !a.authorized(c, kmsg.ACLOperationDescribe, kmsg.ACLResourceTypeTopic, name) {
+			resolved[i].denied = true
+			continue
+		}
 		if ok {
 			for _, p := range t.Partitions {
 				tps = append(tps, group.TopicPartition{Topic: name, Partition: p})
@@ -571,6 +624,9 @@ func (a *API) fetchGroupOffsets(c *server.Conn, version int16, groupID string, t
 	var out []kmsg.OffsetFetchResponseGroupTopic
 	if all {
 		for _, f := range got {
+			if !a.authorizedQuiet(c, kmsg.ACLOperationDescribe, kmsg.ACLResourceTypeTopic, f.TP.Topic) {
+				continue
+			}
 			if n := len(out); n == 0 || out[n-1].Topic != f.TP.Topic {
 				st := kmsg.NewOffsetFetchResponseGroupTopic()
 				st.Topic = f.TP.Topic
@@ -587,6 +643,13 @@ func (a *API) fetchGroupOffsets(c *server.Conn, version int16, groupID string, t
 		st := kmsg.NewOffsetFetchResponseGroupTopic()
 		st.Topic, st.TopicID = t.Topic, t.TopicID
 		for _, p := range t.Partitions {
+			if resolved[i].denied {
+				sp := kmsg.NewOffsetFetchResponseGroupTopicPartition()
+				sp.Partition, sp.Offset, sp.LeaderEpoch = p, -1, -1
+				sp.ErrorCode = kerr.TopicAuthorizationFailed.Code
+				st.Partitions = append(st.Partitions, sp)
+				continue
+			}
 			if !resolved[i].ok {
 				sp := kmsg.NewOffsetFetchResponseGroupTopicPartition()
 				sp.Partition, sp.Offset, sp.LeaderEpoch = p, -1, -1
@@ -675,7 +738,13 @@ func (a *API) handleListGroups(ctx context.Context, c *server.Conn, kreq kmsg.Re
 	matches := func(filter []string, v string) bool {
 		return len(filter) == 0 || slices.ContainsFunc(filter, func(f string) bool { return strings.EqualFold(f, v) })
 	}
+	// Kafka: DESCRIBE on the cluster lists every group; otherwise only
+	// the groups the principal may DESCRIBE.
+	everyGroup := a.authorizedQuiet(c, kmsg.ACLOperationDescribe, kmsg.ACLResourceTypeCluster, clusterResourceName)
 	for _, l := range ls {
+		if !everyGroup && !a.authorizedQuiet(c, kmsg.ACLOperationDescribe, kmsg.ACLResourceTypeGroup, l.GroupID) {
+			continue
+		}
 		// Type is "classic" or "consumer" (KIP-848, consumer_group.go).
 		if !matches(req.StatesFilter, l.StateName) || !matches(req.TypesFilter, l.Type) {
 			continue
@@ -687,10 +756,6 @@ func (a *API) handleListGroups(ctx context.Context, c *server.Conn, kreq kmsg.Re
 	return server.Ready(resp), nil
 }
 
-// groupAuthorizedOperations: READ, DELETE and DESCRIBE, the operations
-// that apply to a group, reported when asked (no ACLs yet: all allowed).
-const groupAuthorizedOperations = 1<<3 | 1<<6 | 1<<8
-
 func (a *API) handleDescribeGroups(ctx context.Context, c *server.Conn, kreq kmsg.Request) (server.Pending, error) {
 	req := kreq.(*kmsg.DescribeGroupsRequest)
 	resp := req.ResponseKind().(*kmsg.DescribeGroupsResponse)
@@ -698,8 +763,13 @@ func (a *API) handleDescribeGroups(ctx context.Context, c *server.Conn, kreq kms
 		g := kmsg.NewDescribeGroupsResponseGroup()
 		g.Group = id
 		g.AuthorizedOperations = math.MinInt32
+		if !a.authorized(c, kmsg.ACLOperationDescribe, kmsg.ACLResourceTypeGroup, id) {
+			g.ErrorCode = kerr.GroupAuthorizationFailed.Code
+			resp.Groups = append(resp.Groups, g)
+			continue
+		}
 		if req.IncludeAuthorizedOperations {
-			g.AuthorizedOperations = groupAuthorizedOperations
+			g.AuthorizedOperations = a.authorizedOps(c, kmsg.ACLResourceTypeGroup, id)
 		}
 		d, err := a.groups.Describe(id)
 		switch {
@@ -742,6 +812,11 @@ func (a *API) handleDeleteGroups(ctx context.Context, c *server.Conn, kreq kmsg.
 	for _, id := range req.Groups {
 		g := kmsg.NewDeleteGroupsResponseGroup()
 		g.Group = id
+		if !a.authorized(c, kmsg.ACLOperationDelete, kmsg.ACLResourceTypeGroup, id) {
+			g.ErrorCode = kerr.GroupAuthorizationFailed.Code
+			resp.Groups = append(resp.Groups, g)
+			continue
+		}
 		// DeleteGroup fsyncs before returning: it runs in phase one,
 		// which is fine for a rare admin request.
 		err := a.groups.DeleteGroup(id)
@@ -755,6 +830,11 @@ func (a *API) handleDeleteGroups(ctx context.Context, c *server.Conn, kreq kmsg.
 func (a *API) handleOffsetDelete(ctx context.Context, c *server.Conn, kreq kmsg.Request) (server.Pending, error) {
 	req := kreq.(*kmsg.OffsetDeleteRequest)
 	resp := req.ResponseKind().(*kmsg.OffsetDeleteResponse)
+	// Kafka: DELETE on the group, then READ on each topic.
+	if !a.authorized(c, kmsg.ACLOperationDelete, kmsg.ACLResourceTypeGroup, req.Group) {
+		resp.ErrorCode = kerr.GroupAuthorizationFailed.Code
+		return server.Ready(resp), nil
+	}
 	var tps []group.TopicPartition
 	type loc struct{ t, p int }
 	var where []loc
@@ -762,10 +842,13 @@ func (a *API) handleOffsetDelete(ctx context.Context, c *server.Conn, kreq kmsg.
 		st := kmsg.NewOffsetDeleteResponseTopic()
 		st.Topic = rt.Topic
 		t := a.b.Topic(rt.Topic)
+		topicDenied := !a.authorized(c, kmsg.ACLOperationRead, kmsg.ACLResourceTypeTopic, rt.Topic)
 		for j, rp := range rt.Partitions {
 			sp := kmsg.NewOffsetDeleteResponseTopicPartition()
 			sp.Partition = rp.Partition
-			if t == nil || rp.Partition < 0 || rp.Partition >= t.Count() {
+			if topicDenied {
+				sp.ErrorCode = kerr.TopicAuthorizationFailed.Code
+			} else if t == nil || rp.Partition < 0 || rp.Partition >= t.Count() {
 				sp.ErrorCode = kerr.UnknownTopicOrPartition.Code
 			} else {
 				tps = append(tps, group.TopicPartition{Topic: rt.Topic, Partition: rp.Partition})
@@ -787,4 +870,10 @@ func (a *API) handleOffsetDelete(ctx context.Context, c *server.Conn, kreq kmsg.
 		resp.Topics[l.t].Partitions[l.p].ErrorCode = groupErrorCode(err)
 	}
 	return server.Ready(resp), nil
+}
+
+// groupAllowed reports whether c may READ group id: what joining, syncing,
+// heartbeating, leaving and committing need (Kafka's rule).
+func (a *API) groupAllowed(c *server.Conn, id string) bool {
+	return a.authorized(c, kmsg.ACLOperationRead, kmsg.ACLResourceTypeGroup, id)
 }

@@ -49,13 +49,37 @@ func (a *API) handleMetadata(_ context.Context, c *server.Conn, kreq kmsg.Reques
 	resp.ClusterID = &cid
 	resp.ControllerID = a.controllerID()
 	resp.AuthorizedOperations = authorizedOperationsOmitted
+	if req.IncludeClusterAuthorizedOperations && req.Version >= 8 && req.Version <= 10 {
+		resp.AuthorizedOperations = a.authorizedOps(c, kmsg.ACLResourceTypeCluster, clusterResourceName)
+	}
+	// Authorization, as Kafka's handleTopicMetadataRequest: a listing of
+	// all topics shows only those the principal may DESCRIBE; a named
+	// topic it may not describe is TOPIC_AUTHORIZATION_FAILED, whether or
+	// not it exists; auto-creation needs CREATE on the cluster or the topic.
+	withOps := req.IncludeTopicAuthorizedOperations && req.Version >= 8
+	topicResp := func(t *broker.Topic) kmsg.MetadataResponseTopic {
+		mt := a.metadataTopic(t, req.Version)
+		if withOps {
+			mt.AuthorizedOperations = a.authorizedOps(c, kmsg.ACLResourceTypeTopic, t.Name)
+		}
+		return mt
+	}
+	denied := func(name *string, id [16]byte) {
+		mt := kmsg.NewMetadataResponseTopic()
+		mt.Topic, mt.TopicID = name, id
+		mt.ErrorCode = kerr.TopicAuthorizationFailed.Code
+		mt.AuthorizedOperations = authorizedOperationsOmitted
+		resp.Topics = append(resp.Topics, mt)
+	}
 
 	autoCreate := cfg.AutoCreateTopics && (req.Version < 4 || req.AllowAutoTopicCreation)
 
 	all := req.Topics == nil || (req.Version == 0 && len(req.Topics) == 0)
 	if all {
 		for _, t := range a.b.Topics() {
-			resp.Topics = append(resp.Topics, a.metadataTopic(t, req.Version))
+			if a.authorizedQuiet(c, kmsg.ACLOperationDescribe, kmsg.ACLResourceTypeTopic, t.Name) {
+				resp.Topics = append(resp.Topics, topicResp(t))
+			}
 		}
 		return server.Ready(resp), nil
 	}
@@ -63,7 +87,16 @@ func (a *API) handleMetadata(_ context.Context, c *server.Conn, kreq kmsg.Reques
 		var t *broker.Topic
 		switch {
 		case rt.Topic != nil && *rt.Topic != "":
+			if !a.authorized(c, kmsg.ACLOperationDescribe, kmsg.ACLResourceTypeTopic, *rt.Topic) {
+				denied(rt.Topic, [16]byte{})
+				continue
+			}
 			t = a.b.Topic(*rt.Topic)
+			if t == nil && autoCreate && !a.authorizedCluster(c, kmsg.ACLOperationCreate) &&
+				!a.authorized(c, kmsg.ACLOperationCreate, kmsg.ACLResourceTypeTopic, *rt.Topic) {
+				denied(rt.Topic, [16]byte{})
+				continue
+			}
 			if t == nil && autoCreate {
 				var err error
 				t, err = a.b.AutoCreate(*rt.Topic)
@@ -92,6 +125,10 @@ func (a *API) handleMetadata(_ context.Context, c *server.Conn, kreq kmsg.Reques
 			}
 		case rt.TopicID != [16]byte{}:
 			t = a.b.TopicByID(metadata.TopicID(rt.TopicID))
+			if t != nil && !a.authorized(c, kmsg.ACLOperationDescribe, kmsg.ACLResourceTypeTopic, t.Name) {
+				denied(nil, rt.TopicID)
+				continue
+			}
 			if t == nil {
 				mt := kmsg.NewMetadataResponseTopic()
 				mt.TopicID = rt.TopicID
@@ -114,7 +151,7 @@ func (a *API) handleMetadata(_ context.Context, c *server.Conn, kreq kmsg.Reques
 			resp.Topics = append(resp.Topics, mt)
 			continue
 		}
-		resp.Topics = append(resp.Topics, a.metadataTopic(t, req.Version))
+		resp.Topics = append(resp.Topics, topicResp(t))
 	}
 	return server.Ready(resp), nil
 }

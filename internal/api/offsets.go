@@ -23,7 +23,7 @@ import (
 	"github.com/samsa-io/samsa/internal/server"
 )
 
-func (a *API) handleListOffsets(_ context.Context, _ *server.Conn, kreq kmsg.Request) (server.Pending, error) {
+func (a *API) handleListOffsets(_ context.Context, c *server.Conn, kreq kmsg.Request) (server.Pending, error) {
 	req := kreq.(*kmsg.ListOffsetsRequest)
 	resp := req.ResponseKind().(*kmsg.ListOffsetsResponse)
 	for i := range req.Topics {
@@ -31,12 +31,20 @@ func (a *API) handleListOffsets(_ context.Context, _ *server.Conn, kreq kmsg.Req
 		st := kmsg.NewListOffsetsResponseTopic()
 		st.Topic = rt.Topic
 		t := a.b.Topic(rt.Topic)
+		// Kafka: DESCRIBE on the topic (CLUSTER_ACTION for a follower's).
+		denied := !a.authorized(c, kmsg.ACLOperationDescribe, kmsg.ACLResourceTypeTopic, rt.Topic)
+		if req.ReplicaID >= 0 {
+			denied = !a.authorizedCluster(c, kmsg.ACLOperationClusterAction)
+		}
 		for j := range rt.Partitions {
 			rp := &rt.Partitions[j]
 			sp := kmsg.NewListOffsetsResponseTopicPartition()
 			sp.Partition = rp.Partition
 			sp.Timestamp, sp.Offset, sp.LeaderEpoch = -1, -1, -1
 			p, code := a.leaderPartition(t, rp.Partition)
+			if denied {
+				code = kerr.TopicAuthorizationFailed.Code
+			}
 			if code != 0 {
 				sp.ErrorCode = code
 			} else {
@@ -107,7 +115,7 @@ func (a *API) handleListOffsets(_ context.Context, _ *server.Conn, kreq kmsg.Req
 //
 // Version notes: v1 returns the epoch; v2 current leader epoch fencing;
 // v3 replica id; v4 flexible.
-func (a *API) handleOffsetForLeaderEpoch(_ context.Context, _ *server.Conn, kreq kmsg.Request) (server.Pending, error) {
+func (a *API) handleOffsetForLeaderEpoch(_ context.Context, c *server.Conn, kreq kmsg.Request) (server.Pending, error) {
 	req := kreq.(*kmsg.OffsetForLeaderEpochRequest)
 	resp := req.ResponseKind().(*kmsg.OffsetForLeaderEpochResponse)
 	for i := range req.Topics {
@@ -115,12 +123,20 @@ func (a *API) handleOffsetForLeaderEpoch(_ context.Context, _ *server.Conn, kreq
 		st := kmsg.NewOffsetForLeaderEpochResponseTopic()
 		st.Topic = rt.Topic
 		t := a.b.Topic(rt.Topic)
+		// Kafka: a follower's request (replica id >= 0, v3+) needs
+		// CLUSTER_ACTION, a consumer's DESCRIBE on the topic.
+		denied := !a.authorized(c, kmsg.ACLOperationDescribe, kmsg.ACLResourceTypeTopic, rt.Topic)
+		if req.Version >= 3 && req.ReplicaID >= 0 {
+			denied = !a.authorizedCluster(c, kmsg.ACLOperationClusterAction)
+		}
 		for j := range rt.Partitions {
 			rp := &rt.Partitions[j]
 			sp := kmsg.NewOffsetForLeaderEpochResponseTopicPartition()
 			sp.Partition = rp.Partition
 			sp.LeaderEpoch, sp.EndOffset = -1, -1
-			if p, code := a.leaderPartition(t, rp.Partition); code != 0 {
+			if denied {
+				sp.ErrorCode = kerr.TopicAuthorizationFailed.Code
+			} else if p, code := a.leaderPartition(t, rp.Partition); code != 0 {
 				sp.ErrorCode = code
 			} else {
 				epoch := p.LeaderEpoch()

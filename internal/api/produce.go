@@ -57,12 +57,24 @@ func (a *API) handleProduce(ctx context.Context, c *server.Conn, kreq kmsg.Reque
 	var toFlush []flushTarget
 	clustered := a.b.Clustered()
 	var moved map[int32]bool // leaders named in NOT_LEADER answers (KIP-951)
+	// Authorization, as Kafka's handleProduceRequest: a transactional
+	// request needs WRITE on its transactional id (else every partition is
+	// TRANSACTIONAL_ID_AUTHORIZATION_FAILED); each topic needs WRITE, checked
+	// before existence so that a principal cannot probe for topics.
+	txnDenied := req.TransactionID != nil && *req.TransactionID != "" &&
+		!a.authorized(c, kmsg.ACLOperationWrite, kmsg.ACLResourceTypeTransactionalId, *req.TransactionID)
 	resp.Topics = make([]kmsg.ProduceResponseTopic, 0, len(req.Topics))
 	for i := range req.Topics {
 		rt := &req.Topics[i]
 		st := kmsg.NewProduceResponseTopic()
 		st.Topic, st.TopicID = rt.Topic, rt.TopicID
 		t := a.topicByNameOrID(req.Version >= 13, rt.Topic, rt.TopicID)
+		name := rt.Topic
+		if t != nil {
+			name = t.Name
+		}
+		topicDenied := !txnDenied && (req.Version < 13 || t != nil) &&
+			!a.authorized(c, kmsg.ACLOperationWrite, kmsg.ACLResourceTypeTopic, name)
 		st.Partitions = make([]kmsg.ProduceResponseTopicPartition, 0, len(rt.Partitions))
 		for j := range rt.Partitions {
 			rp := &rt.Partitions[j]
@@ -79,6 +91,10 @@ func (a *API) handleProduce(ctx context.Context, c *server.Conn, kreq kmsg.Reque
 			switch {
 			case badAcks:
 				fail(kerr.InvalidRequiredAcks.Code, nil)
+			case txnDenied:
+				fail(kerr.TransactionalIDAuthorizationFailed.Code, nil)
+			case topicDenied:
+				fail(kerr.TopicAuthorizationFailed.Code, nil)
 			case t == nil && req.Version >= 13:
 				fail(kerr.UnknownTopicID.Code, nil)
 			case code == kerr.NotLeaderForPartition.Code:

@@ -28,7 +28,19 @@ func (a *API) handleInitProducerID(_ context.Context, c *server.Conn, kreq kmsg.
 	resp := req.ResponseKind().(*kmsg.InitProducerIDResponse)
 	resp.ProducerID, resp.ProducerEpoch = -1, -1
 	if req.TransactionalID != nil && *req.TransactionalID != "" {
+		if !a.authorized(c, kmsg.ACLOperationWrite, kmsg.ACLResourceTypeTransactionalId, *req.TransactionalID) {
+			resp.ErrorCode = kerr.TransactionalIDAuthorizationFailed.Code
+			return server.Ready(resp), nil
+		}
 		a.initTransactionalProducer(c, req, resp)
+		return server.Ready(resp), nil
+	}
+	// An idempotent producer: IDEMPOTENT_WRITE on the cluster, or (KIP-679)
+	// WRITE on some topic.
+	if !a.authorizedQuiet(c, kmsg.ACLOperationIdempotentWrite, kmsg.ACLResourceTypeCluster, clusterResourceName) &&
+		!a.authorizedAny(c, kmsg.ACLOperationWrite, kmsg.ACLResourceTypeTopic) {
+		a.authorizedCluster(c, kmsg.ACLOperationIdempotentWrite) // counts the denial
+		resp.ErrorCode = kerr.ClusterAuthorizationFailed.Code
 		return server.Ready(resp), nil
 	}
 	id, err := a.nextProducerID()

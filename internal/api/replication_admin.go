@@ -37,9 +37,25 @@ func (a *API) replicationEntries() []entry {
 	}
 }
 
-func (a *API) handleElectLeaders(_ context.Context, _ *server.Conn, kreq kmsg.Request) (server.Pending, error) {
+func (a *API) handleElectLeaders(_ context.Context, c *server.Conn, kreq kmsg.Request) (server.Pending, error) {
 	req := kreq.(*kmsg.ElectLeadersRequest)
 	resp := req.ResponseKind().(*kmsg.ElectLeadersResponse)
+	if !a.authorizedCluster(c, kmsg.ACLOperationAlter) {
+		// Kafka: CLUSTER_AUTHORIZATION_FAILED, top level (v1+) and for
+		// every partition asked for.
+		resp.ErrorCode = kerr.ClusterAuthorizationFailed.Code
+		for _, rt := range req.Topics {
+			st := kmsg.NewElectLeadersResponseTopic()
+			st.Topic = rt.Topic
+			for _, p := range rt.Partitions {
+				sp := kmsg.NewElectLeadersResponseTopicPartition()
+				sp.Partition, sp.ErrorCode = p, kerr.ClusterAuthorizationFailed.Code
+				st.Partitions = append(st.Partitions, sp)
+			}
+			resp.Topics = append(resp.Topics, st)
+		}
+		return server.Ready(resp), nil
+	}
 	return func() kmsg.Response {
 		which := map[string][]int32{}
 		if req.Topics == nil {
@@ -93,10 +109,15 @@ func (a *API) handleElectLeaders(_ context.Context, _ *server.Conn, kreq kmsg.Re
 	}, nil
 }
 
-func (a *API) handleAlterPartitionAssignments(_ context.Context, _ *server.Conn, kreq kmsg.Request) (server.Pending, error) {
+func (a *API) handleAlterPartitionAssignments(_ context.Context, c *server.Conn, kreq kmsg.Request) (server.Pending, error) {
 	req := kreq.(*kmsg.AlterPartitionAssignmentsRequest)
 	resp := req.ResponseKind().(*kmsg.AlterPartitionAssignmentsResponse)
 	resp.AllowReplicationFactorChange = req.AllowReplicationFactorChange
+	if !a.authorizedCluster(c, kmsg.ACLOperationAlter) {
+		resp.ErrorCode = kerr.ClusterAuthorizationFailed.Code
+		resp.ErrorMessage = kmsg.StringPtr("reassigning partitions needs ALTER on the cluster")
+		return server.Ready(resp), nil
+	}
 	return func() kmsg.Response {
 		for _, rt := range req.Topics {
 			st := kmsg.NewAlterPartitionAssignmentsResponseTopic()
@@ -124,9 +145,14 @@ func (a *API) handleAlterPartitionAssignments(_ context.Context, _ *server.Conn,
 	}, nil
 }
 
-func (a *API) handleListPartitionReassignments(_ context.Context, _ *server.Conn, kreq kmsg.Request) (server.Pending, error) {
+func (a *API) handleListPartitionReassignments(_ context.Context, c *server.Conn, kreq kmsg.Request) (server.Pending, error) {
 	req := kreq.(*kmsg.ListPartitionReassignmentsRequest)
 	resp := req.ResponseKind().(*kmsg.ListPartitionReassignmentsResponse)
+	if !a.authorizedCluster(c, kmsg.ACLOperationDescribe) {
+		resp.ErrorCode = kerr.ClusterAuthorizationFailed.Code
+		resp.ErrorMessage = kmsg.StringPtr("listing reassignments needs DESCRIBE on the cluster")
+		return server.Ready(resp), nil
+	}
 	want := map[string]map[int32]bool{}
 	for _, rt := range req.Topics {
 		want[rt.Topic] = map[int32]bool{}
@@ -165,9 +191,13 @@ func (a *API) handleListPartitionReassignments(_ context.Context, _ *server.Conn
 	return server.Ready(resp), nil
 }
 
-func (a *API) handleDescribeQuorum(_ context.Context, _ *server.Conn, kreq kmsg.Request) (server.Pending, error) {
+func (a *API) handleDescribeQuorum(_ context.Context, c *server.Conn, kreq kmsg.Request) (server.Pending, error) {
 	req := kreq.(*kmsg.DescribeQuorumRequest)
 	resp := req.ResponseKind().(*kmsg.DescribeQuorumResponse)
+	if !a.authorizedCluster(c, kmsg.ACLOperationDescribe) {
+		resp.ErrorCode = kerr.ClusterAuthorizationFailed.Code
+		return server.Ready(resp), nil
+	}
 	qi, ok := a.b.Quorum()
 	for _, rt := range req.Topics {
 		st := kmsg.NewDescribeQuorumResponseTopic()

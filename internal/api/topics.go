@@ -33,7 +33,7 @@ import (
 	"github.com/samsa-io/samsa/internal/server"
 )
 
-func (a *API) handleCreateTopics(_ context.Context, _ *server.Conn, kreq kmsg.Request) (server.Pending, error) {
+func (a *API) handleCreateTopics(_ context.Context, c *server.Conn, kreq kmsg.Request) (server.Pending, error) {
 	req := kreq.(*kmsg.CreateTopicsRequest)
 	resp := req.ResponseKind().(*kmsg.CreateTopicsResponse)
 	names := make([]string, len(req.Topics))
@@ -41,12 +41,25 @@ func (a *API) handleCreateTopics(_ context.Context, _ *server.Conn, kreq kmsg.Re
 		names[i] = rt.Topic
 	}
 	dup := duplicates(names)
+	// Kafka: CREATE on the cluster, or on each topic; the configs of the
+	// answer (v5+) only with DESCRIBE_CONFIGS on the topic.
+	clusterCreate := a.authorizedQuiet(c, kmsg.ACLOperationCreate, kmsg.ACLResourceTypeCluster, clusterResourceName)
 	for _, rt := range req.Topics {
 		var rtt kmsg.CreateTopicsResponseTopic
-		if dup[rt.Topic] {
+		switch {
+		case dup[rt.Topic]:
 			rtt = createTopicError(rt.Topic, fmt.Errorf("%w: topic %q is listed more than once", errInvalidRequest, rt.Topic))
-		} else {
+		case !clusterCreate && !a.authorized(c, kmsg.ACLOperationCreate, kmsg.ACLResourceTypeTopic, rt.Topic):
+			rtt = kmsg.NewCreateTopicsResponseTopic()
+			rtt.Topic = rt.Topic
+			rtt.ErrorCode = kerr.TopicAuthorizationFailed.Code
+			rtt.ErrorMessage = kmsg.StringPtr("creating a topic needs CREATE on the cluster or on the topic")
+		default:
 			rtt = a.createTopic(rt, req.ValidateOnly, req.Version)
+			if req.Version >= 5 && rtt.ErrorCode == 0 && !a.authorized(c, kmsg.ACLOperationDescribeConfigs, kmsg.ACLResourceTypeTopic, rt.Topic) {
+				rtt.Configs = nil
+				rtt.ConfigErrorCode = kerr.TopicAuthorizationFailed.Code
+			}
 		}
 		resp.Topics = append(resp.Topics, rtt)
 	}
@@ -178,7 +191,7 @@ func createTopicError(name string, err error) kmsg.CreateTopicsResponseTopic {
 	return rtt
 }
 
-func (a *API) handleDeleteTopics(_ context.Context, _ *server.Conn, kreq kmsg.Request) (server.Pending, error) {
+func (a *API) handleDeleteTopics(_ context.Context, c *server.Conn, kreq kmsg.Request) (server.Pending, error) {
 	req := kreq.(*kmsg.DeleteTopicsRequest)
 	resp := req.ResponseKind().(*kmsg.DeleteTopicsResponse)
 	// v0-v5 name topics in TopicNames, v6+ in Topics (name or id); fold
@@ -230,6 +243,12 @@ func (a *API) handleDeleteTopics(_ context.Context, _ *server.Conn, kreq kmsg.Re
 	dup := duplicates(names)
 	for i := range targets {
 		tg := &targets[i]
+		if tg.err == nil && tg.name != "" && !a.authorized(c, kmsg.ACLOperationDelete, kmsg.ACLResourceTypeTopic, tg.name) {
+			// Kafka: DELETE on the topic, checked before existence.
+			tg.rt.ErrorCode = kerr.TopicAuthorizationFailed.Code
+			resp.Topics = append(resp.Topics, tg.rt)
+			continue
+		}
 		if tg.err == nil && tg.name != "" {
 			if dup[tg.name] {
 				tg.err = fmt.Errorf("%w: topic %q is listed more than once", errInvalidRequest, tg.name)
@@ -249,7 +268,7 @@ func (a *API) handleDeleteTopics(_ context.Context, _ *server.Conn, kreq kmsg.Re
 	return server.Ready(resp), nil
 }
 
-func (a *API) handleCreatePartitions(_ context.Context, _ *server.Conn, kreq kmsg.Request) (server.Pending, error) {
+func (a *API) handleCreatePartitions(_ context.Context, c *server.Conn, kreq kmsg.Request) (server.Pending, error) {
 	req := kreq.(*kmsg.CreatePartitionsRequest)
 	resp := req.ResponseKind().(*kmsg.CreatePartitionsResponse)
 	names := make([]string, len(req.Topics))
@@ -261,6 +280,11 @@ func (a *API) handleCreatePartitions(_ context.Context, _ *server.Conn, kreq kms
 		r := kmsg.NewCreatePartitionsResponseTopic()
 		r.Topic = rt.Topic
 		var err error
+		if !a.authorized(c, kmsg.ACLOperationAlter, kmsg.ACLResourceTypeTopic, rt.Topic) {
+			r.ErrorCode = kerr.TopicAuthorizationFailed.Code
+			resp.Topics = append(resp.Topics, r)
+			continue
+		}
 		if dup[rt.Topic] {
 			err = fmt.Errorf("%w: topic %q is listed more than once", errInvalidRequest, rt.Topic)
 		} else {

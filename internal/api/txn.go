@@ -291,7 +291,10 @@ func (a *API) handleAddPartitionsToTxn(_ context.Context, c *server.Conn, kreq k
 		for _, t := range req.Topics {
 			topics[t.Topic] = append(topics[t.Topic], t.Partitions...)
 		}
-		res := a.addPartitionsTo(req.TransactionalID, req.ProducerID, req.ProducerEpoch, false, topics, req.Version >= 2)
+		res := a.txnAddDenied(c, req.TransactionalID, topics)
+		if res == nil {
+			res = a.addPartitionsTo(req.TransactionalID, req.ProducerID, req.ProducerEpoch, false, topics, req.Version >= 2)
+		}
 		for _, t := range req.Topics {
 			rt := kmsg.NewAddPartitionsToTxnResponseTopic()
 			rt.Topic = t.Topic
@@ -302,6 +305,12 @@ func (a *API) handleAddPartitionsToTxn(_ context.Context, c *server.Conn, kreq k
 			}
 			resp.Topics = append(resp.Topics, rt)
 		}
+		return server.Ready(resp), nil
+	}
+	// v4+ is the brokers' batched form (KIP-890): Kafka takes it only
+	// from a principal with CLUSTER_ACTION.
+	if !a.authorizedCluster(c, kmsg.ACLOperationClusterAction) {
+		resp.ErrorCode = kerr.ClusterAuthorizationFailed.Code
 		return server.Ready(resp), nil
 	}
 	for _, tx := range req.Transactions {
@@ -330,6 +339,14 @@ func (a *API) handleAddPartitionsToTxn(_ context.Context, c *server.Conn, kreq k
 func (a *API) handleAddOffsetsToTxn(_ context.Context, c *server.Conn, kreq kmsg.Request) (server.Pending, error) {
 	req := kreq.(*kmsg.AddOffsetsToTxnRequest)
 	resp := req.ResponseKind().(*kmsg.AddOffsetsToTxnResponse)
+	switch {
+	case !a.authorized(c, kmsg.ACLOperationWrite, kmsg.ACLResourceTypeTransactionalId, req.TransactionalID):
+		resp.ErrorCode = kerr.TransactionalIDAuthorizationFailed.Code
+		return server.Ready(resp), nil
+	case !a.groupAllowed(c, req.Group):
+		resp.ErrorCode = kerr.GroupAuthorizationFailed.Code
+		return server.Ready(resp), nil
+	}
 	err := a.txns.AddOffsets(req.TransactionalID, req.ProducerID, req.ProducerEpoch, req.Group)
 	resp.ErrorCode = txnErrorCode(err, req.Version >= 2)
 	a.logTxnError(c, "AddOffsetsToTxn", req.TransactionalID, err)
@@ -339,6 +356,11 @@ func (a *API) handleAddOffsetsToTxn(_ context.Context, c *server.Conn, kreq kmsg
 func (a *API) handleEndTxn(_ context.Context, c *server.Conn, kreq kmsg.Request) (server.Pending, error) {
 	req := kreq.(*kmsg.EndTxnRequest)
 	resp := req.ResponseKind().(*kmsg.EndTxnResponse)
+	if !a.authorized(c, kmsg.ACLOperationWrite, kmsg.ACLResourceTypeTransactionalId, req.TransactionalID) {
+		resp.ErrorCode = kerr.TransactionalIDAuthorizationFailed.Code
+		resp.ProducerID, resp.ProducerEpoch = -1, -1
+		return server.Ready(resp), nil
+	}
 	pid, epoch, err := a.txns.EndTxn(req.TransactionalID, req.ProducerID, req.ProducerEpoch, req.Commit, req.Version >= 5)
 	resp.ErrorCode = txnErrorCode(err, req.Version >= 2)
 	resp.ProducerID, resp.ProducerEpoch = -1, -1
@@ -349,13 +371,18 @@ func (a *API) handleEndTxn(_ context.Context, c *server.Conn, kreq kmsg.Request)
 	return server.Ready(resp), nil
 }
 
-func (a *API) handleDescribeTransactions(_ context.Context, _ *server.Conn, kreq kmsg.Request) (server.Pending, error) {
+func (a *API) handleDescribeTransactions(_ context.Context, c *server.Conn, kreq kmsg.Request) (server.Pending, error) {
 	req := kreq.(*kmsg.DescribeTransactionsRequest)
 	resp := req.ResponseKind().(*kmsg.DescribeTransactionsResponse)
 	for _, id := range req.TransactionalIDs {
 		st := kmsg.NewDescribeTransactionsResponseTransactionState()
 		st.TransactionalID = id
 		st.StartTimestamp, st.ProducerID, st.ProducerEpoch = -1, -1, -1
+		if !a.authorized(c, kmsg.ACLOperationDescribe, kmsg.ACLResourceTypeTransactionalId, id) {
+			st.ErrorCode = kerr.TransactionalIDAuthorizationFailed.Code
+			resp.TransactionStates = append(resp.TransactionStates, st)
+			continue
+		}
 		m, err := a.txns.Describe(id)
 		if err != nil {
 			st.ErrorCode = txnErrorCode(err, true)
@@ -382,7 +409,7 @@ func (a *API) handleDescribeTransactions(_ context.Context, _ *server.Conn, kreq
 	return server.Ready(resp), nil
 }
 
-func (a *API) handleListTransactions(_ context.Context, _ *server.Conn, kreq kmsg.Request) (server.Pending, error) {
+func (a *API) handleListTransactions(_ context.Context, c *server.Conn, kreq kmsg.Request) (server.Pending, error) {
 	req := kreq.(*kmsg.ListTransactionsRequest)
 	resp := req.ResponseKind().(*kmsg.ListTransactionsResponse)
 	states := map[txn.State]bool{}
@@ -428,6 +455,10 @@ func (a *API) handleListTransactions(_ context.Context, _ *server.Conn, kreq kms
 		resp.ErrorCode = kerr.CoordinatorLoadInProgress.Code
 	}
 	for _, m := range metas {
+		// Kafka lists only the ids the principal may DESCRIBE.
+		if !a.authorizedQuiet(c, kmsg.ACLOperationDescribe, kmsg.ACLResourceTypeTransactionalId, m.ID) {
+			continue
+		}
 		ts := kmsg.NewListTransactionsResponseTransactionState()
 		ts.TransactionalID, ts.ProducerID, ts.TransactionState = m.ID, m.ProducerID, m.State.String()
 		resp.TransactionStates = append(resp.TransactionStates, ts)
@@ -435,17 +466,21 @@ func (a *API) handleListTransactions(_ context.Context, _ *server.Conn, kreq kms
 	return server.Ready(resp), nil
 }
 
-func (a *API) handleDescribeProducers(_ context.Context, _ *server.Conn, kreq kmsg.Request) (server.Pending, error) {
+func (a *API) handleDescribeProducers(_ context.Context, c *server.Conn, kreq kmsg.Request) (server.Pending, error) {
 	req := kreq.(*kmsg.DescribeProducersRequest)
 	resp := req.ResponseKind().(*kmsg.DescribeProducersResponse)
 	for _, rt := range req.Topics {
 		st := kmsg.NewDescribeProducersResponseTopic()
 		st.Topic = rt.Topic
 		t := a.b.Topic(rt.Topic)
+		denied := !a.authorized(c, kmsg.ACLOperationRead, kmsg.ACLResourceTypeTopic, rt.Topic)
 		for _, i := range rt.Partitions {
 			sp := kmsg.NewDescribeProducersResponseTopicPartition()
 			sp.Partition = i
 			p, code := a.leaderPartition(t, i)
+			if denied {
+				code = kerr.TopicAuthorizationFailed.Code
+			}
 			if code != 0 {
 				sp.ErrorCode = code
 				st.Partitions = append(st.Partitions, sp)
@@ -467,9 +502,29 @@ func (a *API) handleDescribeProducers(_ context.Context, _ *server.Conn, kreq km
 // handleWriteTxnMarkers writes the markers a transaction coordinator asks
 // for to the partitions this broker leads, and answers once each marker is
 // committed (durable; on every in-sync replica in a cluster).
-func (a *API) handleWriteTxnMarkers(_ context.Context, _ *server.Conn, kreq kmsg.Request) (server.Pending, error) {
+func (a *API) handleWriteTxnMarkers(_ context.Context, c *server.Conn, kreq kmsg.Request) (server.Pending, error) {
 	req := kreq.(*kmsg.WriteTxnMarkersRequest)
 	resp := req.ResponseKind().(*kmsg.WriteTxnMarkersResponse)
+	if !a.authorizedCluster(c, kmsg.ACLOperationClusterAction) {
+		// Kafka: a broker-to-broker API; CLUSTER_AUTHORIZATION_FAILED for
+		// every partition of every marker.
+		for _, rm := range req.Markers {
+			mr := kmsg.NewWriteTxnMarkersResponseMarker()
+			mr.ProducerID = rm.ProducerID
+			for _, t := range rm.Topics {
+				rt := kmsg.NewWriteTxnMarkersResponseMarkerTopic()
+				rt.Topic = t.Topic
+				for _, p := range t.Partitions {
+					rp := kmsg.NewWriteTxnMarkersResponseMarkerTopicPartition()
+					rp.Partition, rp.ErrorCode = p, kerr.ClusterAuthorizationFailed.Code
+					rt.Partitions = append(rt.Partitions, rp)
+				}
+				mr.Topics = append(mr.Topics, rt)
+			}
+			resp.Markers = append(resp.Markers, mr)
+		}
+		return server.Ready(resp), nil
+	}
 	type job struct {
 		m    txn.Markers
 		errs map[txn.TopicPartition]error
@@ -745,4 +800,40 @@ func (pc *peerClients) close() {
 		c.cl.Close()
 		delete(pc.m, id)
 	}
+}
+
+// txnAddDenied checks a client's AddPartitionsToTxn (v0-3) as Kafka does:
+// WRITE on the transactional id (else every partition is
+// TRANSACTIONAL_ID_AUTHORIZATION_FAILED), then WRITE on each topic (the
+// denied ones TOPIC_AUTHORIZATION_FAILED, the others
+// OPERATION_NOT_ATTEMPTED). nil when everything is allowed.
+func (a *API) txnAddDenied(c *server.Conn, id string, topics map[string][]int32) map[string]map[int32]int16 {
+	fill := func(code func(topic string) int16) map[string]map[int32]int16 {
+		out := make(map[string]map[int32]int16, len(topics))
+		for t, ps := range topics {
+			out[t] = make(map[int32]int16, len(ps))
+			for _, p := range ps {
+				out[t][p] = code(t)
+			}
+		}
+		return out
+	}
+	if !a.authorized(c, kmsg.ACLOperationWrite, kmsg.ACLResourceTypeTransactionalId, id) {
+		return fill(func(string) int16 { return kerr.TransactionalIDAuthorizationFailed.Code })
+	}
+	denied := map[string]bool{}
+	for t := range topics {
+		if !a.authorized(c, kmsg.ACLOperationWrite, kmsg.ACLResourceTypeTopic, t) {
+			denied[t] = true
+		}
+	}
+	if len(denied) == 0 {
+		return nil
+	}
+	return fill(func(t string) int16 {
+		if denied[t] {
+			return kerr.TopicAuthorizationFailed.Code
+		}
+		return kerr.OperationNotAttempted.Code
+	})
 }

@@ -52,15 +52,29 @@ func (a *API) handleTxnOffsetCommit(ctx context.Context, c *server.Conn, kreq km
 	// where[i] locates tr.Offsets[i] in the response.
 	type loc struct{ t, p int }
 	var where []loc
+	// Kafka: WRITE on the transactional id, READ on the group, READ on
+	// each topic.
+	var denyAll int16
+	switch {
+	case !a.authorized(c, kmsg.ACLOperationWrite, kmsg.ACLResourceTypeTransactionalId, req.TransactionalID):
+		denyAll = kerr.TransactionalIDAuthorizationFailed.Code
+	case req.Group != "" && !a.groupAllowed(c, req.Group):
+		denyAll = kerr.GroupAuthorizationFailed.Code
+	}
 	for i := range req.Topics {
 		rt := &req.Topics[i]
 		st := kmsg.NewTxnOffsetCommitResponseTopic()
 		st.Topic = rt.Topic
 		t := a.b.Topic(rt.Topic)
+		topicDenied := denyAll == 0 && !a.authorized(c, kmsg.ACLOperationRead, kmsg.ACLResourceTypeTopic, rt.Topic)
 		for j, rp := range rt.Partitions {
 			sp := kmsg.NewTxnOffsetCommitResponseTopicPartition()
 			sp.Partition = rp.Partition
 			switch {
+			case denyAll != 0:
+				sp.ErrorCode = denyAll
+			case topicDenied:
+				sp.ErrorCode = kerr.TopicAuthorizationFailed.Code
 			case req.Group == "":
 				sp.ErrorCode = kerr.InvalidGroupID.Code
 			case t == nil || rp.Partition < 0 || rp.Partition >= t.Count():
