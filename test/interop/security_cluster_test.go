@@ -136,14 +136,22 @@ func TestSecurityClusterSASLSSL(t *testing.T) {
 	adm := kadm.NewClient(admin)
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
-	if _, err := adm.CreateTopic(ctx, 3, 3, map[string]*string{"min.insync.replicas": kadm.StringPtr("2")}, "secure"); err != nil {
-		t.Fatal(err)
+	if r, err := adm.CreateTopic(ctx, 3, 3, map[string]*string{"min.insync.replicas": kadm.StringPtr("2")}, "secure"); err != nil || r.Err != nil {
+		t.Fatal(err, r.Err, r.ErrMessage)
 	}
 	// Every replica joins the ISR: followers fetch over SASL_SSL as admin.
 	waitFor(t, 30*time.Second, func() error {
 		td, err := adm.ListTopics(ctx, "secure")
+		if err == nil {
+			err = td["secure"].Err
+		}
 		if err != nil {
+			// CreateTopic answers once the broker asked has the topic;
+			// the others apply it a moment later.
 			return err
+		}
+		if len(td["secure"].Partitions) != 3 {
+			return fmt.Errorf("%d partitions", len(td["secure"].Partitions))
 		}
 		for _, p := range td["secure"].Partitions {
 			if len(p.ISR) != 3 {
@@ -186,6 +194,9 @@ func TestSecurityClusterSASLSSL(t *testing.T) {
 		t.Fatal(err)
 	}
 	leader := td["secure"].Partitions[0].Leader
+	if leader < 1 || leader > 3 {
+		t.Fatalf("partition 0 of secure: %+v (err %v)", td["secure"], td["secure"].Err)
+	}
 	sc.nodes[leader-1].Kill9()
 	waitFor(t, 30*time.Second, func() error {
 		td, err := adm.ListTopics(ctx, "secure")
