@@ -43,6 +43,7 @@ type globalOptions struct {
 	timeout time.Duration // bound on each admin call; consume/produce use it for setup only
 	verbose bool          // log the client's protocol chatter to stderr
 	logTo   io.Writer     // where verbose logs go: the command's stderr
+	sec     securityOptions
 }
 
 // seeds returns the broker list with blanks removed.
@@ -65,11 +66,15 @@ func (o *globalOptions) newClient(ctx context.Context, extra ...kgo.Opt) (*kgo.C
 	if len(seeds) == 0 {
 		return nil, usageErrorf("--brokers is empty")
 	}
-	opts := append([]kgo.Opt{
+	secOpts, err := o.sec.kgoOpts()
+	if err != nil {
+		return nil, err
+	}
+	opts := append(append([]kgo.Opt{
 		kgo.SeedBrokers(seeds...),
 		kgo.DialTimeout(o.timeout),
 		kgo.ClientID("samsa-cli"),
-	}, extra...)
+	}, secOpts...), extra...)
 	if o.verbose {
 		// kgo logs from its own goroutines; the lock makes any writer
 		// (a test's bytes.Buffer included) safe to share.
@@ -83,6 +88,9 @@ func (o *globalOptions) newClient(ctx context.Context, extra ...kgo.Opt) (*kgo.C
 	defer cancel()
 	if err := cl.Ping(pctx); err != nil {
 		cl.Close()
+		if serr := o.sec.securityError(err); serr != nil {
+			return nil, serr
+		}
 		return nil, &unreachableError{brokers: strings.Join(seeds, ","), err: err}
 	}
 	return cl, nil
@@ -113,13 +121,19 @@ shipped as one binary. Besides "samsa serve", it carries an admin and data
 CLI that works against any Kafka-compatible cluster.
 
 The client commands find the cluster through --brokers (or the SAMSA_BROKERS
-environment variable), a comma-separated list of host:port seeds.`,
+environment variable), a comma-separated list of host:port seeds. On a
+secured cluster give a Kafka client properties file (--command-config:
+security.protocol, sasl.mechanism, sasl.jaas.config, ssl.truststore.location)
+or the flags --user, --password (env SAMSA_PASSWORD), --sasl-mechanism,
+--tls-ca, --tls-cert, --tls-key.`,
 		Example: `  samsa serve                              # start a broker on localhost:9092
   samsa topic create orders -p 6           # create a topic with 6 partitions
   printf 'k1:hello\nk2:world\n' | samsa produce orders -k :
   samsa consume orders -e -f json          # print everything, then exit
   samsa group describe my-group            # members, committed offsets, lag
   samsa txn list --state Ongoing           # open transactions
+  samsa user create alice --password s3cret --command-config admin.properties
+  samsa acl add --allow-principal User:alice --consumer --topic orders --group billing
   SAMSA_BROKERS=h1:9092,h2:9092 samsa cluster`,
 		Version:       version,
 		SilenceErrors: true, // Execute prints the one error line
@@ -133,6 +147,7 @@ environment variable), a comma-separated list of host:port seeds.`,
 	pf.StringVarP(&opts.brokers, "brokers", "b", def, "comma-separated seed brokers (host:port); env "+envBrokers)
 	pf.DurationVar(&opts.timeout, "timeout", 10*time.Second, "timeout for connecting and for each admin request")
 	pf.BoolVarP(&opts.verbose, "verbose", "v", false, "log the Kafka client's requests and connections to stderr")
+	opts.sec.addFlags(pf)
 	root.PersistentPreRun = func(c *cobra.Command, _ []string) { opts.logTo = c.ErrOrStderr() }
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
 		return &usageError{cmd: c.CommandPath(), err: err}
@@ -145,6 +160,8 @@ environment variable), a comma-separated list of host:port seeds.`,
 		newClusterCommand(opts),
 		newGroupCommand(opts),
 		newTxnCommand(opts),
+		newUserCommand(opts),
+		newACLCommand(opts),
 	)
 	return root
 }
@@ -281,7 +298,7 @@ func topicError(topic string, err error, msg string) error {
 	case errors.Is(err, kerr.InvalidTopicException):
 		what = fmt.Sprintf("invalid topic name %q", topic)
 	case errors.Is(err, kerr.TopicAuthorizationFailed):
-		what = fmt.Sprintf("not authorized for topic %q", topic)
+		what = fmt.Sprintf("not authorized for topic %q (TOPIC_AUTHORIZATION_FAILED): ask an admin for an ACL (samsa acl add --topic %s)", topic, topic)
 	default:
 		// The broker's message names the specifics ("replication factor
 		// 3, but this cluster has 1 broker") and kerr's description is a
@@ -316,6 +333,10 @@ func requestError(what string, err error) error {
 	}
 	if errors.Is(err, context.DeadlineExceeded) {
 		return fmt.Errorf("%s: timed out (raise --timeout?): %w", what, err)
+	}
+	if errors.Is(err, kerr.ClusterAuthorizationFailed) || errors.Is(err, kerr.GroupAuthorizationFailed) ||
+		errors.Is(err, kerr.TransactionalIDAuthorizationFailed) || errors.Is(err, kerr.SaslAuthenticationFailed) {
+		return fmt.Errorf("%s: not authorized (%v): ask an admin for an ACL (samsa acl add)%w", what, kerr.TypedErrorForCode(codeOf(err)), silentWrap{err})
 	}
 	return fmt.Errorf("%s: %w", what, err)
 }
@@ -353,3 +374,12 @@ func (l *lockedWriter) Write(p []byte) (int, error) {
 // stdout and stderr are short names for a command's writers.
 func stdout(c *cobra.Command) io.Writer { return c.OutOrStdout() }
 func stderr(c *cobra.Command) io.Writer { return c.ErrOrStderr() }
+
+// codeOf returns the Kafka error code in err's chain, or 0.
+func codeOf(err error) int16 {
+	var ke *kerr.Error
+	if errors.As(err, &ke) {
+		return ke.Code
+	}
+	return 0
+}
