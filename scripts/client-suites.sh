@@ -49,18 +49,31 @@
 #   127.0.0.1:9092-9094 (kafka-go's tests dial localhost:9092):
 #     - TestClientAlterPartitionReassignments, TestClientListPartitionReassignments,
 #       TestClientElectLeaders
+#   security: the libraries' ACL, SCRAM-credential and quota tests, on a
+#   cluster (127.0.0.1:9092-9094) with the StandardAuthorizer and
+#   allow.everyone.if.no.acl.found=true (the suites log in as nobody, as in
+#   their docker environments):
+#     - kafka-go: TestClientCreateACLs, TestClientDescribeACLs,
+#       TestClientDeleteACLs, TestAlterUserScramCredentials,
+#       TestDescribeUserScramCredentials, TestClientAlterClientQuotas
+#     - confluent-kafka-go: TestAdminACLs and
+#       TestAdminClient_UserScramCredentials, lifted out of its
+#       docker-compose testify suite into plain tests (on a fresh cluster:
+#       TestAdminACLs expects to see only its own ACLs)
+#   and, in the sarama group above, TestFuncAdminQuotas (sarama has no
+#   functional ACL or SCRAM test).
 #
 # Needs the Go module proxy, gcc (cgo) and ports 9092-9094, 29091-29093,
 # 19291-19293, 29191-29193 and 8474 free.
-# Usage: scripts/client-suites.sh [SUITE...]   SUITE: sarama franz confluent kafka-go (default: all)
+# Usage: scripts/client-suites.sh [SUITE...]   SUITE: sarama franz confluent kafka-go security (default: all)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 CKGO_VERSION=v2.11.1
 suites=("$@")
-[ ${#suites[@]} -eq 0 ] && suites=(sarama franz confluent kafka-go)
+[ ${#suites[@]} -eq 0 ] && suites=(sarama franz confluent kafka-go security)
 want() { local s; for s in "${suites[@]}"; do [ "$s" = "$1" ] && return 0; done; return 1; }
 for s in "${suites[@]}"; do
-	case $s in sarama | franz | confluent | kafka-go) ;; *) echo "unknown suite $s (want sarama, franz, confluent, kafka-go)" >&2; exit 2 ;; esac
+	case $s in sarama | franz | confluent | kafka-go | security) ;; *) echo "unknown suite $s (want sarama, franz, confluent, kafka-go, security)" >&2; exit 2 ;; esac
 done
 
 work=$(mktemp -d)
@@ -69,6 +82,10 @@ stop() { kill "${pids[@]}" 2>/dev/null || true; wait 2>/dev/null || true; pids=(
 trap 'stop; rm -rf "$work"' EXIT
 go build -o "$work/samsa" ./cmd/samsa
 go build -o "$work/faketoxiproxy" ./test/faketoxiproxy
+
+# extra_sets are further --set flags for the next cluster (the security
+# suite's authorizer).
+extra_sets=()
 
 # cluster NAME PORT1 PORT2 PORT3 CBASE: three nodes, controllers on CBASE1..3.
 # The transaction log gets 3 replicas like any internal topic, and the
@@ -86,7 +103,7 @@ cluster() {
 			--set controller.listener.names=CONTROLLER --set "controller.quorum.voters=$voters" \
 			--set default.replication.factor=3 \
 			--set transaction.state.log.replication.factor=3 --set transaction.state.log.min.isr=2 \
-			--set transaction.abort.timed.out.transaction.cleanup.interval.ms=1000 2>"$work/$name$n.log" &
+			--set transaction.abort.timed.out.transaction.cleanup.interval.ms=1000 "${extra_sets[@]}" 2>"$work/$name$n.log" &
 		pids+=($!)
 	done
 	for n in 1 2 3; do
@@ -141,6 +158,9 @@ if want sarama; then
 	echo "== sarama $sv: functional reassignment and ElectLeaders tests"
 	run "sarama reassignment" bash -c "cd '$work/sarama' && TOXIPROXY_ADDR=http://127.0.0.1:8474 KAFKA_VERSION=3.7.0 \
 		go test -tags functional -run 'TestFuncAdminAlterPartitionReassignments|TestFuncAdminElectLeadersV1' -count=1 -v ."
+	echo "== sarama $sv: functional client quota test"
+	run "sarama quotas" noskip bash -c "cd '$work/sarama' && TOXIPROXY_ADDR=http://127.0.0.1:8474 KAFKA_VERSION=3.7.0 \
+		go test -tags functional -run '^TestFuncAdminQuotas\$' -count=1 -v ."
 	echo "== sarama $sv: functional transaction tests"
 	run "sarama transactions" noskip bash -c "cd '$work/sarama' && TOXIPROXY_ADDR=http://127.0.0.1:8474 KAFKA_VERSION=3.7.0 \
 		go test -tags functional -count=1 -v -timeout 15m \
@@ -170,6 +190,52 @@ if want kafka-go; then
 	echo "== kafka-go $(go list -m -f '{{.Version}}' github.com/segmentio/kafka-go): client reassignment and ElectLeaders tests"
 	run "kafka-go" env KAFKA_VERSION=3.7.0 go test github.com/segmentio/kafka-go \
 		-run 'TestClientAlterPartitionReassignments|TestClientListPartitionReassignments|TestClientElectLeaders' -count=1 -v
+	stop
+fi
+
+if want security; then
+	# The security admin APIs of the libraries' own tests, on a cluster
+	# with the StandardAuthorizer. The suites connect without credentials
+	# (as ANONYMOUS), as their docker environments do, so ACLs default to
+	# allow (allow.everyone.if.no.acl.found=true) and the tests' own ACLs
+	# do not lock them out.
+	extra_sets=(--set authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer
+		--set allow.everyone.if.no.acl.found=true --set super.users=User:admin)
+	cluster k 9092 9093 9094 1929
+	extra_sets=()
+	echo "== kafka-go $(go list -m -f '{{.Version}}' github.com/segmentio/kafka-go): ACL, SCRAM-credential and quota tests"
+	run "kafka-go security" noskip env KAFKA_VERSION=3.7.0 go test github.com/segmentio/kafka-go \
+		-run '^(TestClientCreateACLs|TestClientDescribeACLs|TestClientDeleteACLs|TestAlterUserScramCredentials|TestDescribeUserScramCredentials|TestClientAlterClientQuotas)$' -count=1 -v
+	# confluent-kafka-go's ACL test expects to see only its own ACLs: a
+	# fresh cluster.
+	stop
+	extra_sets=(--set authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer
+		--set allow.everyone.if.no.acl.found=true --set super.users=User:admin)
+	cluster c 9092 9093 9094 1929
+	extra_sets=()
+	# confluent-kafka-go's ACL and SCRAM-credential tests live in its
+	# docker-compose suite (integration_test.go, a testify suite that
+	# imports testcontainers); the two methods are lifted into plain tests
+	# of the same package (lines pinned to $CKGO_VERSION), the rest of the
+	# file is dropped as above.
+	modsrc "github.com/confluentinc/confluent-kafka-go/v2@$CKGO_VERSION" "$work/ckgo-sec"
+	(
+		cd "$work/ckgo-sec/kafka"
+		{
+			printf 'package kafka\n\n// Lifted by samsa scripts/client-suites.sh from integration_test.go.\n\n'
+			printf 'import (\n\t"context"\n\t"math/rand"\n\t"reflect"\n\t"sort"\n\t"testing"\n\t"time"\n)\n\n'
+			printf 'func samsaTestconf(t *testing.T) {\n\ttestconfInit()\n\tif !testconfRead() {\n\t\tt.Fatal("no testconf.json")\n\t}\n}\n\n'
+			awk 'NR>=2169 && NR<=2368' integration_test.go |
+				sed 's/^func (its \*IntegrationTestSuite) TestAdminACLs() {/func TestSamsaAdminACLs(t *testing.T) {/; s/^\tt := its.T()$/\tsamsaTestconf(t)/'
+			awk 'NR>=3233 && NR<=3356' integration_test.go |
+				sed 's/^func (its \*IntegrationTestSuite) TestAdminClient_UserScramCredentials() {/func TestSamsaUserScramCredentials(t *testing.T) {/; s/^\tt := its.T()$/\tsamsaTestconf(t)/'
+		} >samsa_security_test.go
+		rm integration_test.go
+		printf '{"Brokers": "127.0.0.1:9092,127.0.0.1:9093,127.0.0.1:9094", "TopicName": "ckgo-sec", "GroupID": "ckgo-sec-group"}\n' >testconf.json
+	)
+	echo "== confluent-kafka-go $CKGO_VERSION: TestAdminACLs and TestAdminClient_UserScramCredentials"
+	run "confluent-kafka-go security" noskip bash -c "cd '$work/ckgo-sec' && CGO_ENABLED=1 \
+		go test -run '^(TestSamsaAdminACLs|TestSamsaUserScramCredentials)\$' -count=1 -v -timeout 10m ./kafka"
 	stop
 fi
 
