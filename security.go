@@ -282,8 +282,13 @@ func (s *security) controllerListener() config.Listener {
 	return config.Listener{Name: name, Protocol: proto}
 }
 
-// controllerLogin is how this node reaches the controllers' listener.
+// controllerLogin is how this node reaches the controllers' listener. A
+// broker-only node that names no controller.listener.names reaches the
+// controllers in plain text, as before listeners could be secured.
 func (s *security) controllerLogin() (peer.Login, error) {
+	if s.bc.ControllerListenerName == "" {
+		return peer.Login{}, nil
+	}
 	return s.login(s.bc.ControllerListenerName, s.bc.SASLMechanismController, "sasl.mechanism.controller.protocol")
 }
 

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/samsa-io/samsa"
 	"github.com/samsa-io/samsa/internal/config"
@@ -73,14 +74,11 @@ then every partition is synced and closed.`,
 	f.StringArrayVar(&o.set, "set", nil, "set a Kafka broker setting, key=value (repeatable)")
 	f.StringVar(&o.httpAddr, "http-addr", "", `host:port of the web console and /metrics (default 127.0.0.1:9644; "off" disables; samsa.http.listener)`)
 	f.StringVar(&o.logLevel, "log-level", "info", "log level: debug, info, warn or error")
-	// --brokers, --timeout and --verbose are the client commands' flags:
-	// a broker ignores them, so its help must not offer them.
+	// Every flag serve inherits from the root (--brokers, --timeout,
+	// --user, --tls-ca, ...) belongs to the client commands: a broker
+	// ignores them, so its help must not offer them.
 	cmd.SetHelpFunc(func(c *cobra.Command, args []string) {
-		for _, name := range clientOnlyFlags {
-			if fl := c.InheritedFlags().Lookup(name); fl != nil {
-				fl.Hidden = true
-			}
-		}
+		c.InheritedFlags().VisitAll(func(fl *pflag.Flag) { fl.Hidden = true })
 		c.Parent().HelpFunc()(c, args)
 	})
 	return cmd
@@ -101,9 +99,6 @@ func advertiseWarning(listen, advertised string) string {
 	}
 	return fmt.Sprintf("listening on all interfaces but advertising localhost:%s: clients on other hosts will reach the bootstrap address, then fail; set --advertise HOST:PORT (advertised.listeners)", port)
 }
-
-// clientOnlyFlags are the root's persistent flags that mean nothing to serve.
-var clientOnlyFlags = []string{"brokers", "timeout", "verbose"}
 
 // unusedKeyWarning matches config.Apply's warning for a Kafka key samsa
 // knows but does not use. A stock Kafka server.properties has about ten
