@@ -5,6 +5,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"io"
+	"maps"
 	"net"
 	"net/http"
 	"net/url"
@@ -133,6 +134,37 @@ func TestListenersAuthenticate(t *testing.T) {
 	desc, err := adm.DescribeUserSCRAMs(testCtx(t))
 	if err != nil || len(desc["bob"].CredInfos) != 2 {
 		t.Fatalf("DescribeUserSCRAMs: %v %+v", err, desc)
+	}
+	// As Kafka: an empty user list describes everyone, and a user named
+	// twice gets one DUPLICATE_RESOURCE result.
+	for _, tc := range []struct {
+		users []string
+		want  map[string]int16
+	}{
+		{users: []string{}, want: map[string]int16{"bob": 0}},
+		{users: []string{"bob", "carol", "bob"}, want: map[string]int16{"bob": kerr.DuplicateResource.Code, "carol": kerr.ResourceNotFound.Code}},
+	} {
+		req := kmsg.NewPtrDescribeUserSCRAMCredentialsRequest()
+		req.Users = []kmsg.DescribeUserSCRAMCredentialsRequestUser{}
+		for _, u := range tc.users {
+			ru := kmsg.NewDescribeUserSCRAMCredentialsRequestUser()
+			ru.Name = u
+			req.Users = append(req.Users, ru)
+		}
+		resp, err := req.RequestWith(testCtx(t), newClient(t, b))
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := map[string]int16{}
+		for _, r := range resp.Results {
+			if _, dup := got[r.User]; dup {
+				t.Errorf("users %q: %s answered twice", tc.users, r.User)
+			}
+			got[r.User] = r.ErrorCode
+		}
+		if !maps.Equal(got, tc.want) {
+			t.Errorf("users %q: results %v, want %v", tc.users, got, tc.want)
+		}
 	}
 	tlsCfg := tlsClientConfig(t, files, false)
 	for _, m := range []kgo.Opt{

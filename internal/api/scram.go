@@ -66,21 +66,21 @@ func (a *API) handleDescribeUserSCRAMCredentials(_ context.Context, c *server.Co
 		return server.Ready(resp), nil
 	}
 	users := a.b.MetadataState().Security.Scram
+	// As Kafka: a null or empty user list describes every user; a user
+	// named twice gets one DUPLICATE_RESOURCE result, not one per mention.
 	var names []string
-	all := req.Users == nil
-	if all {
+	count := map[string]int{}
+	if len(req.Users) == 0 {
 		for u := range users {
 			names = append(names, u)
 		}
 		slices.Sort(names)
 	} else {
 		for _, u := range req.Users {
-			names = append(names, u.Name)
+			if count[u.Name]++; count[u.Name] == 1 {
+				names = append(names, u.Name)
+			}
 		}
-	}
-	count := map[string]int{}
-	for _, n := range names {
-		count[n]++
 	}
 	for _, n := range names {
 		r := kmsg.NewDescribeUserSCRAMCredentialsResponseResult()
