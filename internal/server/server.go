@@ -359,6 +359,9 @@ type queued struct {
 	charged    int64     // bytes charged against the server budget, released after the write
 	read       time.Time // when the frame had been read, for the Observer
 	inBytes    int       // frame size including the size prefix
+	// recycle is a Produce request's frame, returned to the frame pool
+	// once its reply is written (framepool.go).
+	recycle []byte
 }
 
 func (c *Conn) close() {
@@ -444,6 +447,9 @@ func (c *Conn) readLoop() {
 			return
 		}
 		q.h, q.charged, q.read, q.inBytes = h, charged, read, 4+len(frame)
+		if h.APIKey == int16(kmsg.Produce) {
+			q.recycle = frame
+		}
 		select {
 		case c.pending <- q:
 		case <-c.done: // writer died (write error); stop reading
@@ -480,9 +486,9 @@ func (c *Conn) readFrame() ([]byte, int64, error) {
 		// sasl.server.max.receive.size; CVE-2022-34917).
 		limit = min(limit, c.srv.cfg.PreAuthMaxBytes)
 	}
-	buf, charged, err := wire.ReadFrame(c.nc, limit, func(n int64) error {
+	buf, charged, err := wire.ReadFrameInto(c.nc, limit, func(n int64) error {
 		return c.srv.budget.Acquire(c.ctx, n)
-	})
+	}, frames.get)
 	if err != nil {
 		c.srv.budget.Release(charged)
 		return nil, 0, err
@@ -547,6 +553,9 @@ func (c *Conn) writeLoop() {
 		}
 		c.srv.cfg.Observer.RequestDone(q.h.APIKey, q.h.APIVersion, time.Since(q.read), q.inBytes, outBytes)
 		c.srv.budget.Release(q.charged)
+		if q.recycle != nil {
+			frames.put(q.recycle)
+		}
 		if q.closeAfter {
 			broken = true
 			c.close()

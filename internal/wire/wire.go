@@ -59,6 +59,17 @@ const FirstChunk = 1 << 20
 // not 100. charged is what acquire granted, also on error: the caller
 // releases it when done with the frame.
 func ReadFrame(r io.Reader, max int32, acquire func(n int64) error) (frame []byte, charged int64, err error) {
+	return ReadFrameInto(r, max, acquire, nil)
+}
+
+// ReadFrameInto is ReadFrame reading into a recycled buffer when reuse
+// offers one: reuse(n) is called once the size n has passed the checks and
+// returns a buffer whose capacity is at least min(n, FirstChunk), or nil
+// for a fresh one. It must return memory that already exists (a pool), never
+// allocate for n: the claim is not trusted until its bytes arrive. The
+// budget is charged exactly as for a fresh buffer, so reuse changes where
+// the bytes land, not what a peer may hold.
+func ReadFrameInto(r io.Reader, max int32, acquire func(n int64) error, reuse func(n int) []byte) (frame []byte, charged int64, err error) {
 	var sz [4]byte
 	if _, err := io.ReadFull(r, sz[:]); err != nil {
 		return nil, 0, err
@@ -70,21 +81,33 @@ func ReadFrame(r io.Reader, max int32, acquire func(n int64) error) (frame []byt
 	if n > int(max) {
 		return nil, 0, fmt.Errorf("%w: %d bytes > limit %d", ErrFrameTooLarge, n, max)
 	}
-	var buf []byte
+	var buf, recycled []byte
+	if reuse != nil {
+		recycled = reuse(n)
+	}
+	// limit is how far the buffer may be filled: what has been charged.
+	limit := 0
 	for len(buf) < n {
-		if len(buf) == cap(buf) {
-			grow := min(n, max2(FirstChunk, 2*cap(buf))) - cap(buf)
+		if len(buf) == limit {
+			grow := min(n, max2(FirstChunk, 2*limit)) - limit
 			if acquire != nil {
 				if err := acquire(int64(grow)); err != nil {
 					return nil, charged, err
 				}
 			}
 			charged += int64(grow)
-			nb := make([]byte, len(buf), cap(buf)+grow)
-			copy(nb, buf)
-			buf = nb
+			limit += grow
+			switch {
+			case cap(buf) >= limit:
+			case buf == nil && cap(recycled) >= limit:
+				buf = recycled[:0]
+			default:
+				nb := make([]byte, len(buf), limit)
+				copy(nb, buf)
+				buf = nb
+			}
 		}
-		m, err := r.Read(buf[len(buf):cap(buf)])
+		m, err := r.Read(buf[len(buf):limit])
 		buf = buf[:len(buf)+m]
 		if err != nil && len(buf) < n {
 			if errors.Is(err, io.EOF) {

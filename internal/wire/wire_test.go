@@ -187,23 +187,36 @@ func FuzzParseRequestHeader(f *testing.F) {
 // in chunks of any size: it never panics; a frame it returns has exactly the
 // announced size, within the limit; what it allocates is charged first and
 // never exceeds max(FirstChunk, twice what arrived), whatever size the peer
-// claims; a refused size allocates nothing.
+// claims; a refused size allocates nothing. recycled (when non-zero) is
+// the capacity in KiB of a dirty buffer offered for reuse: it must not
+// change the frame or what is charged.
 func FuzzReadFrame(f *testing.F) {
-	f.Add(frameOf([]byte("abc")), uint8(1))
-	f.Add([]byte{0x7f, 0xff, 0xff, 0xff}, uint8(3))
-	f.Add([]byte{0xff, 0xff, 0xff, 0xff}, uint8(0))
-	f.Add(append([]byte{0, 0x10, 0, 0}, make([]byte, 3000)...), uint8(7))
+	f.Add(frameOf([]byte("abc")), uint8(1), uint16(0))
+	f.Add([]byte{0x7f, 0xff, 0xff, 0xff}, uint8(3), uint16(4))
+	f.Add([]byte{0xff, 0xff, 0xff, 0xff}, uint8(0), uint16(0))
+	f.Add(append([]byte{0, 0x10, 0, 0}, make([]byte, 3000)...), uint8(7), uint16(1))
+	f.Add(append([]byte{0, 0, 0x10, 0}, bytes.Repeat([]byte{7}, 5000)...), uint8(200), uint16(5))
 	const limit = 4 << 20
-	f.Fuzz(func(t *testing.T, in []byte, chunk uint8) {
-		var acquired int64
+	f.Fuzz(func(t *testing.T, in []byte, chunk uint8, recycled uint16) {
+		var acquired, offered int64
 		r := &chunkReader{b: in, n: int(chunk) + 1}
-		got, charged, err := ReadFrame(r, limit, func(n int64) error {
+		var reuse func(n int) []byte
+		if recycled != 0 {
+			reuse = func(n int) []byte {
+				offered = int64(n)
+				return bytes.Repeat([]byte{0xee}, int(recycled%4096)<<10)[:0]
+			}
+		}
+		got, charged, err := ReadFrameInto(r, limit, func(n int64) error {
 			if n <= 0 {
 				t.Fatalf("acquire(%d)", n)
 			}
 			acquired += n
 			return nil
-		})
+		}, reuse)
+		if offered != 0 && acquired == 0 {
+			t.Fatalf("reuse offered for %d bytes before any charge", offered)
+		}
 		if charged != acquired {
 			t.Fatalf("charged %d, acquired %d", charged, acquired)
 		}
