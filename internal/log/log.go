@@ -169,8 +169,10 @@ type Log struct {
 		// truncations counts TruncateTo calls, so that a flush that
 		// started before one does not publish a stale flushed offset.
 		truncations uint64
-		// offBuf and timeBuf are Append's scratch for index entries.
+		// offBuf and timeBuf are Append's scratch for index entries,
+		// headers its scratch for the parsed batch headers.
 		offBuf, timeBuf []byte
+		headers         []record.BatchHeader
 		// firstDirty is the compaction checkpoint (compact.go): segments
 		// wholly below it have been cleaned. cleanedUpTo is the high mark
 		// (cleanerHighMarkFile), never lowered: recovery tolerates offset
@@ -309,7 +311,22 @@ func (l *Log) Append(b []byte) (baseOffset, nextOffset int64, err error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	baseOffset = l.leo.Load()
-	nextOffset, err = l.appendLocked(b, true)
+	nextOffset, err = l.appendLocked(b, nil, true)
+	return baseOffset, nextOffset, err
+}
+
+// AppendParsed is Append for batches whose headers the caller has already
+// parsed and validated (the produce path parses each batch once): hs[i] is
+// the header of the i-th batch in b, in step with any field the caller
+// rewrote. The headers' BaseOffset fields are assigned along with b's.
+func (l *Log) AppendParsed(b []byte, hs []record.BatchHeader) (baseOffset, nextOffset int64, err error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	baseOffset = l.leo.Load()
+	if len(hs) == 0 {
+		return 0, 0, fmt.Errorf("%w: no batches", ErrInvalidBatch)
+	}
+	nextOffset, err = l.appendLocked(b, hs, true)
 	return baseOffset, nextOffset, err
 }
 
@@ -319,44 +336,72 @@ func (l *Log) Append(b []byte) (baseOffset, nextOffset int64, err error) {
 func (l *Log) AppendAt(b []byte) (nextOffset int64, err error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return l.appendLocked(b, false)
+	return l.appendLocked(b, nil, false)
 }
 
-// appendLocked implements Append and AppendAt. REQUIRES: l.mu held.
-func (l *Log) appendLocked(b []byte, assign bool) (int64, error) {
+// parseHeadersLocked parses the header of each batch in b into the log's
+// scratch, checking only framing. REQUIRES: l.mu held.
+func (l *Log) parseHeadersLocked(b []byte) ([]record.BatchHeader, error) {
+	hs := l.mu.headers[:0]
+	for pos := 0; pos < len(b); {
+		h, err := record.ParseHeader(b[pos:])
+		if err != nil {
+			return nil, fmt.Errorf("%w: batch at byte %d: %w", ErrInvalidBatch, pos, err)
+		}
+		if h.BatchLength < record.BatchHeaderSize-record.LogOverhead || h.Size() > len(b)-pos {
+			return nil, fmt.Errorf("%w: batch at byte %d: batchLength %d, %d bytes left",
+				ErrInvalidBatch, pos, h.BatchLength, len(b)-pos)
+		}
+		hs = append(hs, h)
+		pos += h.Size()
+	}
+	if cap(hs) <= 1024 { // a follower's fetch of tiny batches must not pin much
+		l.mu.headers = hs
+	}
+	return hs, nil
+}
+
+// appendLocked implements Append, AppendParsed and AppendAt: hs are b's
+// parsed headers, or nil to parse them here. REQUIRES: l.mu held.
+func (l *Log) appendLocked(b []byte, hs []record.BatchHeader, assign bool) (int64, error) {
 	if err := l.usableLocked(); err != nil {
 		return 0, err
 	}
 	if len(b) == 0 {
 		return 0, fmt.Errorf("%w: no batches", ErrInvalidBatch)
 	}
-	// Pass 1 checks the framing and assigns offsets without touching the
-	// files, so a bad batch anywhere in b leaves the log unchanged.
-	next := l.leo.Load()
-	firstMaxTS := int64(-1)
-	for pos := 0; pos < len(b); {
-		h, err := record.ParseHeader(b[pos:])
-		if err != nil {
-			return 0, fmt.Errorf("%w: batch at byte %d: %w", ErrInvalidBatch, pos, err)
+	if hs == nil {
+		var err error
+		if hs, err = l.parseHeadersLocked(b); err != nil {
+			return 0, err
 		}
+	}
+	// Pass 1 checks the framing and assigns offsets without touching the
+	// files, so a bad batch anywhere in b leaves the log unchanged. It
+	// works on the parsed headers; b is touched only to write base offsets.
+	next := l.leo.Load()
+	pos := 0
+	for i := range hs {
+		h := &hs[i]
 		if h.BatchLength < record.BatchHeaderSize-record.LogOverhead || h.Size() > len(b)-pos || h.LastOffsetDelta < 0 {
 			return 0, fmt.Errorf("%w: batch at byte %d: batchLength %d, lastOffsetDelta %d, %d bytes left",
 				ErrInvalidBatch, pos, h.BatchLength, h.LastOffsetDelta, len(b)-pos)
 		}
 		if assign {
 			record.SetBaseOffset(b[pos:], next)
+			h.BaseOffset = next
 		} else if h.BaseOffset != next {
 			return 0, fmt.Errorf("%w: batch at byte %d has base offset %d, log end offset is %d", ErrUnexpectedOffset, pos, h.BaseOffset, next)
-		}
-		if pos == 0 {
-			firstMaxTS = h.MaxTimestamp
 		}
 		next += int64(h.LastOffsetDelta) + 1
 		pos += h.Size()
 	}
+	if pos != len(b) {
+		return 0, fmt.Errorf("%w: %d bytes of batches, %d given", ErrInvalidBatch, pos, len(b))
+	}
 
 	active := l.activeLocked()
-	if l.shouldRollLocked(active, int64(len(b)), next-1, firstMaxTS) {
+	if l.shouldRollLocked(active, int64(len(b)), next-1, hs[0].MaxTimestamp) {
 		if err := l.rollLocked(); err != nil {
 			return 0, err
 		}
@@ -387,10 +432,8 @@ func (l *Log) appendLocked(b []byte, assign bool) (int64, error) {
 	// Pass 2: index the batches now that they are in the file.
 	interval := l.mu.opts.IndexIntervalBytes
 	offBuf, timeBuf := l.mu.offBuf[:0], l.mu.timeBuf[:0]
-	for pos := 0; pos < len(b); {
-		h, _ := record.ParseHeader(b[pos:]) // checked in pass 1
-		offBuf, timeBuf = active.track(h, active.size, interval, offBuf, timeBuf)
-		pos += h.Size()
+	for i := range hs {
+		offBuf, timeBuf = active.track(hs[i], active.size, interval, offBuf, timeBuf)
 	}
 	l.mu.offBuf, l.mu.timeBuf = offBuf, timeBuf
 	if err := active.writeIndexes(offBuf, timeBuf); err != nil {

@@ -416,11 +416,15 @@ func (p *Partition) append(batches []byte, now time.Time, single, coordinator bo
 	if appendTime {
 		res.LogAppendTime = now.UnixMilli()
 	}
+	// Each batch's header is parsed here, once: validation, the producer
+	// checks and the log's offset assignment and indexing all use hs.
+	var hbuf [4]record.BatchHeader
+	hs := hbuf[:0]
 	err := record.Split(batches, func(h record.BatchHeader, b []byte) error {
 		if single && batchCount > 0 {
 			return ErrMultipleBatches
 		}
-		if _, err := record.Validate(b); err != nil {
+		if err := record.ValidateParsed(h, b); err != nil {
 			return err
 		}
 		if maxBytes > 0 && len(b) > int(maxBytes) {
@@ -451,10 +455,11 @@ func (p *Partition) append(batches []byte, now time.Time, single, coordinator bo
 		// Rewrite the broker-owned header fields in this same pass. The
 		// bytes are the request's own: if a later batch is refused,
 		// nothing of them is written.
-		record.SetPartitionLeaderEpoch(b, epoch)
+		record.StampLeaderEpoch(b, &h, epoch)
 		if appendTime {
-			record.SetLogAppendTime(b, res.LogAppendTime)
+			record.StampLogAppendTime(b, &h, res.LogAppendTime)
 		}
+		hs = append(hs, h)
 		return nil
 	})
 	if err != nil {
@@ -470,7 +475,7 @@ func (p *Partition) append(batches []byte, now time.Time, single, coordinator bo
 		return res, ErrNotLeader
 	}
 	rolls := p.log.Rolls()
-	res, err = p.appendLocked(batches, idempotent, coordinator, res)
+	res, err = p.appendLocked(batches, hs, idempotent, coordinator, res)
 	var snapOff int64
 	var snap []snapshotEntry
 	if p.log.Rolls() != rolls {
@@ -490,12 +495,12 @@ func (p *Partition) append(batches []byte, now time.Time, single, coordinator bo
 
 // appendLocked is the part of Append that runs under p.mu: the producer
 // checks and the log append. REQUIRES: p.mu held.
-func (p *Partition) appendLocked(batches []byte, idempotent, coordinator bool, res AppendResult) (AppendResult, error) {
+func (p *Partition) appendLocked(batches []byte, hs []record.BatchHeader, idempotent, coordinator bool, res AppendResult) (AppendResult, error) {
 	if p.closed.Load() {
 		return res, ErrClosed
 	}
 	if !idempotent {
-		base, next, err := p.log.Append(batches)
+		base, next, err := p.log.AppendParsed(batches, hs)
 		if err != nil {
 			return res, err
 		}
@@ -503,47 +508,53 @@ func (p *Partition) appendLocked(batches []byte, idempotent, coordinator bool, r
 	} else {
 		// Check every batch before appending any (a request is all or
 		// nothing), against the state the batches before it would leave.
-		if err := p.producers.checkAll(batches, coordinator); err != nil {
+		if err := p.producers.checkAll(hs, coordinator); err != nil {
 			return res, err
 		}
 		// Idempotent batches go one at a time: each is checked against the
 		// state the previous one left.
 		first, held := true, false
-		err := record.Split(batches, func(h record.BatchHeader, b []byte) error {
-			cached, err := p.producers.check(h, coordinator)
-			if errors.Is(err, errDuplicate) {
+		pos := 0
+		err := func() error {
+			for i := range hs {
+				h := hs[i]
+				b := batches[pos : pos+h.Size()]
+				pos += h.Size()
+				cached, err := p.producers.check(h, coordinator)
+				if errors.Is(err, errDuplicate) {
+					if first {
+						res.BaseOffset, res.Duplicate = cached.firstOffset, true
+						res.LogAppendTime = cached.timestamp
+						first = false
+					}
+					res.NextOffset = max(res.NextOffset, cached.lastOffset+1)
+					continue
+				}
+				if err != nil {
+					return err
+				}
+				if p.producers.beginsTxn(h) {
+					// A concurrent Flush may move the HW past this batch
+					// as soon as it is in the log: hold the LSO at its
+					// offset first (see txnView).
+					p.holdLSOLocked(p.log.LogEndOffset())
+					held = true
+				}
+				base, next, err := p.log.AppendParsed(b, hs[i:i+1])
+				if err != nil {
+					return err
+				}
+				h.BaseOffset = base
+				p.producers.record(h, res.LogAppendTime)
 				if first {
-					res.BaseOffset, res.Duplicate = cached.firstOffset, true
-					res.LogAppendTime = cached.timestamp
+					res.BaseOffset = base
 					first = false
 				}
-				res.NextOffset = max(res.NextOffset, cached.lastOffset+1)
-				return nil
+				res.Duplicate = false
+				res.NextOffset = next
 			}
-			if err != nil {
-				return err
-			}
-			if p.producers.beginsTxn(h) {
-				// A concurrent Flush may move the HW past this batch
-				// as soon as it is in the log: hold the LSO at its
-				// offset first (see txnView).
-				p.holdLSOLocked(p.log.LogEndOffset())
-				held = true
-			}
-			base, next, err := p.log.Append(b)
-			if err != nil {
-				return err
-			}
-			h.BaseOffset = base
-			p.producers.record(h, res.LogAppendTime)
-			if first {
-				res.BaseOffset = base
-				first = false
-			}
-			res.Duplicate = false
-			res.NextOffset = next
 			return nil
-		})
+		}()
 		// Also after a failed append: a hold must not outlive it.
 		if p.producers.txnChanged || held {
 			p.publishTxnsLocked(p.highWatermark.Load())

@@ -255,20 +255,16 @@ func (p *producers) pruneUnstable(hw int64) {
 	}
 }
 
-// checkAll checks the concatenated batches of one request in order, each
+// checkAll checks the parsed headers of one request's batches in order, each
 // against the state the ones before it would leave, without changing p: so
 // that a sequence error in a later batch is found before an earlier one is
 // appended. One batch (every produce of v3 or later) needs no scratch state.
-func (p *producers) checkAll(batches []byte, coordinator bool) error {
-	n := 0
-	if err := record.Split(batches, func(record.BatchHeader, []byte) error { n++; return nil }); err != nil {
-		return err
-	}
-	if n <= 1 {
+func (p *producers) checkAll(hs []record.BatchHeader, coordinator bool) error {
+	if len(hs) <= 1 {
 		return nil
 	}
 	scratch := newProducers()
-	return record.Split(batches, func(h record.BatchHeader, _ []byte) error {
+	for _, h := range hs {
 		if _, seen := scratch.m[h.ProducerID]; !seen {
 			if ps, ok := p.m[h.ProducerID]; ok {
 				cp := *ps
@@ -278,14 +274,14 @@ func (p *producers) checkAll(batches []byte, coordinator bool) error {
 		}
 		_, err := scratch.check(h, coordinator)
 		if errors.Is(err, errDuplicate) {
-			return nil
+			continue
 		}
 		if err != nil {
 			return err
 		}
 		scratch.record(h, -1)
-		return nil
-	})
+	}
+	return nil
 }
 
 // record remembers an appended batch (or one found while rebuilding state

@@ -246,6 +246,17 @@ func Validate(b []byte) (BatchHeader, error) {
 		}
 		return h, err
 	}
+	return h, ValidateParsed(h, b)
+}
+
+// ValidateParsed is Validate for a batch whose header h was already parsed
+// from b (by Split): the produce path parses each batch's header once.
+func ValidateParsed(h BatchHeader, b []byte) error {
+	_, err := validateParsed(h, b)
+	return err
+}
+
+func validateParsed(h BatchHeader, b []byte) (BatchHeader, error) {
 	if h.BatchLength < minBatchLength || int64(h.BatchLength) != int64(len(b)-LogOverhead) {
 		return h, corruptf("batchLength %d does not match %d bytes after the length field", h.BatchLength, len(b)-LogOverhead)
 	}
@@ -353,6 +364,22 @@ func SetPartitionLeaderEpoch(batch []byte, epoch int32) {
 		return
 	}
 	binary.BigEndian.PutUint32(batch[offPartitionLeaderEpoch:], uint32(epoch))
+}
+
+// StampLeaderEpoch is SetPartitionLeaderEpoch keeping h, batch's parsed
+// header, in step with the bytes.
+func StampLeaderEpoch(batch []byte, h *BatchHeader, epoch int32) {
+	SetPartitionLeaderEpoch(batch, epoch)
+	h.PartitionLeaderEpoch = epoch
+}
+
+// StampLogAppendTime is SetLogAppendTime keeping h, batch's parsed header,
+// in step with the bytes (attributes, MaxTimestamp, CRC).
+func StampLogAppendTime(batch []byte, h *BatchHeader, ts int64) {
+	SetLogAppendTime(batch, ts)
+	h.Attributes |= attrLogAppendTime
+	h.MaxTimestamp = ts
+	h.CRC = binary.BigEndian.Uint32(batch[offCRC:])
 }
 
 // SetLogAppendTime marks the batch LogAppendTime with timestamp ts: it sets
