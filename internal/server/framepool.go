@@ -3,8 +3,6 @@ package server
 import (
 	"math/bits"
 	"sync"
-
-	"github.com/samsa-io/samsa/internal/wire"
 )
 
 // framePool recycles the read buffers of Produce requests. A produce frame
@@ -16,26 +14,27 @@ import (
 // metadata is kept by the group), but nothing keeps a reference to a
 // produce's record bytes once its reply is written.
 //
-// Buffers are kept in power-of-two classes by capacity, from minPooledFrame
-// to wire.FirstChunk; sync.Pool drops them at GC, so idle memory is bounded.
+// Buffers are kept in power-of-two classes by capacity, from 16 KiB to
+// 16 MiB (a produce request carries up to a megabyte per partition, so a
+// client writing to eight partitions of one broker sends 8 MiB frames);
+// sync.Pool drops them at GC, so idle memory is bounded.
 type framePool struct {
 	classes [maxFrameClass - minFrameClass + 1]sync.Pool
 }
 
 const (
 	minFrameClass  = 14 // 16 KiB: smaller frames are cheap to allocate
-	maxFrameClass  = 20 // wire.FirstChunk
+	maxFrameClass  = 24 // 16 MiB
 	minPooledFrame = 1 << minFrameClass
 )
 
-var _ = [1]struct{}{}[wire.FirstChunk>>maxFrameClass-1] // maxFrameClass tracks wire.FirstChunk
-
 var frames framePool
 
-// get returns a recycled buffer with room for min(n, wire.FirstChunk) bytes,
-// or nil (never allocating: n is a peer's unverified claim).
+// get returns a recycled buffer with room for n bytes (for the first 16 MiB
+// of a bigger frame), or nil. It never allocates: n is a peer's unverified
+// claim, and handing it memory that exists anyway costs nothing.
 func (p *framePool) get(n int) []byte {
-	n = min(n, wire.FirstChunk)
+	n = min(n, 1<<maxFrameClass)
 	if n < minPooledFrame {
 		return nil
 	}

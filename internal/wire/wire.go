@@ -64,8 +64,8 @@ func ReadFrame(r io.Reader, max int32, acquire func(n int64) error) (frame []byt
 
 // ReadFrameInto is ReadFrame reading into a recycled buffer when reuse
 // offers one: reuse(n) is called once the size n has passed the checks and
-// returns a buffer whose capacity is at least min(n, FirstChunk), or nil
-// for a fresh one. It must return memory that already exists (a pool), never
+// returns an empty buffer, ideally with room for n, or nil; it is used if it
+// holds at least the first chunk, else a fresh one is. It must return memory that already exists (a pool), never
 // allocate for n: the claim is not trusted until its bytes arrive. The
 // budget is charged exactly as for a fresh buffer, so reuse changes where
 // the bytes land, not what a peer may hold.
