@@ -3,7 +3,6 @@ package replica
 import (
 	"encoding/binary"
 	"fmt"
-	"io"
 	"net"
 	"time"
 
@@ -22,7 +21,16 @@ type conn struct {
 	clientID string
 	corr     int32
 	buf      []byte
+	// frame is the last response's buffer, reused for the next one: a
+	// follower reads a fetch response of up to megabytes per round, and a
+	// fresh zeroed buffer each time was a large share of its cost.
+	// Invariant: a response decoded by roundTrip aliases frame, so it must
+	// not be used after the next roundTrip.
+	frame []byte
 }
+
+// maxKeptFrame bounds the buffer a conn keeps between rounds.
+const maxKeptFrame = 16 << 20
 
 func dial(d func(addr, clientID string, timeout time.Duration) (net.Conn, error), addr, clientID string) (*conn, error) {
 	var nc net.Conn
@@ -50,21 +58,22 @@ func (c *conn) roundTrip(req kmsg.Request, timeout time.Duration) (kmsg.Response
 	if _, err := c.nc.Write(c.buf); err != nil {
 		return nil, err
 	}
-	var hdr [8]byte
-	if _, err := io.ReadFull(c.nc, hdr[:]); err != nil {
+	// The frame grows with the bytes that arrive (wire.ReadFrameInto), so
+	// a corrupt size from the leader cannot make us allocate 128 MiB.
+	frame, _, err := wire.ReadFrameInto(c.nc, maxResponse, nil, func(int) []byte { return c.frame[:0] })
+	if err != nil {
 		return nil, err
 	}
-	size := int32(binary.BigEndian.Uint32(hdr[:4]))
-	if size < 4 || size > maxResponse {
-		return nil, fmt.Errorf("response frame of %d bytes", size)
+	if cap(frame) <= maxKeptFrame {
+		c.frame = frame
 	}
-	if corr := int32(binary.BigEndian.Uint32(hdr[4:])); corr != c.corr {
+	if len(frame) < 4 {
+		return nil, fmt.Errorf("response frame of %d bytes", len(frame))
+	}
+	if corr := int32(binary.BigEndian.Uint32(frame)); corr != c.corr {
 		return nil, fmt.Errorf("response for request %d, expected %d", corr, c.corr)
 	}
-	body := make([]byte, size-4)
-	if _, err := io.ReadFull(c.nc, body); err != nil {
-		return nil, err
-	}
+	body := frame[4:]
 	if req.IsFlexible() && req.Key() != int16(kmsg.ApiVersions) {
 		// Response header v1: tagged fields (we send none and expect none).
 		if len(body) == 0 || body[0] != 0 {
