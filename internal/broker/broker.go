@@ -128,6 +128,11 @@ type Broker struct {
 	// found: the partitions opened then may trust their files. Written
 	// only in Open, before the broker is shared.
 	cleanStart bool
+
+	// syncer shares fsync rounds among the partitions flushing at the
+	// same moment (log.Syncer; samsa.log.sync.shared). Nil: each syncs
+	// alone. Immutable after Open.
+	syncer *log.Syncer
 }
 
 // cleanShutdownMarker is created in the data directory when Close has
@@ -175,8 +180,15 @@ func Open(cfg config.Broker, lg *slog.Logger) (*Broker, error) {
 	if err != nil {
 		return nil, err
 	}
+	var syncer *log.Syncer
+	if cfg.SharedSync {
+		if syncer, err = log.NewSyncer(cfg.DataDir); err != nil {
+			return nil, err
+		}
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	b := &Broker{
+		syncer: syncer,
 		cfg: cfg, meta: meta, lg: lg, lock: lock,
 		ctx: ctx, cancel: cancel,
 		topics:      make(map[string]*Topic),
@@ -712,6 +724,7 @@ func (b *Broker) partitionConfig(t *Topic, i int32) partition.Config {
 			MinCleanableDirtyRatio: c.MinCleanableDirtyRatio,
 
 			CleanShutdown: b.cleanStart,
+			Syncer:        b.syncer,
 		},
 		LogAppendTime:   c.LogAppendTime,
 		MaxMessageBytes: c.MaxMessageBytes,
@@ -1034,6 +1047,7 @@ func (b *Broker) Close() error {
 			b.lg.Warn("writing clean shutdown marker; the next start re-validates logs", "err", err)
 		}
 	}
+	b.syncer.Close()
 	// Last: the directory is ours until every file in it is closed.
 	unlockDataDir(b.lock)
 	return nil

@@ -64,6 +64,7 @@ type Broker struct {
 	CompressionType         string        // compression.type, default "producer" (keep what the producer sent)
 	LogCleanupPolicy        string        // log.cleanup.policy, canonical "delete" (default), "compact" or "compact,delete"
 	LogPreallocate          bool          // log.preallocate, default false
+	SharedSync              bool          // samsa.log.sync.shared, default true
 	LogIndexIntervalBytes   int32         // log.index.interval.bytes, default 4096
 	LogIndexSizeMaxBytes    int32         // log.index.size.max.bytes, default 10 MiB
 	LogSegmentDeleteDelay   time.Duration // log.segment.delete.delay.ms, default 1 min
@@ -181,6 +182,7 @@ func Default() Broker {
 		CompressionType:                      "producer",
 		LogCleanupPolicy:                     "delete",
 		LogPreallocate:                       false,
+		SharedSync:                           true,
 		LogIndexIntervalBytes:                4096,
 		LogIndexSizeMaxBytes:                 10 << 20,
 		LogSegmentDeleteDelay:                time.Minute,

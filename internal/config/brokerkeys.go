@@ -393,6 +393,8 @@ var brokerKeys = concat(
 			"How often the transaction coordinator forgets transactional ids idle for transactional.id.expiration.ms."),
 		msKey("replica.lag.time.max.ms", TypeLong, 1, func(b *Broker) *time.Duration { return &b.ReplicaLagTimeMax },
 			"How long a follower may go without catching up before it leaves the ISR."),
+		boolKey("samsa.log.sync.shared", func(b *Broker) *bool { return &b.SharedSync },
+			"samsa only: when several partitions must be made durable at the same moment, do it with one syncfs(2) of the data directory's filesystem instead of one fdatasync(2) each (eight partitions: 0.3 ms instead of 0.8; fifty: 0.9 ms instead of 4). syncfs also writes back other programs' dirty data on that filesystem: set false when the data directory shares a filesystem with heavy writers. Needs Linux 5.8 or later (older kernels always sync each partition alone)."),
 		stringKey("samsa.http.listener", TypeString, parseHostPort, func(b *Broker) *string { return &b.HTTPAddr },
 			"samsa only: host:port of the web console and Prometheus /metrics. Empty disables them."),
 		stringKey("process.roles", TypeList, parseRoles, func(b *Broker) *string { return &b.ProcessRoles },

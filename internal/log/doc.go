@@ -77,7 +77,12 @@
 //     segment but the last is whole on disk before a later one exists.
 //  2. Flush: fsync the active .log, then, if a segment was created since the
 //     last round, the directory. Then publish FlushedOffset. The active
-//     segment's indexes are never fsynced: Open rebuilds them.
+//     segment's indexes are never fsynced: Open rebuilds them. With a
+//     Syncer (syncer.go), logs flushing at the same moment share the round:
+//     one syncfs(2) of the filesystem makes all their data, sizes and
+//     directory entries durable at once; a log alone in its round does the
+//     two fsyncs itself, and after a failed syncfs every log does them
+//     itself, to learn whose data was lost.
 //  3. Log start offset: write log-start-offset.tmp, fsync, rename, fsync the
 //     directory, and only then delete segments below the new start.
 //  4. Segment deletion unlinks the .log first, then its indexes (an orphan

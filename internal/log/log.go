@@ -68,6 +68,10 @@ type Options struct {
 	// indexes after a cheap check of the tail (see doc.go, Recovery).
 	CleanShutdown bool
 
+	// Syncer, read by Open only, shares fsync rounds with the other logs
+	// on the same filesystem (syncer.go). Nil: this log syncs alone.
+	Syncer *Syncer
+
 	Now    func() time.Time
 	Logger *slog.Logger
 }
@@ -123,6 +127,9 @@ type Log struct {
 	// recovery point's temp file. Lock order: rpMu -> mu.
 	rpMu sync.Mutex
 
+	// syncer, when set (immutable after Open), shares Flush's fsync
+	// rounds with other logs.
+	syncer *Syncer
 	// syncHook replaces (*os.File).Sync in tests that inject a failure.
 	syncHook func(*os.File) error
 	// syncFault, when set, runs before every fsync and its error replaces
@@ -739,12 +746,34 @@ func (l *Log) syncRound() error {
 	gen := l.mu.truncations
 	l.mu.Unlock()
 
-	err := l.sync(v.seg.log)
-	if err != nil {
-		err = fmt.Errorf("fsync %s: %w", v.seg.logPath, err)
-	} else if dirDirty {
-		if err = l.syncDir(); err != nil {
-			err = fmt.Errorf("fsync dir: %w", err)
+	syncFile := func() error {
+		if err := l.sync(v.seg.log); err != nil {
+			return fmt.Errorf("fsync %s: %w", v.seg.logPath, err)
+		}
+		return nil
+	}
+	var syncDir func() error
+	if dirDirty {
+		syncDir = func() error {
+			if err := l.syncDir(); err != nil {
+				return fmt.Errorf("fsync dir: %w", err)
+			}
+			return nil
+		}
+	}
+	var err error
+	if l.syncer != nil && l.syncHook == nil && l.syncFault.Load() == nil {
+		// Shared with the logs flushing at the same moment (one syncfs
+		// for all of them); alone in its round, this log runs syncFile
+		// and syncDir itself. Tests that inject faults sync alone.
+		var shared bool
+		if shared, err = l.syncer.Sync(syncFile, syncDir); shared {
+			l.syncs.Add(1)
+		}
+	} else {
+		err = syncFile()
+		if err == nil && syncDir != nil {
+			err = syncDir()
 		}
 	}
 	v.seg.release()

@@ -32,6 +32,9 @@ func Open(dir string, opts Options) (*Log, error) {
 		return nil, fmt.Errorf("open log: %w", err)
 	}
 	l := &Log{dir: dir, logger: opts.Logger}
+	if opts.Syncer.covers(dir) {
+		l.syncer = opts.Syncer
+	}
 	l.flushCond = sync.NewCond(&l.flushMu)
 	l.mu.opts = opts
 	l.mu.recoveryPoint = -1
