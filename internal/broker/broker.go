@@ -189,7 +189,7 @@ func Open(cfg config.Broker, lg *slog.Logger) (*Broker, error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	b := &Broker{
 		syncer: syncer,
-		cfg: cfg, meta: meta, lg: lg, lock: lock,
+		cfg:    cfg, meta: meta, lg: lg, lock: lock,
 		ctx: ctx, cancel: cancel,
 		topics:      make(map[string]*Topic),
 		topicsByID:  make(map[metadata.TopicID]*Topic),
