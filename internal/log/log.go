@@ -766,8 +766,14 @@ func (l *Log) syncRound() error {
 		// Shared with the logs flushing at the same moment (one syncfs
 		// for all of them); alone in its round, this log runs syncFile
 		// and syncDir itself. Tests that inject faults sync alone.
+		check := func() error {
+			if err := writebackError(v.seg.log); err != nil {
+				return fmt.Errorf("fsync %s (shared syncfs): %w", v.seg.logPath, err)
+			}
+			return nil
+		}
 		var shared bool
-		if shared, err = l.syncer.Sync(syncFile, syncDir); shared {
+		if shared, err = l.syncer.Sync(syncFile, syncDir, check); shared {
 			l.syncs.Add(1)
 		}
 	} else {

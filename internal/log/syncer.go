@@ -25,12 +25,16 @@ import (
 // runs waits for the next one: its bytes may have been written after that
 // round started.
 //
-// Errors: syncfs reports a writeback error seen anywhere on the filesystem
-// since the Syncer opened its directory (Linux 5.8 and later), not which
-// file had it. After a failed syncfs each caller fdatasyncs its own file
-// (and directory), which reports that file's own error (each open file
-// keeps its own position in the error sequence), so only the logs whose
-// data was lost fail.
+// Errors: syncfs reports a write-back error seen anywhere on the
+// filesystem since the Syncer opened its directory (Linux 5.8 and later),
+// and only once, not which file had it. So after a successful syncfs each
+// log still asks its own open file whether its pages were written back
+// (check: sync_file_range with WAIT_AFTER, which reads the file's own error
+// cursor and costs no I/O): a page of a log that failed in background
+// write-back before this round, its error already consumed by an earlier
+// syncfs, still fails that log. After a failed syncfs each log fdatasyncs
+// its own file (and directory), which reports its own error, so only the
+// logs whose data was lost fail.
 //
 // The Syncer is used only for logs on the same filesystem as its directory
 // (Open compares device numbers), and only on Linux; elsewhere Flush keeps
@@ -52,9 +56,10 @@ type Syncer struct {
 
 // syncRequest is one log's wait for durability: file fsyncs its active
 // segment alone; dir, when set, its directory (a segment was created since
-// its last flush). A shared syncfs covers both.
+// its last flush). A shared syncfs covers both; check then reports the
+// segment file's own write-back errors.
 type syncRequest struct {
-	file, dir func() error
+	file, dir, check func() error
 	err       error
 	shared    bool // covered by a syncfs
 	done      bool
@@ -109,10 +114,11 @@ func (s *Syncer) covers(dir string) bool {
 // Sync makes a log's written bytes durable, and its directory when dir is
 // not nil, in a round shared with the other logs syncing at the same
 // moment. file and dir are how the log syncs them on its own (alone in a
-// round, or after a failed syncfs); Sync returns the log's own error and
-// whether a syncfs shared with other logs did the work instead of them.
-func (s *Syncer) Sync(file, dir func() error) (shared bool, err error) {
-	r := &syncRequest{file: file, dir: dir}
+// round, or after a failed syncfs); check reports its file's write-back
+// errors after a shared syncfs. Sync returns the log's own error and
+// whether a syncfs shared with other logs did the work.
+func (s *Syncer) Sync(file, dir, check func() error) (shared bool, err error) {
+	r := &syncRequest{file: file, dir: dir, check: check}
 	s.mu.Lock()
 	s.queue = append(s.queue, r)
 	for s.running && !r.done {
@@ -149,9 +155,11 @@ func (s *Syncer) round(batch []*syncRequest) {
 	if len(batch) > 1 {
 		s.shared.Add(1)
 		if s.syncfs(s.dir) == nil {
-			// syncfs covers data, sizes and directory entries.
+			// syncfs covers data, sizes and directory entries; each
+			// file's own error cursor says whether its pages made it.
 			for _, q := range batch {
 				q.shared = true
+				q.err = q.check()
 			}
 			return
 		}

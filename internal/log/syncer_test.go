@@ -69,7 +69,7 @@ func TestSyncerSharesRounds(t *testing.T) {
 
 // A failed syncfs does not fail everyone: each log then syncs its own
 // file, and only the log whose own sync fails gets an error. A successful
-// syncfs runs nobody's own sync.
+// syncfs runs nobody's own sync, but each log's own write-back check.
 func TestSyncerAttributesErrors(t *testing.T) {
 	s := newTestSyncer(t, t.TempDir())
 	var syncfsCalls atomic.Int32
@@ -90,7 +90,7 @@ func TestSyncerAttributesErrors(t *testing.T) {
 		started := make(chan struct{})
 		var wg sync.WaitGroup
 		wg.Go(func() { // occupies a round until released
-			s.Sync(func() error { close(started); <-release; return nil }, nil)
+			s.Sync(func() error { close(started); <-release; return nil }, nil, nil)
 		})
 		<-started
 		for i := range n {
@@ -101,7 +101,12 @@ func TestSyncerAttributesErrors(t *testing.T) {
 						return errBad
 					}
 					return nil
-				}, nil)
+				}, nil, func() error {
+					if i == bad {
+						return errBad
+					}
+					return nil
+				})
 			})
 		}
 		// Wait until all n are queued behind the busy round.
@@ -123,7 +128,7 @@ func TestSyncerAttributesErrors(t *testing.T) {
 		return errs, ownSyncs
 	}
 
-	errs, own := run(4, 2)
+	errs, own := run(4, -1)
 	for i := range errs {
 		if errs[i] != nil || own[i] != 0 {
 			t.Errorf("syncfs succeeded: log %d err %v, own syncs %d; want nil, 0", i, errs[i], own[i])
@@ -131,6 +136,15 @@ func TestSyncerAttributesErrors(t *testing.T) {
 	}
 	if syncfsCalls.Load() != 1 {
 		t.Errorf("%d syncfs calls for one shared round", syncfsCalls.Load())
+	}
+	// A log whose pages failed write-back (its file's own error cursor
+	// says so) fails even though syncfs succeeded: its error may have been
+	// consumed by an earlier syncfs.
+	errs, own = run(4, 1)
+	for i := range errs {
+		if (i == 1) != errors.Is(errs[i], errBad) || own[i] != 0 {
+			t.Errorf("syncfs succeeded, log 1 lost pages: log %d err %v, own syncs %d", i, errs[i], own[i])
+		}
 	}
 
 	failSyncfs.Store(true)

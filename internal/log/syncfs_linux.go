@@ -53,3 +53,30 @@ func deviceOf(f *os.File) (uint64, error) {
 	}
 	return uint64(st.Dev), nil
 }
+
+// writebackError reports a write-back error of f's data since f last
+// reported one (sync_file_range(2) with SYNC_FILE_RANGE_WAIT_AFTER: since
+// Linux 4.15 it checks the open file's own error cursor, as fdatasync does,
+// but starts no I/O and no journal commit). After a syncfs wrote everything
+// back, it tells whether this file's pages made it.
+func writebackError(f *os.File) error {
+	rc, err := f.SyscallConn()
+	if err != nil {
+		return err
+	}
+	var serr error
+	if err := rc.Control(func(fd uintptr) {
+		for {
+			serr = unix.SyncFileRange(int(fd), 0, 0, unix.SYNC_FILE_RANGE_WAIT_AFTER)
+			if serr != unix.EINTR {
+				return
+			}
+		}
+	}); err != nil {
+		return err
+	}
+	if serr != nil {
+		return &os.PathError{Op: "sync_file_range", Path: f.Name(), Err: serr}
+	}
+	return nil
+}

@@ -15,3 +15,5 @@ var errNoSyncfs = errors.New("syncfs is only available on Linux")
 func syncfs(*os.File) error { return errNoSyncfs }
 
 func deviceOf(*os.File) (uint64, error) { return 0, errNoSyncfs }
+
+func writebackError(*os.File) error { return errNoSyncfs }
