@@ -60,9 +60,9 @@ type Syncer struct {
 // segment file's own write-back errors.
 type syncRequest struct {
 	file, dir, check func() error
-	err       error
-	shared    bool // covered by a syncfs
-	done      bool
+	err              error
+	shared           bool // covered by a syncfs
+	done             bool
 }
 
 // NewSyncer opens dir, the broker's data directory, for shared syncs. It
