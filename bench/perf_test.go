@@ -18,8 +18,8 @@ package bench
 //     rec/s next to 8 partitions at the same rate; RSS; open fds; kill -9
 //     and restart, exec to first ack.
 //
-// SAMSA_PERF_PEERS (comma separated, default all five) picks the peers of
-// scenarios 2-4; SAMSA_PERF_PARTITIONS (default 10000, 0 skips) sizes
+// SAMSA_PERF_PEERS (comma separated, default all five, in the order they
+// run: discard first, on a quiet disk) picks the peers of scenarios 2-4; SAMSA_PERF_PARTITIONS (default 10000, 0 skips) sizes
 // scenario 5; SAMSA_BENCH_CLUSTER=1 also runs TestClusterReport.
 
 import (
@@ -56,7 +56,7 @@ const (
 	inflightTopic   = "inflight"        // topic of the one-in-flight rows
 	wideTopic       = "wide"            // the many-partition topic
 	narrowTopic     = "narrow"          // its 8-partition comparison
-	perfPeerList    = "samsa,samsa-bin,kfake-fsync,kfake-mem,discard"
+	perfPeerList    = "discard,samsa,samsa-bin,kfake-fsync,kfake-mem"
 	fdatasyncCol    = "fdatasync"      // the probe's column
 	restartGoal     = 10 * time.Second // goal: restart to first ack
 	ceilingGoal     = 0.8              // goal: samsa / discard produce MB/s
@@ -186,7 +186,7 @@ func TestPerfReport(t *testing.T) {
 	}
 	for _, name := range peers {
 		kind := kinds[name]
-		withPeer(ctx, t, kind, newDir(), 1, func(sctx context.Context, p *peer) {
+		withPeer(ctx, t, kind, newDir, 1, func(sctx context.Context, p *peer) {
 			l, err := produceOneByOne(sctx, p.addr, inflightTopic, inflightRecords, inflightTime)
 			if err != nil {
 				t.Errorf("%s one in flight: %v", name, err)
@@ -196,7 +196,7 @@ func TestPerfReport(t *testing.T) {
 			rep.set(rowInflightP99, name, ms(l.p99))
 			rep.set(rowInflightRec, name, l.achieved)
 		})
-		withPeer(ctx, t, kind, newDir(), ceilingParts, func(sctx context.Context, p *peer) {
+		withPeer(ctx, t, kind, newDir, ceilingParts, func(sctx context.Context, p *peer) {
 			if r, err := produceFlat(sctx, p.addr, benchTopic, producers, flatDuration, 0); err != nil {
 				t.Errorf("%s ceiling produce: %v", name, err)
 			} else {
@@ -253,12 +253,17 @@ func TestPerfReport(t *testing.T) {
 	}
 }
 
-// withPeer starts a fresh broker of kind, runs fn against it with a
-// bounded context, and closes it.
-func withPeer(ctx context.Context, t *testing.T, kind peerKind, dir string, partitions int, fn func(context.Context, *peer)) {
+// withPeer starts a fresh broker of kind on a fresh data dir, runs fn
+// against it with a bounded context, closes it and removes the data dir
+// at once: a later peer must not meet the writeback of this one's unsynced
+// data (kfake-mem writes hundreds of MB that no one fsyncs), which would
+// stretch its fsyncs.
+func withPeer(ctx context.Context, t *testing.T, kind peerKind, newDir func() string, partitions int, fn func(context.Context, *peer)) {
 	t.Helper()
 	sctx, cancel := context.WithTimeout(ctx, 3*scenarioLimit)
 	defer cancel()
+	dir := newDir()
+	defer os.RemoveAll(dir)
 	p, err := kind.start(sctx, dir, partitions)
 	if err != nil {
 		t.Errorf("start %s (%d partitions): %v", kind.name, partitions, err)
@@ -469,11 +474,11 @@ func createWide(ctx context.Context, addr string, n int) (time.Duration, error) 
 	adm.SetTimeoutMillis(int32(wideCreateLimit / time.Millisecond))
 	t0 := time.Now()
 	resp, err := adm.CreateTopic(cctx, int32(n), 1, nil, wideTopic)
-	if err == nil && resp.Err != nil {
-		err = resp.Err
-		if resp.ErrMessage != "" {
-			err = fmt.Errorf("%w: %s", resp.Err, resp.ErrMessage)
-		}
+	if err == nil {
+		err = resp.Err // kadm returns it as err too
+	}
+	if err != nil && resp.ErrMessage != "" {
+		err = fmt.Errorf("%w: %s", err, resp.ErrMessage)
 	}
 	if err != nil {
 		return 0, fmt.Errorf("CreateTopics: %w", err)
