@@ -89,21 +89,24 @@ func syncRow(mode syncMode, pct string) string {
 
 // wideRows are the many-partition rows, for n partitions.
 type wideRows struct {
-	narrowP50, narrowP99, wideP50, wideP99, create, narrowRSS, wideRSS, narrowFDs, wideFDs, restart string
+	narrowP50, narrowP99, wideP50, wideP99, wideP99Again, create  string
+	narrowRSS, wideRSS, narrowFDs, wideFDs, restartReady, restart string
 }
 
 func newWideRows(n int) wideRows {
 	return wideRows{
-		narrowP50: "many partitions: p50 ms @5k rec/s, 8p (lo)",
-		narrowP99: "many partitions: p99 ms @5k rec/s, 8p (lo)",
-		wideP50:   fmt.Sprintf("many partitions: p50 ms @5k rec/s, %dp (lo)", n),
-		wideP99:   fmt.Sprintf("many partitions: p99 ms @5k rec/s, %dp (lo)", n),
-		create:    fmt.Sprintf("many partitions: create %dp topic s (lo)", n),
-		narrowRSS: "many partitions: RSS MiB after 8p load (lo)",
-		wideRSS:   fmt.Sprintf("many partitions: RSS MiB after %dp load (lo)", n),
-		narrowFDs: "many partitions: open fds after 8p load",
-		wideFDs:   fmt.Sprintf("many partitions: open fds after %dp load", n),
-		restart:   fmt.Sprintf("many partitions: kill -9, restart, exec to first ack, %dp s (lo)", n),
+		narrowP50:    "many partitions: p50 ms @5k rec/s, 8p (lo)",
+		narrowP99:    "many partitions: p99 ms @5k rec/s, 8p (lo)",
+		wideP50:      fmt.Sprintf("many partitions: p50 ms @5k rec/s, %dp, first pass (lo)", n),
+		wideP99:      fmt.Sprintf("many partitions: p99 ms @5k rec/s, %dp, first pass (lo)", n),
+		wideP99Again: fmt.Sprintf("many partitions: p99 ms @5k rec/s, %dp, second pass (lo)", n),
+		create:       fmt.Sprintf("many partitions: create %dp topic s (lo)", n),
+		narrowRSS:    "many partitions: RSS MiB after 8p load (lo)",
+		wideRSS:      fmt.Sprintf("many partitions: RSS MiB after %dp load (lo)", n),
+		narrowFDs:    "many partitions: open fds after 8p load",
+		wideFDs:      fmt.Sprintf("many partitions: open fds after %dp load", n),
+		restartReady: fmt.Sprintf("many partitions: kill -9, restart, exec to ready log line, %dp s (lo)", n),
+		restart:      fmt.Sprintf("many partitions: kill -9, restart, exec to first ack, %dp s (lo)", n),
 	}
 }
 
@@ -348,8 +351,8 @@ func samsaBinPeer(bins binaries) peerKind {
 func runWide(ctx context.Context, t *testing.T, rep *report, note func(string, ...any), bins binaries, dir string, n int) {
 	t.Helper()
 	rows := newWideRows(n)
-	for _, r := range []string{rows.narrowP50, rows.narrowP99, rows.wideP50, rows.wideP99, rows.create,
-		rows.narrowRSS, rows.wideRSS, rows.narrowFDs, rows.wideFDs, rows.restart} {
+	for _, r := range []string{rows.create, rows.narrowP50, rows.narrowP99, rows.wideP50, rows.wideP99, rows.wideP99Again,
+		rows.narrowRSS, rows.wideRSS, rows.narrowFDs, rows.wideFDs, rows.restartReady, rows.restart} {
 		rep.declare(r)
 	}
 	const col = "samsa-bin"
@@ -421,6 +424,16 @@ func runWide(ctx context.Context, t *testing.T, rep *report, note func(string, .
 	}
 	rep.set(rows.wideP50, col, ms(l.p50))
 	rep.set(rows.wideP99, col, ms(l.p99))
+	// The first pass is the first record to every partition; the second
+	// shows the steady state.
+	sctx, cancel = context.WithTimeout(ctx, scenarioLimit)
+	l, err = producePaced(sctx, addr, wideTopic, wideRate, wideRecords, rr)
+	cancel()
+	if err != nil {
+		failed(fmt.Sprintf("second paced produce to %d partitions", n), err)
+		return
+	}
+	rep.set(rows.wideP99Again, col, ms(l.p99))
 	readings(rows.wideRSS, rows.wideFDs)
 
 	// kill -9, then exec again on the same data dir and port.
@@ -445,6 +458,15 @@ func runWide(ctx context.Context, t *testing.T, rep *report, note func(string, .
 	running = proc2
 	acked := make(chan error, 1)
 	go func() { acked <- firstAckTo(actx, addr, wideTopic) }()
+	readyAfter := make(chan time.Duration, 1)
+	go func() {
+		select {
+		case <-proc2.ready:
+			readyAfter <- time.Since(t0)
+		case <-proc2.exited:
+		case <-actx.Done():
+		}
+	}()
 	select {
 	case err = <-acked:
 	case <-proc2.exited:
@@ -458,6 +480,12 @@ func runWide(ctx context.Context, t *testing.T, rep *report, note func(string, .
 		return
 	}
 	rep.set(rows.restart, col, d.Seconds())
+	select {
+	case r := <-readyAfter:
+		rep.set(rows.restartReady, col, r.Seconds())
+	case <-time.After(time.Second):
+		note("many partitions (%d): no ready log line within 1s of the first ack after the restart", n)
+	}
 }
 
 // createWide creates the wide topic with n partitions and waits (bounded)
