@@ -15,12 +15,15 @@ package bench
 //  3. ceiling: produceFlat to 8 partitions per peer, then consumeAll;
 //  4. fixed rate: producePaced at 20 000 rec/s to 8 partitions per peer;
 //  5. many partitions: samsa-bin with a 10 000-partition topic at 5 000
-//     rec/s next to 8 partitions at the same rate; RSS; open fds; kill -9
-//     and restart, exec to first ack.
+//     rec/s (round robin; two passes, the first one touching every
+//     partition for the first time) next to 8 partitions at the same
+//     rate; RSS; open fds; kill -9 and restart, exec to the ready log
+//     line and to the first ack.
 //
-// SAMSA_PERF_PEERS (comma separated, default all five, in the order they
-// run: discard first, on a quiet disk) picks the peers of scenarios 2-4; SAMSA_PERF_PARTITIONS (default 10000, 0 skips) sizes
-// scenario 5; SAMSA_BENCH_CLUSTER=1 also runs TestClusterReport.
+// SAMSA_PERF_PEERS (comma separated; default all five, in the order they
+// run: discard first, on a quiet disk) picks the peers of scenarios 2-4;
+// SAMSA_PERF_PARTITIONS (default 10000, 0 skips it) sizes scenario 5;
+// SAMSA_BENCH_CLUSTER=1 also runs TestClusterReport (RF=3 vs RF=1).
 
 import (
 	"context"
@@ -66,7 +69,7 @@ const (
 	readyLimit      = 30 * time.Second // bound on a samsa-bin start
 	killLimit       = 10 * time.Second // bound on a killed process's exit
 	perfColumnsDesc = "columns: samsa = samsa.Start in the test process; samsa-bin = `samsa serve` child process; " +
-		"kfake-fsync = kfake DataDir+SyncWrites; kfake-mem = kfake DataDir without fsync; discard = bench's discard broker"
+		"kfake-fsync = kfake DataDir+SyncWrites; kfake-mem = kfake DataDir without fsync (page cache); discard = bench's discard broker (acks, keeps nothing)"
 )
 
 var perfColumns = []string{"samsa", "samsa-bin", "kfake-fsync", "kfake-mem", "discard", fdatasyncCol}
