@@ -127,9 +127,10 @@ type latency struct {
 // millisecond it issues however many records bring the total to
 // rate×elapsed, so a late tick catches up instead of lowering the rate.
 // Time blocked in Produce (a full buffer: the broker is not keeping up)
-// counts toward latency, as an application would feel it.
-func producePaced(ctx context.Context, addr, topic string, rate, total int) (latency, error) {
-	cl, err := producerClient(addr, topic)
+// counts toward latency, as an application would feel it. opts are extra
+// client options (a partitioner, say).
+func producePaced(ctx context.Context, addr, topic string, rate, total int, opts ...kgo.Opt) (latency, error) {
+	cl, err := producerClient(addr, topic, opts...)
 	if err != nil {
 		return latency{}, err
 	}
@@ -226,8 +227,11 @@ func consumeAll(ctx context.Context, addr, topic string, want int64) (throughput
 // first produce to a new topic is acknowledged. The client retries every
 // 2ms (kgo's default backoff starts at 100ms and would round the startup
 // time up to its own schedule).
-func firstAck(ctx context.Context, addr string) error {
-	cl, err := producerClient(addr, "startup",
+func firstAck(ctx context.Context, addr string) error { return firstAckTo(ctx, addr, "startup") }
+
+// firstAckTo is firstAck to a given topic (which may exist already).
+func firstAckTo(ctx context.Context, addr, topic string) error {
+	cl, err := producerClient(addr, topic,
 		kgo.RetryBackoffFn(func(int) time.Duration { return 2 * time.Millisecond }),
 		kgo.MetadataMinAge(10*time.Millisecond),
 		kgo.DialTimeout(time.Second),
