@@ -2,8 +2,9 @@ package broker
 
 // File-descriptor budget.
 //
-// Every log segment holds three open files (.log, .index, .timeindex), so a
-// broker's descriptors grow with its partitions. Running out (EMFILE) is not
+// Every log segment holds one open file, its .log (the index files are
+// opened only to be written or read: internal/log/segment.go), so a
+// broker's descriptors grow with its partitions and their segments. Running out (EMFILE) is not
 // a disk failure and must not look like one: CreateTopics, CreatePartitions
 // and auto-creation are refused up front when the partitions would not fit
 // under the process's RLIMIT_NOFILE, and Open refuses to start when the
@@ -19,7 +20,7 @@ import (
 var ErrDescriptorLimit = errors.New("broker: not enough file descriptors")
 
 // filesPerSegment is what one open log segment holds.
-const filesPerSegment = 3
+const filesPerSegment = 1
 
 // fdReserve is kept out of the partitions' share for everything else:
 // client connections, the listener, metadata, snapshots, checkpoints and

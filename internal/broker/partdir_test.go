@@ -124,21 +124,22 @@ func TestReadPartitionMetadataRejects(t *testing.T) {
 // naming the limit, instead of failing half-way with EMFILE.
 func TestDescriptorLimit(t *testing.T) {
 	b := openBroker(t, testConfig(t.TempDir()))
-	b.fdLimit = func() uint64 { return 40 } // a quarter (10) kept: room for 10 partitions
+	// A quarter (4) kept for connections: room for 12 one-segment partitions.
+	b.fdLimit = func() uint64 { return 16 }
 	if _, err := b.CreateTopic(CreateTopicRequest{Name: "fits", Partitions: 8, ReplicationFactor: 1}); err != nil {
-		t.Fatalf("8 partitions under a limit for 10: %v", err)
+		t.Fatalf("8 partitions under a limit for 12: %v", err)
 	}
-	_, err := b.CreateTopic(CreateTopicRequest{Name: "toomany", Partitions: 3, ReplicationFactor: 1})
+	_, err := b.CreateTopic(CreateTopicRequest{Name: "toomany", Partitions: 5, ReplicationFactor: 1})
 	if !errors.Is(err, ErrDescriptorLimit) || !strings.Contains(err.Error(), "ulimit -n") {
-		t.Fatalf("3 more partitions: err = %v, want ErrDescriptorLimit naming ulimit -n", err)
+		t.Fatalf("5 more partitions: err = %v, want ErrDescriptorLimit naming ulimit -n", err)
 	}
 	if b.Topic("toomany") != nil {
 		t.Fatal("a refused topic exists")
 	}
-	if err := b.CreatePartitions("fits", 11, false); !errors.Is(err, ErrDescriptorLimit) {
+	if err := b.CreatePartitions("fits", 13, false); !errors.Is(err, ErrDescriptorLimit) {
 		t.Fatalf("growing past the limit: err = %v, want ErrDescriptorLimit", err)
 	}
-	if err := b.CreatePartitions("fits", 10, false); err != nil {
+	if err := b.CreatePartitions("fits", 12, false); err != nil {
 		t.Fatalf("growing to the limit: %v", err)
 	}
 }
@@ -150,9 +151,14 @@ func TestCheckStartDescriptors(t *testing.T) {
 	if err := checkStartDescriptors(100, fdReserve+300); err != nil {
 		t.Fatalf("100 partitions, room for 100: %v", err)
 	}
-	err := checkStartDescriptors(10000, 20000)
+	// One descriptor per segment: 10 000 partitions fit under 20 000,
+	// 20 000 do not.
+	if err := checkStartDescriptors(10000, 20000); err != nil {
+		t.Fatalf("10000 partitions under 20000: %v", err)
+	}
+	err := checkStartDescriptors(20000, 20000)
 	if !errors.Is(err, ErrDescriptorLimit) || !strings.Contains(err.Error(), "20000") {
-		t.Fatalf("10000 partitions under 20000: err = %v, want ErrDescriptorLimit naming the limit", err)
+		t.Fatalf("20000 partitions under 20000: err = %v, want ErrDescriptorLimit naming the limit", err)
 	}
 }
 

@@ -586,7 +586,6 @@ func (c *cleaner) clean(dir string, v view, next int64, now time.Time) (*cleaned
 		}
 	}
 	w := bufio.NewWriterSize(out.log, 1<<20)
-	var offBuf, timeBuf []byte
 	it := newBatchIter(v)
 	for {
 		h, b, err := it.next()
@@ -640,14 +639,21 @@ func (c *cleaner) clean(dir string, v view, next int64, now time.Time) (*cleaned
 		if _, err := w.Write(b); err != nil {
 			return out, fmt.Errorf("compact: write %s: %w", out.logPath, err)
 		}
-		offBuf, timeBuf = out.seg.track(h, pos, c.interval, offBuf, timeBuf)
+		out.seg.track(h, pos, c.interval)
 	}
 	if err := w.Flush(); err != nil {
 		return out, fmt.Errorf("compact: write %s: %w", out.logPath, err)
 	}
 	// The final time entry that a roll writes: the segment's largest
 	// timestamp must survive a reopen.
-	timeBuf = out.seg.maybeTimeEntry(timeBuf)
+	out.seg.maybeTimeEntry()
+	var offBuf, timeBuf []byte
+	for _, e := range out.seg.index {
+		offBuf = appendOffsetEntry(offBuf, out.seg.base, e)
+	}
+	for _, e := range out.seg.times {
+		timeBuf = appendTimeEntry(timeBuf, out.seg.base, e)
+	}
 	if _, err := out.offIdx.WriteAt(offBuf, 0); err != nil {
 		return out, fmt.Errorf("compact: write %s: %w", out.offIdx.Name(), err)
 	}
@@ -793,6 +799,7 @@ func (l *Log) swap(v view, out *cleanedSegment, now time.Time) error {
 	}
 	t := out.seg
 	ns.size, ns.next, ns.index, ns.times = t.size, t.next, t.index, t.times
+	ns.offOnDisk, ns.timesOnDisk = len(t.index), len(t.times) // the swapped-in files
 	ns.maxTS, ns.maxTSBase, ns.maxTSLast, ns.firstTS = t.maxTS, t.maxTSBase, t.maxTSLast, t.firstTS
 	ns.bytesSinceIndex = t.bytesSinceIndex
 	ns.indexMissing = false

@@ -63,8 +63,12 @@
 // increase.
 //
 // Both indexes are append-only files (Kafka preallocates and mmaps them; we
-// do not, so their size is exactly their entries). A segment rolls before a
-// relative offset or a position would overflow int32.
+// do not, so their size is exactly their entries). Their entries live in
+// memory, which is what lookups use; the files are written only when the
+// segment rolls, at Close and when rebuilt, each opened just for that, so a
+// segment holds one open file (its .log) and appends never touch the
+// indexes. A segment rolls before a relative offset or a position would
+// overflow int32.
 //
 // # Durability and fsync order
 //
@@ -72,12 +76,13 @@
 // a time, shared by every caller waiting for it. The order that makes
 // recovery simple:
 //
-//  1. Roll: write the outgoing segment's final time-index entry, fsync its
-//     .log, .index and .timeindex, THEN create the next segment. So every
-//     segment but the last is whole on disk before a later one exists.
+//  1. Roll: write the outgoing segment's index files (with the final
+//     time-index entry), fsync them and its .log, THEN create the next
+//     segment. So every segment but the last is whole on disk before a
+//     later one exists.
 //  2. Flush: fsync the active .log, then, if a segment was created since the
 //     last round, the directory. Then publish FlushedOffset. The active
-//     segment's indexes are never fsynced: Open rebuilds them. With a
+//     segment's index files are not even written: Open rebuilds them. With a
 //     Syncer (syncer.go), logs flushing at the same moment share the round:
 //     one syncfs(2) of the filesystem makes all their data, sizes and
 //     directory entries durable at once; a log alone in its round does the
@@ -91,9 +96,9 @@
 //     removed segments) before returning: a crash must not resurrect data a
 //     leader told us to drop. A recovery point above the new end is removed
 //     first (see Recovery point).
-//  6. Close: flush, recovery point, fsync of the active indexes, every
-//     written .txnindex and the directory. Only then may the broker write
-//     its clean-shutdown marker.
+//  6. Close: flush, recovery point, the active index files written and
+//     fsynced, every written .txnindex and the directory. Only then may the
+//     broker write its clean-shutdown marker.
 //  7. A .txnindex is fsynced at roll (with its segment), at truncation, at
 //     Close and by SyncTxnIndex (before a producer snapshot), never by
 //     Flush: entries past the newest snapshot are rebuilt from the log

@@ -176,10 +176,8 @@ type Log struct {
 		// truncations counts TruncateTo calls, so that a flush that
 		// started before one does not publish a stale flushed offset.
 		truncations uint64
-		// offBuf and timeBuf are Append's scratch for index entries,
-		// headers its scratch for the parsed batch headers.
-		offBuf, timeBuf []byte
-		headers         []record.BatchHeader
+		// headers is Append's scratch for the parsed batch headers.
+		headers []record.BatchHeader
 		// firstDirty is the compaction checkpoint (compact.go): segments
 		// wholly below it have been cleaned. cleanedUpTo is the high mark
 		// (cleanerHighMarkFile), never lowered: recovery tolerates offset
@@ -436,15 +434,11 @@ func (l *Log) appendLocked(b []byte, hs []record.BatchHeader, assign bool) (int6
 		l.logger.Warn("append failed; nothing was written (free disk space to resume)", "file", active.logPath, "err", err)
 		return 0, werr
 	}
-	// Pass 2: index the batches now that they are in the file.
+	// Pass 2: index the batches now that they are in the file (in memory:
+	// the index files are written at roll and Close).
 	interval := l.mu.opts.IndexIntervalBytes
-	offBuf, timeBuf := l.mu.offBuf[:0], l.mu.timeBuf[:0]
 	for i := range hs {
-		offBuf, timeBuf = active.track(hs[i], active.size, interval, offBuf, timeBuf)
-	}
-	l.mu.offBuf, l.mu.timeBuf = offBuf, timeBuf
-	if err := active.writeIndexes(offBuf, timeBuf); err != nil {
-		return 0, l.failLocked(err)
+		active.track(hs[i], active.size, interval)
 	}
 	l.leo.Store(next)
 	return next, nil
@@ -482,14 +476,17 @@ func (l *Log) shouldRollLocked(active *segment, n, lastOffset, ts int64) bool {
 // REQUIRES: l.mu held.
 func (l *Log) rollLocked() error {
 	old := l.activeLocked()
-	timeBuf := old.maybeTimeEntry(l.mu.timeBuf[:0])
-	if err := old.writeIndexes(nil, timeBuf); err != nil {
+	old.maybeTimeEntry()
+	if err := old.persistIndexes(l.sync); err != nil {
+		if errors.As(err, new(*indexOpenError)) {
+			// Out of descriptors: nothing was written and the old
+			// segment stays active; this append fails, the log does not.
+			return fmt.Errorf("roll: %w", err)
+		}
 		return l.failLocked(err)
 	}
-	for _, f := range []*os.File{old.log, old.offIdx, old.timeIdx} {
-		if err := l.sync(f); err != nil {
-			return l.failLocked(fmt.Errorf("fsync %s: %w", f.Name(), err))
-		}
+	if err := l.sync(old.log); err != nil {
+		return l.failLocked(fmt.Errorf("fsync %s: %w", old.logPath, err))
 	}
 	if err := l.syncTxnIndexLocked(old); err != nil {
 		return err

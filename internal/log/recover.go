@@ -188,13 +188,15 @@ func (l *Log) recover() error {
 func (l *Log) loadInactive(s *segment, size, nextBase int64) error {
 	s.size = size
 	s.next = nextBase
-	index, ierr := readIndexFile(s.offIdx, size, offsetEntrySize)
+	index, ierr := readIndexFile(s.idxPath, size, offsetEntrySize)
 	if ierr == nil {
 		s.index, ierr = decodeOffsetIndex(index, s.base, size)
+		s.offOnDisk = len(s.index)
 	}
-	times, terr := readIndexFile(s.timeIdx, size, timeEntrySize)
+	times, terr := readIndexFile(s.timePath, size, timeEntrySize)
 	if terr == nil {
 		s.times, terr = decodeTimeIndex(times, s.base)
+		s.timesOnDisk = len(s.times)
 	}
 	if s.indexMissing && size > 0 {
 		ierr = fmt.Errorf("%w: missing", errBadIndex)
@@ -215,17 +217,10 @@ func (l *Log) loadInactive(s *segment, size, nextBase int64) error {
 		return fmt.Errorf("%w: %s at position %d: %s", ErrCorrupt, s.logPath, res.end, res.reason)
 	}
 	// The final time entry that roll writes, so maxTS survives a reopen.
-	s.maybeTimeEntry(nil)
+	s.maybeTimeEntry()
 	s.next = nextBase
-	if err := s.rewriteIndexes(); err != nil {
-		return err
-	}
-	for _, f := range []*os.File{s.offIdx, s.timeIdx} {
-		if err := l.sync(f); err != nil {
-			return fmt.Errorf("fsync %s: %w", f.Name(), err)
-		}
-	}
-	return nil
+	s.offOnDisk, s.timesOnDisk = 0, 0
+	return s.persistIndexes(l.sync)
 }
 
 // recoverActive validates the batches of the last segment (CRC, records,
@@ -259,7 +254,12 @@ func (l *Log) recoverActive(s *segment, size int64, mode scanMode, trustBelow in
 
 // readIndexFile reads a whole index file, refusing one larger than a .log of
 // logSize bytes could need (one entry per minimal batch) before allocating.
-func readIndexFile(f *os.File, logSize int64, entrySize int) ([]byte, error) {
+func readIndexFile(path string, logSize int64, entrySize int) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
 	fi, err := f.Stat()
 	if err != nil {
 		return nil, err

@@ -78,12 +78,12 @@ func (l *Log) openActive(s *segment, size int64, mode scanMode, recoveryPoint in
 // runs full recovery, which resets everything this loaded.
 func (l *Log) trustActive(s *segment, size int64, mode scanMode) (reason string, err error) {
 	interval := l.mu.opts.IndexIntervalBytes
-	raw, ierr := readIndexFile(s.offIdx, size, offsetEntrySize)
+	raw, ierr := readIndexFile(s.idxPath, size, offsetEntrySize)
 	var index []offsetEntry
 	if ierr == nil {
 		index, ierr = decodeOffsetIndex(raw, s.base, size)
 	}
-	raw, terr := readIndexFile(s.timeIdx, size, timeEntrySize)
+	raw, terr := readIndexFile(s.timePath, size, timeEntrySize)
 	var times []timeEntry
 	if terr == nil {
 		times, terr = decodeTimeIndex(raw, s.base)
@@ -143,6 +143,7 @@ func (l *Log) trustActive(s *segment, size int64, mode scanMode) (reason string,
 		// Resume as track left things just before the batch at e: the
 		// forced bytesSinceIndex makes re-tracking it re-create e.
 		s.index, s.times = index[:n-1], times
+		s.offOnDisk, s.timesOnDisk = n-1, len(times) // the files hold (at least) these
 		s.size, s.next = e.pos, h.BaseOffset
 		s.bytesSinceIndex = int64(interval) + 1
 		if k := len(times); k > 0 {
@@ -155,7 +156,7 @@ func (l *Log) trustActive(s *segment, size int64, mode scanMode) (reason string,
 	} else if len(times) > 0 {
 		return "time entries without offset entries", nil
 	}
-	res, err := s.scanFrom(pos, size, mode, math.MaxInt64, interval, true)
+	res, err := s.scanFrom(pos, size, mode, math.MaxInt64, interval)
 	if err != nil {
 		return "", err
 	}
@@ -266,11 +267,11 @@ func (l *Log) dropRecoveryPointAboveLocked(leo int64) error {
 // leaves to recovery: Close does it so that a clean restart may trust
 // them. REQUIRES: l.mu held, not closed.
 func (l *Log) syncActiveIndexesLocked() error {
-	s := l.activeLocked()
-	for _, f := range []*os.File{s.offIdx, s.timeIdx} {
-		if err := l.sync(f); err != nil {
-			return l.failLocked(fmt.Errorf("fsync %s: %w", f.Name(), err))
+	if err := l.activeLocked().persistIndexes(l.sync); err != nil {
+		if errors.As(err, new(*indexOpenError)) {
+			return err // nothing written; the next start rebuilds them
 		}
+		return l.failLocked(err)
 	}
 	// Every segment's transaction index: a rebuild at Open may have
 	// written to older ones too.

@@ -45,17 +45,24 @@ func parseSegmentName(name, suffix string) (base int64, ok bool) {
 
 // segment is one .log file and its two indexes.
 //
-// The files stay open while refs > 0: the Log holds one reference for as long
-// as the segment is in its list, and every reader that snapshotted the
+// The .log stays open while refs > 0: the Log holds one reference for as
+// long as the segment is in its list, and every reader that snapshotted the
 // segment holds one more while it preads. Deleting a segment unlinks its
 // files and drops the Log's reference; the last reader closes the
-// descriptors. Reads of an unlinked file still see its bytes (POSIX).
+// descriptor. Reads of an unlinked file still see its bytes (POSIX).
+//
+// The index files are not held open: their entries live in memory (index,
+// times), which is what lookups use, and reach the files only at roll, at
+// Close and when rebuilt (persistIndexes), each file opened just for that.
+// After a crash Open rebuilds the active segment's indexes from its .log
+// anyway, so appends never touch them. That keeps a partition at one open
+// file per segment: ten thousand partitions fit under a 20 000-file limit.
 type segment struct {
-	base    int64  // immutable: first offset this segment may hold
-	logPath string // immutable
-	log     *os.File
-	offIdx  *os.File
-	timeIdx *os.File
+	base     int64  // immutable: first offset this segment may hold
+	logPath  string // immutable
+	idxPath  string // immutable: the .index
+	timePath string // immutable: the .timeindex
+	log      *os.File
 
 	refs atomic.Int32
 
@@ -78,6 +85,10 @@ type segment struct {
 	created time.Time // when this process created or opened the segment
 	// indexMissing is set by openSegment when an index file did not exist.
 	indexMissing bool
+	// offOnDisk and timesOnDisk count the entries of index and times that
+	// the files hold (a prefix of each; the files may be longer until the
+	// next persistIndexes cuts them).
+	offOnDisk, timesOnDisk int
 
 	// aborted is the segment's aborted-transaction index (txnindex.go),
 	// sorted by LastOffset, every LastOffset in [base, next). txnIdx is
@@ -98,24 +109,28 @@ func openSegment(dir string, base int64, create bool, now time.Time) (*segment, 
 	if create {
 		flag |= os.O_CREATE | os.O_TRUNC
 	}
-	s := &segment{base: base, logPath: prefix + logSuffix, next: base, maxTS: -1, maxTSBase: -1, maxTSLast: -1, firstTS: -1, created: now}
+	s := &segment{base: base, logPath: prefix + logSuffix, idxPath: prefix + indexSuffix, timePath: prefix + timeIndexSuffix,
+		next: base, maxTS: -1, maxTSBase: -1, maxTSLast: -1, firstTS: -1, created: now}
 	var err error
 	if s.log, err = os.OpenFile(s.logPath, flag, 0o644); err != nil {
 		return nil, fmt.Errorf("open segment %d: %w", base, err)
 	}
-	// Index files are created on demand; a missing one is rebuilt.
-	for _, suffix := range []string{indexSuffix, timeIndexSuffix} {
-		if _, err := os.Stat(prefix + suffix); errors.Is(err, os.ErrNotExist) {
+	// Index files exist beside every .log (as in Kafka's layout); a
+	// missing one is created empty here and rebuilt by Open.
+	for _, path := range []string{s.idxPath, s.timePath} {
+		if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
 			s.indexMissing = true
 		}
-	}
-	if s.offIdx, err = os.OpenFile(prefix+indexSuffix, os.O_RDWR|os.O_CREATE, 0o644); err != nil {
-		s.closeFiles()
-		return nil, fmt.Errorf("open segment %d: %w", base, err)
-	}
-	if s.timeIdx, err = os.OpenFile(prefix+timeIndexSuffix, os.O_RDWR|os.O_CREATE, 0o644); err != nil {
-		s.closeFiles()
-		return nil, fmt.Errorf("open segment %d: %w", base, err)
+		iflag := os.O_RDWR | os.O_CREATE
+		if create {
+			iflag |= os.O_TRUNC
+		}
+		f, err := os.OpenFile(path, iflag, 0o644)
+		if err != nil {
+			s.closeFiles()
+			return nil, fmt.Errorf("open segment %d: %w", base, err)
+		}
+		f.Close()
 	}
 	s.refs.Store(1)
 	return s, nil
@@ -124,7 +139,7 @@ func openSegment(dir string, base int64, create bool, now time.Time) (*segment, 
 // closeFiles closes whichever descriptors are open. Close errors are
 // ignored: every write that matters was fsynced (or is lost either way).
 func (s *segment) closeFiles() {
-	for _, f := range []*os.File{s.log, s.offIdx, s.timeIdx, s.txnIdx} {
+	for _, f := range []*os.File{s.log, s.txnIdx} {
 		if f != nil {
 			_ = f.Close()
 		}
@@ -148,7 +163,7 @@ func (s *segment) release() {
 // whereas a .log left without its index is merely re-indexed.
 func (s *segment) remove() error {
 	var errs []error
-	for _, name := range []string{s.log.Name(), s.offIdx.Name(), s.timeIdx.Name(), s.txnPath()} {
+	for _, name := range []string{s.logPath, s.idxPath, s.timePath, s.txnPath()} {
 		if err := os.Remove(name); err != nil && !errors.Is(err, os.ErrNotExist) {
 			errs = append(errs, err)
 		}
@@ -175,18 +190,19 @@ func (s *segment) largestTimestamp() int64 {
 func (s *segment) resetIndexes() {
 	s.size, s.next = 0, s.base
 	s.index, s.times = nil, nil
+	s.offOnDisk, s.timesOnDisk = 0, 0
 	s.bytesSinceIndex = 0
 	s.maxTS, s.maxTSBase, s.maxTSLast, s.firstTS = -1, -1, -1, -1
 }
 
 // track records the batch h, which starts at pos == s.size, in the
-// in-memory state and appends any new index entries, encoded, to offBuf and
-// timeBuf (the caller writes them to the files). The index rule is Kafka's:
-// an entry for a batch that starts more than interval bytes after the
-// previous entry (or segment start), and a time entry at the same moment
-// when the max timestamp grew since the last time entry.
+// in-memory state, adding any new index entries (persistIndexes writes them
+// to the files later). The index rule is Kafka's: an entry for a batch that
+// starts more than interval bytes after the previous entry (or segment
+// start), and a time entry at the same moment when the max timestamp grew
+// since the last time entry.
 // REQUIRES: Log.mu held (or s not yet shared).
-func (s *segment) track(h record.BatchHeader, pos int64, interval int, offBuf, timeBuf []byte) ([]byte, []byte) {
+func (s *segment) track(h record.BatchHeader, pos int64, interval int) {
 	if s.size == 0 {
 		s.firstTS = h.MaxTimestamp
 	}
@@ -194,74 +210,93 @@ func (s *segment) track(h record.BatchHeader, pos int64, interval int, offBuf, t
 		s.maxTS, s.maxTSBase, s.maxTSLast = h.MaxTimestamp, h.BaseOffset, h.LastOffset()
 	}
 	if s.bytesSinceIndex > int64(interval) {
-		e := offsetEntry{offset: h.LastOffset(), pos: pos}
-		s.index = append(s.index, e)
-		offBuf = appendOffsetEntry(offBuf, s.base, e)
-		timeBuf = s.maybeTimeEntry(timeBuf)
+		s.index = append(s.index, offsetEntry{offset: h.LastOffset(), pos: pos})
+		s.maybeTimeEntry()
 		s.bytesSinceIndex = 0
 	}
 	size := int64(h.Size())
 	s.bytesSinceIndex += size
 	s.size = pos + size
 	s.next = h.NextOffset()
-	return offBuf, timeBuf
 }
 
 // maybeTimeEntry appends a time entry for the current max timestamp if it
 // is newer than the last entry. Called at index points and at roll (Kafka's
 // onBecomeInactiveSegment), so an inactive segment's last time entry holds
 // its largest timestamp.
-func (s *segment) maybeTimeEntry(timeBuf []byte) []byte {
+func (s *segment) maybeTimeEntry() {
 	if s.maxTS < 0 {
-		return timeBuf
+		return
 	}
 	if n := len(s.times); n > 0 && s.times[n-1].timestamp >= s.maxTS {
-		return timeBuf
+		return
 	}
-	e := timeEntry{timestamp: s.maxTS, offset: s.maxTSLast}
-	s.times = append(s.times, e)
-	return appendTimeEntry(timeBuf, s.base, e)
+	s.times = append(s.times, timeEntry{timestamp: s.maxTS, offset: s.maxTSLast})
 }
 
-// writeIndexes appends encoded entries to the index files at their ends.
-// REQUIRES: Log.mu held.
-func (s *segment) writeIndexes(offBuf, timeBuf []byte) error {
-	if len(offBuf) > 0 {
-		at := int64(len(s.index))*offsetEntrySize - int64(len(offBuf))
-		if _, err := s.offIdx.WriteAt(offBuf, at); err != nil {
-			return fmt.Errorf("write %s: %w", s.offIdx.Name(), err)
+// persistIndexes brings both index files up to the in-memory entries:
+// writes the entries they lack, cuts them to exactly the entries, and
+// fsyncs them with sync when it is not nil. Each file is open only for
+// this. REQUIRES: Log.mu held (or s not yet shared).
+func (s *segment) persistIndexes(sync func(*os.File) error) error {
+	var offBuf, timeBuf []byte
+	for _, e := range s.index[s.offOnDisk:] {
+		offBuf = appendOffsetEntry(offBuf, s.base, e)
+	}
+	for _, e := range s.times[s.timesOnDisk:] {
+		timeBuf = appendTimeEntry(timeBuf, s.base, e)
+	}
+	if err := writeIndexFile(s.idxPath, offBuf, int64(s.offOnDisk)*offsetEntrySize, int64(len(s.index))*offsetEntrySize, sync); err != nil {
+		return err
+	}
+	s.offOnDisk = len(s.index)
+	if err := writeIndexFile(s.timePath, timeBuf, int64(s.timesOnDisk)*timeEntrySize, int64(len(s.times))*timeEntrySize, sync); err != nil {
+		return err
+	}
+	s.timesOnDisk = len(s.times)
+	return nil
+}
+
+// writeIndexFile writes b at position at of the index file path, cuts the
+// file to size and, with sync, fsyncs it.
+func writeIndexFile(path string, b []byte, at, size int64, sync func(*os.File) error) (err error) {
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o644)
+	if err != nil {
+		return &indexOpenError{fmt.Errorf("open %s: %w", path, err)}
+	}
+	defer func() {
+		if cerr := f.Close(); err == nil && cerr != nil {
+			err = fmt.Errorf("close %s: %w", path, cerr)
+		}
+	}()
+	if len(b) > 0 {
+		if _, err := f.WriteAt(b, at); err != nil {
+			return fmt.Errorf("write %s: %w", path, err)
 		}
 	}
-	if len(timeBuf) > 0 {
-		at := int64(len(s.times))*timeEntrySize - int64(len(timeBuf))
-		if _, err := s.timeIdx.WriteAt(timeBuf, at); err != nil {
-			return fmt.Errorf("write %s: %w", s.timeIdx.Name(), err)
+	if err := f.Truncate(size); err != nil {
+		return fmt.Errorf("truncate %s: %w", path, err)
+	}
+	if sync != nil {
+		if err := sync(f); err != nil {
+			return fmt.Errorf("fsync %s: %w", path, err)
 		}
 	}
 	return nil
 }
+
+// indexOpenError: an index file could not be opened (typically EMFILE, out
+// of descriptors). Nothing was written, so the log is not damaged: the
+// caller fails the operation, not the log.
+type indexOpenError struct{ err error }
+
+func (e *indexOpenError) Error() string { return e.err.Error() }
+func (e *indexOpenError) Unwrap() error { return e.err }
 
 // rewriteIndexes replaces both index files with the in-memory entries.
 func (s *segment) rewriteIndexes() error {
-	var offBuf, timeBuf []byte
-	for _, e := range s.index {
-		offBuf = appendOffsetEntry(offBuf, s.base, e)
-	}
-	for _, e := range s.times {
-		timeBuf = appendTimeEntry(timeBuf, s.base, e)
-	}
-	for _, w := range []struct {
-		f *os.File
-		b []byte
-	}{{s.offIdx, offBuf}, {s.timeIdx, timeBuf}} {
-		if err := w.f.Truncate(0); err != nil {
-			return fmt.Errorf("rebuild %s: %w", w.f.Name(), err)
-		}
-		if _, err := w.f.WriteAt(w.b, 0); err != nil {
-			return fmt.Errorf("rebuild %s: %w", w.f.Name(), err)
-		}
-	}
-	return nil
+	s.offOnDisk, s.timesOnDisk = 0, 0
+	return s.persistIndexes(nil)
 }
 
 // scanMode says how much scanSegment checks.
@@ -303,27 +338,18 @@ type scanResult struct {
 // REQUIRES: Log.mu held (or s not yet shared).
 func (s *segment) scanSegment(limit int64, mode scanMode, trustBelow int64, interval int) (scanResult, error) {
 	s.resetIndexes()
-	return s.scanFrom(0, limit, mode, trustBelow, interval, false)
+	return s.scanFrom(0, limit, mode, trustBelow, interval)
 }
 
 // scanFrom is scanSegment resuming at pos, with s already tracking every
-// batch before pos. Index entries the re-tracking creates are appended to
-// the files when write is set (else the caller rewrites them).
-func (s *segment) scanFrom(pos, limit int64, mode scanMode, trustBelow int64, interval int, write bool) (scanResult, error) {
+// batch before pos. The index entries it re-creates are in memory only
+// (the caller rewrites or persists the files).
+func (s *segment) scanFrom(pos, limit int64, mode scanMode, trustBelow int64, interval int) (scanResult, error) {
 	cr := chunkReader{f: s.log, limit: limit}
-	var offBuf, timeBuf []byte
 	var res scanResult
-	flush := func() error {
-		if !write {
-			return nil
-		}
-		err := s.writeIndexes(offBuf, timeBuf)
-		offBuf, timeBuf = offBuf[:0], timeBuf[:0]
-		return err
-	}
 	stop := func(reason string) (scanResult, error) {
 		res.end, res.reason = pos, reason
-		return res, flush()
+		return res, nil
 	}
 	for pos < limit {
 		left := limit - pos
@@ -373,7 +399,7 @@ func (s *segment) scanFrom(pos, limit int64, mode scanMode, trustBelow int64, in
 		} else {
 			res.headerOnly += size
 		}
-		offBuf, timeBuf = s.track(h, pos, interval, offBuf, timeBuf)
+		s.track(h, pos, interval)
 		pos += size
 	}
 	return stop("")
