@@ -65,6 +65,8 @@ const (
 	ceilingGoal     = 0.8              // goal: samsa / discard produce MB/s
 	pacedGoal       = 1.25             // goal: samsa / kfake-mem p99 at 20k rec/s
 	fetchGoal       = 1.0              // goal: fetch / produce MB/s
+	wideP99Goal     = 2.0              // goal: p99 on many partitions / on 8, same rate
+	wideRSSGoalMiB  = 1024             // goal: RSS with many partitions
 	settleWide      = 2 * time.Second  // pause before the after-load RSS and fd readings
 	readyLimit      = 30 * time.Second // bound on a samsa-bin start
 	killLimit       = 10 * time.Second // bound on a killed process's exit
@@ -632,7 +634,21 @@ func perfGoals(rep *report, wideN int) []goal {
 			measured: v / memP99, target: pacedGoal, atMost: true, have: ok && okM && memP99 > 0})
 	}
 	if wideN > 0 {
-		v, ok := rep.get(newWideRows(wideN).restart, "samsa-bin")
+		rows := newWideRows(wideN)
+		narrow, okN := rep.get(rows.narrowP99, "samsa-bin")
+		for _, r := range []string{rows.wideP99, rows.wideP99Again} {
+			v, ok := rep.get(r, "samsa-bin")
+			pass := "first"
+			if r == rows.wideP99Again {
+				pass = "second"
+			}
+			gs = append(gs, goal{name: fmt.Sprintf("%d partitions p99 @5k rec/s (%s pass), ratio to 8p", wideN, pass),
+				peer: "samsa-bin", measured: v / narrow, target: wideP99Goal, atMost: true, have: ok && okN && narrow > 0})
+		}
+		rss, ok := rep.get(rows.wideRSS, "samsa-bin")
+		gs = append(gs, goal{name: fmt.Sprintf("%d partitions: RSS MiB after load", wideN),
+			peer: "samsa-bin", measured: rss, target: wideRSSGoalMiB, atMost: true, have: ok})
+		v, ok := rep.get(rows.restart, "samsa-bin")
 		gs = append(gs, goal{name: fmt.Sprintf("%d partitions: kill -9, restart, exec to first ack s", wideN),
 			peer: "samsa-bin", measured: v, target: restartGoal.Seconds(), atMost: true, have: ok})
 	}
@@ -681,8 +697,16 @@ func TestPerfGoals(t *testing.T) {
 	r.set(rowCeilProduce, "samsa", 85)
 	r.set(rowPacedP99, "kfake-mem", 2)
 	r.set(rowPacedP99, "samsa", 3)
+	wide := newWideRows(10)
+	r.set(wide.narrowP99, "samsa-bin", 10)
+	r.set(wide.wideP99, "samsa-bin", 25)      // 2.5x: MISS
+	r.set(wide.wideP99Again, "samsa-bin", 15) // 1.5x: PASS
+	r.set(wide.wideRSS, "samsa-bin", 80)
 	gs := perfGoals(r, 10)
 	want := map[string]string{ // name|peer -> result
+		"10 partitions p99 @5k rec/s (first pass), ratio to 8p|samsa-bin":         "MISS",
+		"10 partitions p99 @5k rec/s (second pass), ratio to 8p|samsa-bin":        "PASS",
+		"10 partitions: RSS MiB after load|samsa-bin":                             "PASS",
 		"1 in flight p50 ms <= discard p50 + 2 × fdatasync(append) p50|samsa":     "PASS", // 0.45 <= 0.5
 		"1 in flight p50 ms <= discard p50 + 2 × fdatasync(append) p50|samsa-bin": "MISS",
 		"ceiling 8p produce MB/s, ratio to discard|samsa":                         "PASS",
