@@ -38,4 +38,17 @@ func TestFramePool(t *testing.T) {
 	if n := testing.AllocsPerRun(100, func() { p.get(200 << 10) }); n != 0 {
 		t.Fatalf("get on an empty class allocates %v times", n)
 	}
+	// A buffer as big as a frame serves the next frame of that size,
+	// though its class only promises less.
+	p.put(make([]byte, 0, 8_300_000))
+	if b := p.get(8_300_000); cap(b) != 8_300_000 {
+		t.Fatalf("get(8300000) after put of that size = cap %d", cap(b))
+	}
+	// Idle memory is bounded: puts beyond maxPooledBytes are dropped.
+	for range 2 * maxPooledBytes / (1 << maxFrameClass) {
+		p.put(make([]byte, 0, 1<<maxFrameClass))
+	}
+	if p.bytes > maxPooledBytes {
+		t.Fatalf("pool holds %d bytes, bound %d", p.bytes, maxPooledBytes)
+	}
 }
