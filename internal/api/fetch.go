@@ -44,6 +44,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/samsa-io/samsa/internal/broker"
+	"github.com/samsa-io/samsa/internal/log"
 	"github.com/samsa-io/samsa/internal/partition"
 	"github.com/samsa-io/samsa/internal/record"
 	"github.com/samsa-io/samsa/internal/server"
@@ -66,6 +67,10 @@ type fetchTarget struct {
 	// replica: a follower's fetch, served up to the log end rather than
 	// the high watermark.
 	replica bool
+	// region is what the last read found, for a consumer's fetch of v4 or
+	// later: the batches' place in a segment file, sent with sendfile
+	// (server.Spliced). Held until the response is written.
+	region log.Region
 }
 
 // replicaID returns the fetching broker's id for a follower fetch, -1 for
@@ -87,6 +92,20 @@ func (a *API) fetch(ctx context.Context, c *server.Conn, req *kmsg.FetchRequest)
 	}
 	targets := a.fetchTargets(c, req, resp, plan.items)
 	a.readAndWait(ctx, req, resp, targets)
+	// The regions go where their partitions' records would, in the order
+	// the response encodes them (targets follow resp's order, and
+	// dropUnchanged keeps every partition with records, in order).
+	var regions []server.FileRegion
+	for k := range targets {
+		t := &targets[k]
+		if t.region.Empty() {
+			continue
+		}
+		r := t.region
+		t.region = log.Region{}
+		resp.Topics[t.ti].Partitions[t.pi].RecordBatches = server.Placeholder(len(regions))
+		regions = append(regions, server.FileRegion{File: r.File(), Pos: r.Pos, Len: r.Len, Release: r.Release})
+	}
 
 	for k := range plan.items {
 		it := &plan.items[k]
@@ -103,6 +122,9 @@ func (a *API) fetch(ctx context.Context, c *server.Conn, req *kmsg.FetchRequest)
 	}
 	if plan.mode != fetchSessionless {
 		resp.SessionID = sessions.finish(&plan, a.now())
+	}
+	if len(regions) > 0 {
+		return &server.Spliced{Response: resp, Regions: regions}
 	}
 	return resp
 }
@@ -289,7 +311,9 @@ func (a *API) readTargets(req *kmsg.FetchRequest, resp *kmsg.FetchResponse, targ
 	hasErr := false
 	// Isolation levels exist from v4 (KIP-98); v0-v3 read uncommitted.
 	readCommitted := req.Version >= 4 && req.IsolationLevel == 1
-	for _, t := range targets {
+	for k := range targets {
+		t := &targets[k]
+		t.region.Release() // an earlier pass's, overwritten now
 		sp := &resp.Topics[t.ti].Partitions[t.pi]
 		// Never null: librdkafka rejects a null record set (size -1).
 		sp.RecordBatches = []byte{}
@@ -303,10 +327,15 @@ func (a *API) readTargets(req *kmsg.FetchRequest, resp *kmsg.FetchResponse, targ
 		case t.replica:
 			rr, err = t.p.ReadReplica(t.offset, max(budget, 1))
 			rr.LastStableOffset = t.p.LastStableOffset()
-		case readCommitted:
+		case req.Version >= 4:
+			// Where the batches lie, not the bytes: the writer sends them
+			// from the file (down-conversion for v0-v3 needs the bytes).
 			// read_committed: up to the last stable offset, with the
 			// aborted transactions in the returned range, so the client
 			// drops their records.
+			rr, err = t.p.ReadRegion(t.offset, budget, total == 0, readCommitted)
+			t.region = rr.Region
+		case readCommitted:
 			rr, err = t.p.ReadCommitted(t.offset, budget, total == 0)
 		default:
 			rr, err = t.p.Read(t.offset, budget, total == 0)
@@ -345,7 +374,7 @@ func (a *API) readTargets(req *kmsg.FetchRequest, resp *kmsg.FetchResponse, targ
 		if recs != nil {
 			sp.RecordBatches = recs
 		}
-		total += len(recs)
+		total += len(recs) + t.region.Len
 	}
 	return total, hasErr
 }

@@ -292,11 +292,21 @@ func (a *API) applyQuotas(c *server.Conn, h wire.RequestHeader, req kmsg.Request
 			return nil
 		}
 		dd := d
-		if fr, ok := resp.(*kmsg.FetchResponse); ok && isFetch {
+		// A spliced fetch's records are its regions (its RecordBatches
+		// are placeholders); a plain one's are its RecordBatches.
+		inner, spliced := resp, (*server.Spliced)(nil)
+		if sr, ok := resp.(*server.Spliced); ok {
+			inner, spliced = sr.Response, sr
+		}
+		if fr, ok := inner.(*kmsg.FetchResponse); ok && isFetch {
 			n := 0
-			for i := range fr.Topics {
-				for j := range fr.Topics[i].Partitions {
-					n += len(fr.Topics[i].Partitions[j].RecordBatches)
+			if spliced != nil {
+				n = spliced.Bytes()
+			} else {
+				for i := range fr.Topics {
+					for j := range fr.Topics[i].Partitions {
+						n += len(fr.Topics[i].Partitions[j].RecordBatches)
+					}
 				}
 			}
 			if n > 0 {
@@ -307,10 +317,10 @@ func (a *API) applyQuotas(c *server.Conn, h wire.RequestHeader, req kmsg.Request
 			}
 		}
 		if dd > 0 {
-			if tr, ok := resp.(kmsg.ThrottleResponse); ok {
+			if tr, ok := inner.(kmsg.ThrottleResponse); ok {
 				ms := int32(min(dd/time.Millisecond, 1<<31-1))
 				if cur, _ := tr.Throttle(); ms > cur {
-					if st, ok := resp.(kmsg.SetThrottleResponse); ok {
+					if st, ok := inner.(kmsg.SetThrottleResponse); ok {
 						st.SetThrottle(ms)
 					}
 				}

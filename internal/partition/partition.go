@@ -687,7 +687,11 @@ func (p *Partition) Watch(ch chan struct{}) (cancel func()) {
 
 // ReadResult is what a fetch of one partition gets.
 type ReadResult struct {
-	Records        []byte
+	Records []byte
+	// Region, for the region reads (ReadRegion), is where Records would
+	// be: whole batches of a segment file to send as they are. The caller
+	// must Release it.
+	Region         log.Region
 	HighWatermark  int64
 	LogStartOffset int64
 	// LastStableOffset is filled by every read (Fetch carries it at both
@@ -715,7 +719,18 @@ func (p *Partition) ReadCommitted(offset int64, maxBytes int, minOne bool) (Read
 	return p.read(offset, maxBytes, minOne, true)
 }
 
+// ReadRegion is Read (committed: ReadCommitted) answering with a
+// log.Region instead of the bytes, for a fetch that sends them straight
+// from the file.
+func (p *Partition) ReadRegion(offset int64, maxBytes int, minOne, committed bool) (ReadResult, error) {
+	return p.readAs(offset, maxBytes, minOne, committed, true)
+}
+
 func (p *Partition) read(offset int64, maxBytes int, minOne, committed bool) (ReadResult, error) {
+	return p.readAs(offset, maxBytes, minOne, committed, false)
+}
+
+func (p *Partition) readAs(offset int64, maxBytes int, minOne, committed, region bool) (ReadResult, error) {
 	if p.closed.Load() {
 		return ReadResult{}, ErrClosed
 	}
@@ -732,6 +747,20 @@ func (p *Partition) read(offset int64, maxBytes int, minOne, committed bool) (Re
 	}
 	if offset >= upTo {
 		return res, nil // committed (or stable) data ends here; the fetch may wait
+	}
+	if region {
+		r, err := p.log.ReadRegion(offset, upTo, maxBytes, minOne)
+		if err != nil {
+			if errors.Is(err, log.ErrClosed) {
+				return res, ErrClosed
+			}
+			return res, err
+		}
+		res.Region = r
+		if committed && r.Len > 0 {
+			res.Aborted = p.abortedIn(offset, r.Next)
+		}
+		return res, nil
 	}
 	b, err := p.log.Read(offset, upTo, maxBytes, minOne)
 	if err != nil {

@@ -529,26 +529,21 @@ func (c *Conn) writeLoop() {
 			// at a flexible version: the client does not know our versions
 			// yet, so it cannot expect tagged fields in the header.
 			flexHeader := q.h.Flexible && q.h.APIKey != int16(kmsg.ApiVersions)
-			var big *[]byte
-			if hint := wire.SizeHint(resp); hint > cap(buf) {
-				big = getBigBuf(hint)
-				buf = *big
-			}
-			buf = wire.AppendResponse(buf[:0], q.h.CorrelationID, flexHeader, resp)
-			outBytes = len(buf)
-			if _, err := c.nc.Write(buf); err != nil {
-				if !errors.Is(err, net.ErrClosed) {
-					c.srv.log.Info("closing connection: write failed", "client", c.Remote, "err", err)
+			if sr, ok := resp.(*Spliced); ok {
+				var err error
+				buf, outBytes, err = c.writeSpliced(buf, q.h.CorrelationID, flexHeader, sr)
+				if err != nil {
+					if !errors.Is(err, net.ErrClosed) {
+						c.srv.log.Info("closing connection: write failed", "client", c.Remote, "err", err)
+					}
+					broken = true
+					c.close()
 				}
-				broken = true
-				c.close()
-			}
-			if big != nil {
-				*big = buf[:0]
-				putBigBuf(big)
-				buf = nil
-			} else if cap(buf) > 1<<20 {
-				buf = nil // don't pin a large response's buffer to one connection
+				if cap(buf) > 1<<20 {
+					buf = nil
+				}
+			} else {
+				buf, outBytes = c.writeResponse(buf, q, flexHeader, resp, &broken)
 			}
 		}
 		c.srv.cfg.Observer.RequestDone(q.h.APIKey, q.h.APIVersion, time.Since(q.read), q.inBytes, outBytes)
@@ -561,6 +556,34 @@ func (c *Conn) writeLoop() {
 			c.close()
 		}
 	}
+}
+
+// writeResponse encodes resp and writes it; a failed write sets *broken
+// and closes the connection. It returns the scratch buffer to keep and the
+// bytes written.
+func (c *Conn) writeResponse(buf []byte, q queued, flexHeader bool, resp kmsg.Response, broken *bool) ([]byte, int) {
+	var big *[]byte
+	if hint := wire.SizeHint(resp); hint > cap(buf) {
+		big = getBigBuf(hint)
+		buf = *big
+	}
+	buf = wire.AppendResponse(buf[:0], q.h.CorrelationID, flexHeader, resp)
+	outBytes := len(buf)
+	if _, err := c.nc.Write(buf); err != nil {
+		if !errors.Is(err, net.ErrClosed) {
+			c.srv.log.Info("closing connection: write failed", "client", c.Remote, "err", err)
+		}
+		*broken = true
+		c.close()
+	}
+	if big != nil {
+		*big = buf[:0]
+		putBigBuf(big)
+		buf = nil
+	} else if cap(buf) > 1<<20 {
+		buf = nil // don't pin a large response's buffer to one connection
+	}
+	return buf, outBytes
 }
 
 // complete runs phase two of a request. A panic there is a bug; it closes
