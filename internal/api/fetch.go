@@ -67,9 +67,9 @@ type fetchTarget struct {
 	// replica: a follower's fetch, served up to the log end rather than
 	// the high watermark.
 	replica bool
-	// region is what the last read found, for a consumer's fetch of v4 or
-	// later: the batches' place in a segment file, sent with sendfile
-	// (server.Spliced). Held until the response is written.
+	// region is what the last read found, for a fetch of v4 or later
+	// (consumer or follower): the batches' place in a segment file, sent
+	// with sendfile (server.Spliced). Held until the response is written.
 	region log.Region
 }
 
@@ -324,6 +324,10 @@ func (a *API) readTargets(req *kmsg.FetchRequest, resp *kmsg.FetchResponse, targ
 		var rr partition.ReadResult
 		var err error
 		switch {
+		case t.replica && req.Version >= 4:
+			rr, err = t.p.ReadReplicaRegion(t.offset, max(budget, 1))
+			t.region = rr.Region
+			rr.LastStableOffset = t.p.LastStableOffset()
 		case t.replica:
 			rr, err = t.p.ReadReplica(t.offset, max(budget, 1))
 			rr.LastStableOffset = t.p.LastStableOffset()

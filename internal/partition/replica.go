@@ -379,6 +379,16 @@ func (p *Partition) WaitCommitted(ctx context.Context, offset int64, epoch int32
 // end (not the HW: the follower must copy what the HW waits for), at most
 // maxBytes (one whole batch at least).
 func (p *Partition) ReadReplica(offset int64, maxBytes int) (ReadResult, error) {
+	return p.readReplica(offset, maxBytes, false)
+}
+
+// ReadReplicaRegion is ReadReplica answering with a log.Region (sent from
+// the file, as a consumer's fetch is) instead of the bytes.
+func (p *Partition) ReadReplicaRegion(offset int64, maxBytes int) (ReadResult, error) {
+	return p.readReplica(offset, maxBytes, true)
+}
+
+func (p *Partition) readReplica(offset int64, maxBytes int, region bool) (ReadResult, error) {
 	if p.closed.Load() {
 		return ReadResult{}, ErrClosed
 	}
@@ -389,6 +399,17 @@ func (p *Partition) ReadReplica(offset int64, maxBytes int) (ReadResult, error) 
 		return res, fmt.Errorf("%w: offset %d not in [%d, %d]", ErrOffsetOutOfRange, offset, res.LogStartOffset, leo)
 	}
 	if offset == leo {
+		return res, nil
+	}
+	if region {
+		r, err := p.log.ReadRegion(offset, leo, maxBytes, true)
+		if err != nil {
+			if errors.Is(err, log.ErrClosed) {
+				return res, ErrClosed
+			}
+			return res, err
+		}
+		res.Region = r
 		return res, nil
 	}
 	b, err := p.log.Read(offset, leo, maxBytes, true)
