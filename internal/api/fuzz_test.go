@@ -99,6 +99,9 @@ func FuzzHandle(f *testing.F) {
 		if resp == nil {
 			return // acks=0
 		}
+		if sr, ok := resp.(*server.Spliced); ok {
+			defer sr.Release() // the regions' segment references
+		}
 		out := wire.AppendResponse(nil, 1, h.Flexible, resp)
 		if int(binary.BigEndian.Uint32(out)) != len(out)-4 {
 			t.Fatal("response frame size mismatch")
