@@ -722,6 +722,7 @@ func (b *Broker) partitionConfig(t *Topic, i int32) partition.Config {
 			MinCompactionLag:       c.MinCompactionLag,
 			MaxCompactionLag:       c.MaxCompactionLag,
 			MinCleanableDirtyRatio: c.MinCleanableDirtyRatio,
+			Preallocate:            c.Preallocate,
 
 			CleanShutdown: b.cleanStart,
 			Syncer:        b.syncer,

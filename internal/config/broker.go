@@ -63,7 +63,7 @@ type Broker struct {
 	LogMessageTimestampType string        // log.message.timestamp.type, CreateTime (default) or LogAppendTime
 	CompressionType         string        // compression.type, default "producer" (keep what the producer sent)
 	LogCleanupPolicy        string        // log.cleanup.policy, canonical "delete" (default), "compact" or "compact,delete"
-	LogPreallocate          bool          // log.preallocate, default false; accepted and ignored
+	LogPreallocate          bool          // log.preallocate, default true (Kafka: false)
 	SharedSync              bool          // samsa.log.sync.shared, default true
 	LogIndexIntervalBytes   int32         // log.index.interval.bytes, default 4096
 	LogIndexSizeMaxBytes    int32         // log.index.size.max.bytes, default 10 MiB
@@ -181,7 +181,7 @@ func Default() Broker {
 		LogMessageTimestampType:              "CreateTime",
 		CompressionType:                      "producer",
 		LogCleanupPolicy:                     "delete",
-		LogPreallocate:                       false,
+		LogPreallocate:                       true,
 		SharedSync:                           true,
 		LogIndexIntervalBytes:                4096,
 		LogIndexSizeMaxBytes:                 10 << 20,

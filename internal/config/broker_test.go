@@ -57,7 +57,7 @@ func TestApplyEveryKey(t *testing.T) {
 		{"log.message.timestamp.type", "LogAppendTime", func(b Broker) bool { return b.LogMessageTimestampType == "LogAppendTime" }},
 		{"compression.type", "zstd", func(b Broker) bool { return b.CompressionType == "zstd" }},
 		{"log.cleanup.policy", "delete, compact", func(b Broker) bool { return b.LogCleanupPolicy == "compact,delete" }},
-		{"log.preallocate", "true", func(b Broker) bool { return b.LogPreallocate }},
+		{"log.preallocate", "false", func(b Broker) bool { return !b.LogPreallocate }},
 		{"samsa.log.sync.shared", "false", func(b Broker) bool { return !b.SharedSync }},
 		{"log.index.interval.bytes", "100", func(b Broker) bool { return b.LogIndexIntervalBytes == 100 }},
 		{"log.index.size.max.bytes", "4096", func(b Broker) bool { return b.LogIndexSizeMaxBytes == 4096 }},

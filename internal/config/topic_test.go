@@ -109,7 +109,7 @@ func TestResolveTopic(t *testing.T) {
 		CleanupPolicy: "delete", CompressionType: "producer", DeleteRetention: 24 * time.Hour,
 		FileDeleteDelay: time.Minute, FlushMessages: 1, FlushInterval: time.Second, IndexIntervalBytes: 4096,
 		MaxCompactionLag: math.MaxInt64, MaxMessageBytes: 1048588, TimestampBeforeMax: math.MaxInt64,
-		TimestampAfterMax: math.MaxInt64, MinCleanableDirtyRatio: 0.5, MinInsyncReplicas: 1,
+		TimestampAfterMax: math.MaxInt64, MinCleanableDirtyRatio: 0.5, MinInsyncReplicas: 1, Preallocate: true,
 		RetentionBytes: -1, Retention: 168 * time.Hour, SegmentBytes: 1 << 30, SegmentIndexBytes: 10 << 20,
 		SegmentAge: 168 * time.Hour, MessageDownconversion: true,
 	}

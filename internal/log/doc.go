@@ -25,7 +25,10 @@
 //
 // A segment is named by its base offset, 20 digits, zero-padded. Offsets are
 // contiguous across segments: segment i holds [base_i, base_i+1). The last
-// segment is the active one; only it is appended to.
+// segment is the active one; only it is appended to. With
+// Options.Preallocate the active segment's file may run past its last batch
+// (zeros, grown ahead by fallocate: preallocate.go); it is trimmed at roll
+// and Close, so every other segment's file ends at its last batch.
 //
 // # Compaction
 //
@@ -139,7 +142,9 @@
 //     fsyncs it and logs one WARN line with the file, position and reason.
 //     Its indexes are rebuilt from what is left, and the .log is fsynced
 //     (after a kill -9 its surviving pages may still be dirty; from now on
-//     they count as flushed).
+//     they count as flushed). A tail that is all zeros (preallocated, or
+//     pages never written) is trimmed with an INFO line and not counted as
+//     truncated: no batch was cut.
 //   - for every OLDER segment, loads the indexes and rebuilds one that is
 //     missing or damaged (size not a multiple of the entry size, entries not
 //     increasing, a position past the end of the .log). Older segments are

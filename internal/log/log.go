@@ -62,6 +62,11 @@ type Options struct {
 	MaxCompactionLag       time.Duration // max.compaction.lag.ms; <= 0 = never
 	MinCleanableDirtyRatio float64       // min.cleanable.dirty.ratio
 
+	// Preallocate (preallocate / log.preallocate) grows the active
+	// segment's file in PreallocateChunk steps ahead of the appends, so
+	// that an fsync need not commit a new file size (see preallocate.go).
+	Preallocate bool
+
 	// CleanShutdown is read by Open only: the broker found its
 	// clean-shutdown marker, so every file of this log was flushed and
 	// closed by Close. Open then trusts the active segment and its
@@ -420,6 +425,9 @@ func (l *Log) appendLocked(b []byte, hs []record.BatchHeader, assign bool) (int6
 	if l.writeHook != nil {
 		writeAt = l.writeHook
 	}
+	if l.mu.opts.Preallocate && active.size+int64(len(b)) > active.alloc {
+		l.preallocateLocked(active, int64(len(b)))
+	}
 	if _, err := writeAt(active.log, b, active.size); err != nil {
 		// A failed write(2) — a full disk (ENOSPC), a quota — may leave part
 		// of b past active.size. No reader sees it (reads stop at the
@@ -428,7 +436,7 @@ func (l *Log) appendLocked(b []byte, hs []record.BatchHeader, assign bool) (int6
 		// either. The log stays usable, so producing resumes once space is
 		// freed. Only if the cut itself fails is the file untrustworthy.
 		werr := fmt.Errorf("%w: write %s at %d: %w", ErrStorage, active.logPath, active.size, err)
-		if terr := active.log.Truncate(active.size); terr != nil {
+		if terr := active.truncateFile(active.size); terr != nil {
 			return 0, l.failLocked(errors.Join(werr, fmt.Errorf("truncate after failed write: %w", terr)))
 		}
 		l.logger.Warn("append failed; nothing was written (free disk space to resume)", "file", active.logPath, "err", err)
@@ -476,6 +484,13 @@ func (l *Log) shouldRollLocked(active *segment, n, lastOffset, ts int64) bool {
 // REQUIRES: l.mu held.
 func (l *Log) rollLocked() error {
 	old := l.activeLocked()
+	// A preallocated tail goes before the segment is made whole on disk:
+	// an inactive segment's file ends at its last batch.
+	if old.alloc > old.size {
+		if err := old.truncateFile(old.size); err != nil {
+			return l.failLocked(fmt.Errorf("trim preallocated %s: %w", old.logPath, err))
+		}
+	}
 	old.maybeTimeEntry()
 	if err := old.persistIndexes(l.sync); err != nil {
 		if errors.As(err, new(*indexOpenError)) {

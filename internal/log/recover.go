@@ -118,6 +118,7 @@ func (l *Log) recover() error {
 		if err != nil {
 			return err
 		}
+		s.alloc = fi.Size() // recovery trims an unwritten tail (truncateFile)
 		if i < len(bases)-1 {
 			err = l.loadInactive(s, fi.Size(), bases[i+1])
 		} else {
@@ -239,10 +240,21 @@ func (l *Log) recoverActive(s *segment, size int64, mode scanMode, trustBelow in
 	}
 	l.recovery.ValidatedBytes, l.recovery.HeaderOnlyBytes = res.validated, res.headerOnly
 	if res.reason != "" {
-		l.recovery.TruncatedBytes = size - res.end
-		l.logger.Warn("truncating corrupt tail of active segment", "dir", l.dir,
-			"file", filepath.Base(s.logPath), "position", res.end, "dropped_bytes", size-res.end, "reason", res.reason)
-		if err := s.log.Truncate(res.end); err != nil {
+		zeros, err := allZero(s.log, res.end, size)
+		if err != nil {
+			return fmt.Errorf("read %s: %w", s.logPath, err)
+		}
+		if zeros {
+			// Space preallocated (log.preallocate) or never written: no
+			// batch was cut, so nothing is reported as lost.
+			l.logger.Info("trimming the unwritten tail of the active segment", "dir", l.dir,
+				"file", filepath.Base(s.logPath), "position", res.end, "bytes", size-res.end)
+		} else {
+			l.recovery.TruncatedBytes = size - res.end
+			l.logger.Warn("truncating corrupt tail of active segment", "dir", l.dir,
+				"file", filepath.Base(s.logPath), "position", res.end, "dropped_bytes", size-res.end, "reason", res.reason)
+		}
+		if err := s.truncateFile(res.end); err != nil {
 			return fmt.Errorf("truncate %s: %w", s.logPath, err)
 		}
 	}

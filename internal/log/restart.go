@@ -267,6 +267,16 @@ func (l *Log) dropRecoveryPointAboveLocked(leo int64) error {
 // leaves to recovery: Close does it so that a clean restart may trust
 // them. REQUIRES: l.mu held, not closed.
 func (l *Log) syncActiveIndexesLocked() error {
+	// A preallocated tail goes, so that a clean restart finds the file
+	// ending at its last batch (trustActive).
+	if s := l.activeLocked(); s.alloc > s.size {
+		if err := s.truncateFile(s.size); err != nil {
+			return l.failLocked(fmt.Errorf("trim preallocated %s: %w", s.logPath, err))
+		}
+		if err := l.sync(s.log); err != nil {
+			return l.failLocked(fmt.Errorf("fsync %s: %w", s.logPath, err))
+		}
+	}
 	if err := l.activeLocked().persistIndexes(l.sync); err != nil {
 		if errors.As(err, new(*indexOpenError)) {
 			return err // nothing written; the next start rebuilds them

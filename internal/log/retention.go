@@ -170,7 +170,7 @@ func (l *Log) TruncateTo(offset int64) error {
 		if !ok {
 			pos = s.size
 		}
-		if err := s.log.Truncate(pos); err != nil {
+		if err := s.truncateFile(pos); err != nil {
 			return l.failLocked(fmt.Errorf("truncate %s to %d: %w", s.logPath, pos, err))
 		}
 		// Re-index what is left. A full scan: truncation is rare and this

@@ -85,6 +85,9 @@ type segment struct {
 	created time.Time // when this process created or opened the segment
 	// indexMissing is set by openSegment when an index file did not exist.
 	indexMissing bool
+	// alloc is the .log file's size on disk: size, or more while a
+	// preallocated tail (zeros) follows the last batch (preallocate.go).
+	alloc int64
 	// offOnDisk and timesOnDisk count the entries of index and times that
 	// the files hold (a prefix of each; the files may be longer until the
 	// next persistIndexes cuts them).

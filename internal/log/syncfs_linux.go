@@ -80,3 +80,23 @@ func writebackError(f *os.File) error {
 	}
 	return nil
 }
+
+// fallocate reserves [off, off+n) of f, growing its size (mode 0).
+func fallocate(f *os.File, off, n int64) error {
+	rc, err := f.SyscallConn()
+	if err != nil {
+		return err
+	}
+	var ferr error
+	if err := rc.Control(func(fd uintptr) {
+		for {
+			ferr = unix.Fallocate(int(fd), 0, off, n)
+			if ferr != unix.EINTR {
+				return
+			}
+		}
+	}); err != nil {
+		return err
+	}
+	return ferr
+}

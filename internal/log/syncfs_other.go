@@ -17,3 +17,5 @@ func syncfs(*os.File) error { return errNoSyncfs }
 func deviceOf(*os.File) (uint64, error) { return 0, errNoSyncfs }
 
 func writebackError(*os.File) error { return errNoSyncfs }
+
+func fallocate(*os.File, int64, int64) error { return errNoSyncfs }
