@@ -199,7 +199,7 @@ var topicDefs = func() []TopicConfigDef {
 			"The fewest in-sync replicas that must hold a write for an acks=all produce to succeed.",
 			func(b *Broker) string { return formatInt(int64(b.MinInsyncReplicas)) }, func(t *Topic, n int64) { t.MinInsyncReplicas = int(n) }),
 		boolDef("preallocate", []string{"log.preallocate"},
-			"Grow the active segment's file ahead of the appends (fallocate, 4 MiB at a time; trimmed at roll and shutdown), so that an fsync need not also commit a new file size: about 40 us (17 %) off each acknowledged produce on ext4. samsa's default is true (Kafka's, false).",
+			"Grow the active segment's file ahead of the appends (fallocate, an eighth of its size between 64 KiB and 4 MiB; trimmed at roll and shutdown), so that an fsync need not also commit a new file size: about 40 us (17 %) off each acknowledged produce on ext4. samsa's default is true (Kafka's, false).",
 			func(b *Broker) bool { return b.LogPreallocate }, func(t *Topic) *bool { return &t.Preallocate }),
 		integerDef("retention.bytes", TypeLong, math.MinInt64, math.MaxInt64, []string{"log.retention.bytes"},
 			"The largest a partition may grow before its oldest segments are deleted; -1 means no size limit.",
