@@ -342,6 +342,10 @@ type Conn struct {
 	// request is not read before it (quotas, KIP-219).
 	mutedUntil atomic.Int64
 
+	// gather collects a spliced reply's small parts between sendfiles
+	// (splice.go); the writer goroutine's alone.
+	gather []byte
+
 	pending chan queued   // reader -> writer, in request order; bounded by MaxInFlight
 	done    chan struct{} // closed when the writer has exited
 
